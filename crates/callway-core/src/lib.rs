@@ -1,0 +1,1 @@
+//! Callway domain, stores, config and telemetry (being built).

@@ -1,0 +1,1 @@
+//! media-bridge (being built).

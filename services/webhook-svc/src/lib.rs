@@ -1,0 +1,1 @@
+//! webhook-svc (being built).
