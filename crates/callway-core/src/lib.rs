@@ -1,1 +1,14 @@
-//! Callway domain, stores, config and telemetry (being built).
+//! Callway's shared core: domain types, stores, prompts, configuration and telemetry.
+
+pub mod api_error;
+pub mod config;
+pub mod lead;
+pub mod lead_store;
+pub mod mask;
+pub mod phone;
+pub mod prompts;
+pub mod secret;
+pub mod session_token;
+pub mod telemetry;
+
+pub use config::Settings;

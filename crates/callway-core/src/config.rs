@@ -1,0 +1,263 @@
+//! Layered configuration: embedded defaults, then an optional TOML file (`CALLWAY_CONFIG_FILE`,
+//! default `callway.toml`), then the environment. Keys are the variable names of `.env.example`
+//! (lower-cased in the file). A service asks for what it needs with [`Settings::require`], which
+//! names the missing variable, so a misconfigured service refuses to start with a clear message.
+
+use crate::phone::PhonePolicy;
+use crate::secret::Secret;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required setting {0}: set it in the environment or in .env (see .env.example)")]
+    Missing(&'static str),
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("could not load configuration: {0}")]
+    Load(#[from] config::ConfigError),
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_region() -> String {
+    "FR".into()
+}
+fn default_consent_version() -> String {
+    crate::prompts::CONSENT_VERSION.into()
+}
+fn default_data_dir() -> String {
+    ".data".into()
+}
+fn default_openai_base() -> String {
+    "https://api.openai.com/v1".into()
+}
+fn default_model() -> String {
+    "gpt-realtime".into()
+}
+fn default_voice() -> String {
+    "marin".into()
+}
+fn default_telnyx_base() -> String {
+    "https://api.telnyx.com".into()
+}
+
+/// Every setting Callway reads. Field names are the environment variable names, lower-cased.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    // Network
+    #[serde(default = "default_host")]
+    pub callway_host: String,
+    #[serde(default = "d_8080")]
+    pub callway_port: u16,
+    #[serde(default = "d_8081")]
+    pub token_svc_port: u16,
+    #[serde(default = "d_8082")]
+    pub tools_svc_port: u16,
+    #[serde(default = "d_8083")]
+    pub webhook_svc_port: u16,
+    #[serde(default = "d_8084")]
+    pub media_bridge_port: u16,
+    pub callway_public_url: Option<String>,
+    #[serde(default = "d_public")]
+    pub callway_static_dir: String,
+
+    // Web sessions and policy
+    pub callway_session_secret: Option<Secret>,
+    #[serde(default = "d_900")]
+    pub callway_session_ttl_secs: u64,
+    #[serde(default = "default_region")]
+    pub callway_phone_default_region: String,
+    #[serde(default = "default_region")]
+    pub callway_phone_allowed_countries: String,
+    #[serde(default = "default_consent_version")]
+    pub callway_consent_version: String,
+    #[serde(default = "d_30")]
+    pub callway_lead_retention_days: u32,
+    #[serde(default = "default_data_dir")]
+    pub callway_data_dir: String,
+
+    // Supabase
+    pub supabase_url: Option<String>,
+    pub supabase_rest_url: Option<String>,
+    pub supabase_service_key: Option<Secret>,
+    #[serde(default = "d_5000")]
+    pub supabase_timeout_ms: u64,
+
+    // Redis
+    pub redis_url: Option<String>,
+
+    // OpenAI
+    pub openai_api_key: Option<Secret>,
+    #[serde(default = "default_openai_base")]
+    pub openai_base_url: String,
+    pub openai_realtime_calls_url: Option<String>,
+    #[serde(default = "default_model")]
+    pub openai_realtime_model: String,
+    #[serde(default = "default_voice")]
+    pub openai_voice: String,
+    #[serde(default = "d_5000")]
+    pub openai_timeout_ms: u64,
+
+    // Telnyx
+    pub telnyx_api_key: Option<Secret>,
+    #[serde(default = "default_telnyx_base")]
+    pub telnyx_base_url: String,
+    pub telnyx_connection_id: Option<String>,
+    pub telnyx_from_number: Option<String>,
+    pub telnyx_public_key: Option<String>,
+
+    // Telemetry
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    pub rust_log: Option<String>,
+}
+
+fn d_8080() -> u16 {
+    8080
+}
+fn d_8081() -> u16 {
+    8081
+}
+fn d_8082() -> u16 {
+    8082
+}
+fn d_8083() -> u16 {
+    8083
+}
+fn d_8084() -> u16 {
+    8084
+}
+fn d_900() -> u64 {
+    900
+}
+fn d_30() -> u32 {
+    30
+}
+fn d_5000() -> u64 {
+    5000
+}
+fn d_public() -> String {
+    "public".into()
+}
+
+impl Settings {
+    /// Loads defaults, then the optional file, then the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var("CALLWAY_CONFIG_FILE").unwrap_or_else(|_| "callway.toml".into());
+        Self::from_sources(Some(&file), std::env::vars())
+    }
+
+    /// Same layering with explicit inputs, for tests.
+    pub fn from_sources(
+        file: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = file {
+            builder = builder.add_source(
+                config::File::new(file, config::FileFormat::Toml).required(false),
+            );
+        }
+        // Empty values (`KEY=` in a .env) mean "unset", not "empty string".
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .collect();
+        builder = builder.add_source(config::Environment::default().source(Some(env)));
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        Ok(settings)
+    }
+
+    /// Returns the value of an optional setting or names the missing variable.
+    pub fn require<'a, T: ?Sized>(
+        name: &'static str,
+        value: &'a Option<impl AsRef<T> + 'a>,
+    ) -> Result<&'a T, ConfigError> {
+        value.as_ref().map(AsRef::as_ref).ok_or(ConfigError::Missing(name))
+    }
+
+    pub fn phone_policy(&self) -> Result<PhonePolicy, ConfigError> {
+        PhonePolicy::from_codes(
+            &self.callway_phone_default_region,
+            &self.callway_phone_allowed_countries,
+        )
+        .map_err(|reason| ConfigError::Invalid {
+            name: "CALLWAY_PHONE_ALLOWED_COUNTRIES",
+            reason,
+        })
+    }
+
+    /// The HMAC key for web-session tokens; at least 32 characters.
+    pub fn session_secret(&self) -> Result<&Secret, ConfigError> {
+        let s = self
+            .callway_session_secret
+            .as_ref()
+            .ok_or(ConfigError::Missing("CALLWAY_SESSION_SECRET"))?;
+        if s.expose().len() < 32 {
+            return Err(ConfigError::Invalid {
+                name: "CALLWAY_SESSION_SECRET",
+                reason: "must be at least 32 characters".into(),
+            });
+        }
+        Ok(s)
+    }
+
+    /// Where PostgREST lives: `SUPABASE_REST_URL`, or `SUPABASE_URL` + `/rest/v1`.
+    pub fn supabase_rest_url(&self) -> Option<String> {
+        self.supabase_rest_url.clone().or_else(|| {
+            self.supabase_url
+                .as_ref()
+                .map(|u| format!("{}/rest/v1", u.trim_end_matches('/')))
+        })
+    }
+}
+
+impl AsRef<str> for Secret {
+    fn as_ref(&self) -> &str {
+        self.expose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("callway.toml");
+        std::fs::write(&file, "tools_svc_port = 9000\ncallway_phone_allowed_countries = \"FR,BE\"\n").unwrap();
+        let s = Settings::from_sources(
+            file.to_str(),
+            env(&[("TOOLS_SVC_PORT", "9100"), ("OPENAI_API_KEY", "sk-test"), ("REDIS_URL", "")]),
+        )
+        .unwrap();
+        assert_eq!(s.token_svc_port, 8081);
+        assert_eq!(s.tools_svc_port, 9100);
+        assert_eq!(s.callway_phone_allowed_countries, "FR,BE");
+        assert!(s.redis_url.is_none(), "an empty variable is unset");
+        assert_eq!(Settings::require::<str>("OPENAI_API_KEY", &s.openai_api_key).unwrap(), "sk-test");
+    }
+
+    #[test]
+    fn missing_and_invalid_settings_name_the_variable() {
+        let s = Settings::from_sources(None, env(&[("CALLWAY_SESSION_SECRET", "short")])).unwrap();
+        let err = Settings::require::<str>("TELNYX_API_KEY", &s.telnyx_api_key).unwrap_err();
+        assert!(err.to_string().contains("TELNYX_API_KEY"));
+        assert!(s.session_secret().unwrap_err().to_string().contains("CALLWAY_SESSION_SECRET"));
+        let bad = Settings::from_sources(None, env(&[("CALLWAY_PHONE_ALLOWED_COUNTRIES", "XX")])).unwrap();
+        assert!(bad.phone_policy().unwrap_err().to_string().contains("CALLWAY_PHONE_ALLOWED_COUNTRIES"));
+        let port = Settings::from_sources(None, env(&[("TOOLS_SVC_PORT", "not-a-port")]));
+        assert!(port.is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let s = Settings::from_sources(None, env(&[("OPENAI_API_KEY", "sk-abcdef-secret")])).unwrap();
+        assert!(!format!("{s:?}").contains("abcdef"));
+    }
+}

@@ -1,0 +1,109 @@
+//! Where leads live: Supabase (PostgREST) in production, an embedded file-backed store for the
+//! keyless sandbox. Both speak the same row shape ([`LeadRow`]), which is the `leads` table.
+
+mod embedded;
+mod row;
+mod supabase;
+
+pub use embedded::EmbeddedLeadStore;
+pub use row::LeadRow;
+pub use supabase::{SupabaseConfig, SupabaseLeadStore};
+
+use crate::lead::{CallbackStatus, Lead, LeadId, NewLead};
+use crate::phone::PhoneE164;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("lead store did not answer in time")]
+    Timeout,
+    #[error("lead store refused our credentials (HTTP {0})")]
+    Unauthorized(u16),
+    /// The store refused the data (constraint, unknown column...). `code` is the SQLSTATE or
+    /// PostgREST code; the row itself (which PostgREST echoes in `details`) is never kept.
+    #[error("lead store rejected the request: HTTP {status}, code {code}")]
+    Rejected { status: u16, code: String },
+    #[error("lead store unavailable (HTTP {0})")]
+    Unavailable(u16),
+    #[error("lead store transport error: {0}")]
+    Transport(String),
+    #[error("lead store returned data we cannot read: {0}")]
+    Corrupt(String),
+}
+
+/// The lead store used by a service.
+#[derive(Clone)]
+pub enum LeadStore {
+    Supabase(SupabaseLeadStore),
+    Embedded(EmbeddedLeadStore),
+}
+
+impl LeadStore {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LeadStore::Supabase(_) => "supabase",
+            LeadStore::Embedded(_) => "embedded",
+        }
+    }
+
+    pub async fn insert(&self, lead: &NewLead) -> Result<Lead, StoreError> {
+        let row = LeadRow::from_new(LeadId::new(), lead, Utc::now());
+        match self {
+            LeadStore::Supabase(s) => s.insert(&row).await,
+            LeadStore::Embedded(s) => s.insert(row).await,
+        }?
+        .into_lead()
+    }
+
+    pub async fn get(&self, id: LeadId) -> Result<Option<Lead>, StoreError> {
+        let row = match self {
+            LeadStore::Supabase(s) => s.get(id).await?,
+            LeadStore::Embedded(s) => s.get(id).await,
+        };
+        row.map(LeadRow::into_lead).transpose()
+    }
+
+    /// Records the callback's progress, and the conversation summary when given.
+    pub async fn update_callback(
+        &self,
+        id: LeadId,
+        status: CallbackStatus,
+        summary: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        match self {
+            LeadStore::Supabase(s) => s.update_callback(id, status, summary).await,
+            LeadStore::Embedded(s) => s.update_callback(id, status, summary).await,
+        }
+    }
+
+    /// RGPD erasure: deletes every lead with this number. Returns how many were deleted.
+    pub async fn delete_by_phone(&self, phone: &PhoneE164) -> Result<u64, StoreError> {
+        match self {
+            LeadStore::Supabase(s) => s.delete_where("phone_e164", "eq", phone.as_e164()).await,
+            LeadStore::Embedded(s) => s.delete_where(|r| r.phone_e164 == phone.as_e164()).await,
+        }
+    }
+
+    /// Retention: deletes leads created before `cutoff`.
+    pub async fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        match self {
+            LeadStore::Supabase(s) => s.delete_where("created_at", "lt", &cutoff.to_rfc3339()).await,
+            LeadStore::Embedded(s) => s.delete_where(|r| r.created_at < cutoff).await,
+        }
+    }
+
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        match self {
+            LeadStore::Supabase(s) => s.count().await,
+            LeadStore::Embedded(s) => Ok(s.count().await),
+        }
+    }
+
+    /// Cheap reachability check for `/health`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            LeadStore::Supabase(s) => s.count().await.map(|_| ()),
+            LeadStore::Embedded(_) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Logs and traces. JSON log lines on stdout, every line passed through the phone-number scrubber;
+//! spans exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//!
+//! The OTLP exporter uses the blocking HTTP client: the batch processor runs on its own OS thread
+//! without a Tokio reactor, where the async client panics and export silently stops.
+
+use crate::mask::mask_phone_numbers;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::io::{self, Write};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+/// Flushes spans on drop. Keep it alive for the life of the process.
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take() {
+            let _ = p.shutdown();
+        }
+    }
+}
+
+/// Installs the global subscriber. Safe to call more than once (later calls only build a guard),
+/// so tests and the all-in-one launcher can share a process.
+pub fn init(service: &'static str, otlp_endpoint: Option<&str>, filter: Option<&str>) -> TelemetryGuard {
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let filter = EnvFilter::try_new(filter.unwrap_or("info,h2=warn,hyper=warn,reqwest=warn"))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(false)
+        .with_writer(MaskingStdout);
+    let provider = otlp_endpoint.and_then(|endpoint| match build_provider(service, endpoint) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("OTLP exporter disabled: {e}");
+            None
+        }
+    });
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()
+        .is_ok();
+    if installed {
+        if let Some(p) = &provider {
+            opentelemetry::global::set_tracer_provider(p.clone());
+        }
+    }
+    TelemetryGuard { provider }
+}
+
+fn build_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerProvider, String> {
+    use opentelemetry_otlp::WithExportConfig;
+    let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(url)
+        .with_timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service)
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
+}
+
+/// Stdout writer that scrubs phone numbers from each formatted line.
+#[derive(Clone, Copy)]
+pub struct MaskingStdout;
+
+impl<'a> MakeWriter<'a> for MaskingStdout {
+    type Writer = MaskingWriter<io::Stdout>;
+    fn make_writer(&'a self) -> Self::Writer {
+        MaskingWriter::new(io::stdout())
+    }
+}
+
+/// Buffers one event's bytes and writes them masked when dropped (the fmt layer makes one writer
+/// per event).
+pub struct MaskingWriter<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> MaskingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        Self { inner, buf: Vec::with_capacity(256) }
+    }
+}
+
+impl<W: Write> Write for MaskingWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        let masked = mask_phone_numbers(&text);
+        self.inner.write_all(masked.as_bytes())?;
+        self.buf.clear();
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Drop for MaskingWriter<W> {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_line_with_a_number_is_written_masked() {
+        let mut out = Vec::new();
+        {
+            let mut w = MaskingWriter::new(&mut out);
+            w.write_all(b"{\"msg\":\"dialing +33612345678\"}\n").unwrap();
+        }
+        let line = String::from_utf8(out).unwrap();
+        assert!(!line.contains("12345"), "{line}");
+        assert!(line.contains("dialing +336"), "{line}");
+    }
+}
