@@ -79,7 +79,7 @@ impl LeadStore {
     /// RGPD erasure: deletes every lead with this number. Returns how many were deleted.
     pub async fn delete_by_phone(&self, phone: &PhoneE164) -> Result<u64, StoreError> {
         match self {
-            LeadStore::Supabase(s) => s.delete_where("phone_e164", "eq", phone.as_e164()).await,
+            LeadStore::Supabase(s) => s.delete_by_phone(phone.as_e164()).await,
             LeadStore::Embedded(s) => s.delete_where(|r| r.phone_e164 == phone.as_e164()).await,
         }
     }
@@ -87,7 +87,7 @@ impl LeadStore {
     /// Retention: deletes leads created before `cutoff`.
     pub async fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         match self {
-            LeadStore::Supabase(s) => s.delete_where("created_at", "lt", &cutoff.to_rfc3339()).await,
+            LeadStore::Supabase(s) => s.purge_before(cutoff).await,
             LeadStore::Embedded(s) => s.delete_where(|r| r.created_at < cutoff).await,
         }
     }

@@ -9,6 +9,7 @@ use super::{LeadRow, StoreError};
 use crate::lead::{CallbackStatus, LeadId};
 use crate::secret::Secret;
 use postgrest::Postgrest;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -136,14 +137,27 @@ impl SupabaseLeadStore {
         Ok(!Self::rows(&body)?.is_empty())
     }
 
-    pub(super) async fn delete_where(&self, column: &str, op: &str, value: &str) -> Result<u64, StoreError> {
-        let from = self.client.from(TABLE);
-        let req = match op {
-            "eq" => from.eq(column, value),
-            _ => from.lt(column, value),
-        };
-        let (_, body) = self.run(req.delete()).await?;
+    pub(super) async fn delete_by_phone(&self, e164: &str) -> Result<u64, StoreError> {
+        let req = self.client.from(TABLE).eq("phone_e164", e164).delete();
+        let (_, body) = self.run(req).await?;
         Ok(Self::rows(&body)?.len() as u64)
+    }
+
+    /// Calls `purge_leads_before` (see the migration). PostgREST answers a scalar function with the
+    /// bare value; compatible servers may wrap it as `[{"purge_leads_before": n}]`: accept both.
+    pub(super) async fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let params = serde_json::json!({ "cutoff": cutoff.to_rfc3339() }).to_string();
+        let (_, body) = self.run(self.client.rpc("purge_leads_before", params)).await?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&body.bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let n = match &value {
+            serde_json::Value::Array(rows) => rows
+                .first()
+                .and_then(|r| r.get("purge_leads_before"))
+                .and_then(serde_json::Value::as_u64),
+            v => v.as_u64(),
+        };
+        n.ok_or_else(|| StoreError::Corrupt("purge_leads_before returned no count".into()))
     }
 
     pub(super) async fn count(&self) -> Result<u64, StoreError> {
