@@ -62,6 +62,11 @@ pub struct Settings {
     #[serde(default = "d_public")]
     pub callway_static_dir: String,
 
+    /// Allows the embedded stand-ins (lead store, context store) when their real settings are
+    /// absent. The all-in-one launcher turns it on; production services leave it off.
+    #[serde(default)]
+    pub callway_sandbox: bool,
+
     // Web sessions and policy
     pub callway_session_secret: Option<Secret>,
     #[serde(default = "d_900")]

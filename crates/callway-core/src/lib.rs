@@ -10,5 +10,6 @@ pub mod prompts;
 pub mod secret;
 pub mod session_token;
 pub mod telemetry;
+pub mod web;
 
 pub use config::Settings;

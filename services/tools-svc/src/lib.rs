@@ -1,1 +1,58 @@
-//! tools-svc (being built).
+//! tools-svc: the agent's tools (`save_lead`, `trigger_call`), re-validated on the server because
+//! the browser that relays them is untrusted.
+
+mod error;
+mod health;
+mod save_lead;
+mod session;
+
+pub use error::ToolsError;
+pub use health::report as health_report;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use callway_core::lead_store::LeadStore;
+use callway_core::phone::PhonePolicy;
+use callway_core::session_token::SessionTokens;
+use std::net::TcpListener;
+
+/// What the handlers need; built once at start-up.
+#[derive(Clone)]
+pub struct ToolsState {
+    pub leads: LeadStore,
+    pub tokens: SessionTokens,
+    pub policy: PhonePolicy,
+    pub consent_version: String,
+}
+
+/// Mounts the routes, so the all-in-one launcher and the standalone service share them.
+pub fn configure(state: ToolsState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(callway_core::web::json_config(callway_core::web::MAX_JSON_BYTES))
+            .route("/api/tools/save_lead", web::post().to(save_lead::save_lead));
+    }
+}
+
+/// The standalone service on `listener` (bind port 0 in tests).
+pub fn serve(listener: TcpListener, state: ToolsState) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(configure(state.clone()))
+            .route("/health", web::get().to(health::health))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Builds the state from settings; fails naming the first missing or invalid variable.
+pub fn state_from_settings(settings: &callway_core::Settings) -> Result<ToolsState, callway_core::config::ConfigError> {
+    Ok(ToolsState {
+        leads: callway_core::lead_store::from_settings(settings, settings.callway_sandbox)?,
+        tokens: SessionTokens::new(settings.session_secret()?),
+        policy: settings.phone_policy()?,
+        consent_version: settings.callway_consent_version.clone(),
+    })
+}
