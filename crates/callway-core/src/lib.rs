@@ -7,6 +7,7 @@ pub mod lead_store;
 pub mod mask;
 pub mod phone;
 pub mod prompts;
+pub mod redis_conn;
 pub mod secret;
 pub mod session_token;
 pub mod telemetry;
