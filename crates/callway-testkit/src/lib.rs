@@ -4,6 +4,7 @@ pub mod jwt;
 pub mod pg;
 pub mod ports;
 pub mod postrust;
+pub mod redis;
 pub mod scripted_http;
 
 /// rustls needs one process-wide crypto provider; we build with ring only.
