@@ -22,4 +22,6 @@ module.exports = {
     },
   },
   plugins: [],
+  // Emit the --tw-* defaults only on the selectors that need them (smaller CSS).
+  experimental: { optimizeUniversalDefaults: true },
 };

@@ -111,7 +111,15 @@ export function addPhoneLegEvent(label) {
 }
 
 function showPhoneLeg({ phoneMasked }) {
-  legNumber.textContent = phoneMasked ? `Nous vous appelons au ${phoneMasked}` : 'Nous vous appelons.';
+  if (phoneMasked) {
+    const num = document.createElement('strong');
+    num.className = 'whitespace-nowrap font-semibold text-white';
+    num.textContent = phoneMasked;
+    legNumber.replaceChildren('Nous vous appelons au ', num);
+  } else {
+    legNumber.textContent = 'Nous vous appelons.';
+  }
+  captionsEl.hidden = true;
   legTimeline.replaceChildren();
   addPhoneLegEvent('Session web terminée');
   addPhoneLegEvent('Appel en cours de lancement');
@@ -156,6 +164,7 @@ function start() {
   meter.ensureContext(); // inside the click: lets the AudioContext start
   clearCaptions();
   legEl.hidden = true;
+  captionsEl.hidden = false;
   currentPc = null;
   session = new RealtimeSession(ui);
   session.start();

@@ -57,6 +57,9 @@ function waitIceGathering(pc, maxMs) {
 
 const expired = (token) => Date.now() / 1000 >= token.expires_at;
 
+// A function_call item that finished (an interrupted response leaves it "incomplete").
+const isFinishedCall = (item) => !!item && item.type === 'function_call' && (!item.status || item.status === 'completed');
+
 export class RealtimeSession {
   /**
    * ui: { state(name, text?), status(text), peer(pc), micStream(s), remoteStream(s),
@@ -141,9 +144,7 @@ export class RealtimeSession {
     const dc = pc.createDataChannel('oai-events');
     this.dc = dc;
     dc.onopen = () => this.onOpen();
-    dc.onclose = () => {
-      if (!this.closed) this.fail(new CallwayError('connection_lost', MSG.connectionLost));
-    };
+    dc.onclose = () => this.lost(MSG.connectionLost);
     dc.onerror = (ev) => console.warn('[callway] data channel error', ev.error || ev);
     dc.onmessage = (ev) => this.onMessage(ev.data);
 
@@ -218,14 +219,12 @@ export class RealtimeSession {
     if (!pc || this.closed) return;
     const s = pc.connectionState;
     if (s === 'failed') {
-      this.fail(new CallwayError('connection_lost', this.dc && this.dc.readyState === 'open' ? MSG.connectionLost : MSG.connectionFailed));
+      this.lost(this.dc && this.dc.readyState === 'open' ? MSG.connectionLost : MSG.connectionFailed);
     } else if (s === 'disconnected') {
       if (!this.discTimer) {
         this.discTimer = this.later(() => {
           this.discTimer = 0;
-          if (pc.connectionState === 'disconnected' || pc.connectionState === 'failed') {
-            this.fail(new CallwayError('connection_lost', MSG.connectionLost));
-          }
+          if (pc.connectionState === 'disconnected' || pc.connectionState === 'failed') this.lost(MSG.connectionLost);
         }, DISCONNECTED_GRACE_MS);
       }
     } else if (this.discTimer) {
@@ -324,7 +323,7 @@ export class RealtimeSession {
         this.toolCall(ev.call_id, ev.name, ev.arguments, ev.response_id);
         break;
       case 'response.output_item.done':
-        if (ev.item && ev.item.type === 'function_call') {
+        if (isFinishedCall(ev.item)) {
           this.toolCall(ev.item.call_id, ev.item.name, ev.item.arguments, ev.response_id);
         }
         break;
@@ -395,9 +394,10 @@ export class RealtimeSession {
     if (!this.activeResponse || this.activeResponse === rid) this.activeResponse = null;
     this.doneResponses.add(rid);
     for (const item of response.output || []) {
-      if (item && item.type === 'function_call') this.toolCall(item.call_id, item.name, item.arguments, rid);
+      if (isFinishedCall(item)) this.toolCall(item.call_id, item.name, item.arguments, rid);
     }
     if (this.callsByResponse.has(rid)) {
+      if (!this.audioPlaying) this.ui.state('listening'); // status keeps the tool's message
       this.followUp(rid);
     } else if (this.goodbyeId && (rid === this.goodbyeId || this.goodbyeId === '_')) {
       if (!this.audioPlaying) this.finishHandoff(); // else wait for output_audio_buffer.stopped
@@ -432,7 +432,10 @@ export class RealtimeSession {
   serverError(err) {
     console.warn('[callway] realtime error event', err.type, err.code, err.message);
     if (BENIGN_ERRORS.has(err.code)) return;
-    if (err.code === 'session_expired') this.fail(new CallwayError('session_expired', MSG.sessionExpired));
+    if (err.code === 'session_expired') {
+      if (this.handoff) this.finishHandoff(); // the phone call is already on its way
+      else this.fail(new CallwayError('session_expired', MSG.sessionExpired));
+    }
     else if (err.code === 'beta_api_shape_disabled') this.fail(new CallwayError('realtime_error', MSG.generic));
     // other errors are recoverable: the session stays open
   }
@@ -443,6 +446,13 @@ export class RealtimeSession {
     const handoff = this.handoff;
     if (!handoff || !this.teardown()) return;
     this.ui.handoff(handoff);
+  }
+
+  // The link to the agent broke. After a successful trigger_call the phone call goes on anyway.
+  lost(message) {
+    if (this.closed) return;
+    if (this.handoff) this.finishHandoff();
+    else this.fail(new CallwayError('connection_lost', message));
   }
 
   fail(err) {
