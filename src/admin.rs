@@ -16,8 +16,12 @@ pub async fn delete_lead(settings: &Settings, phone: Option<&str>) -> anyhow::Re
 
 pub async fn purge_leads(settings: &Settings) -> anyhow::Result<()> {
     let store = lead_store::from_settings(settings, true)?;
-    let cutoff = chrono::Utc::now() - chrono::Duration::days(settings.callway_lead_retention_days as i64);
+    let cutoff =
+        chrono::Utc::now() - chrono::Duration::days(settings.callway_lead_retention_days as i64);
     let n = store.purge_before(cutoff).await?;
-    println!("{n} lead(s) older than {} days purged", settings.callway_lead_retention_days);
+    println!(
+        "{n} lead(s) older than {} days purged",
+        settings.callway_lead_retention_days
+    );
     Ok(())
 }

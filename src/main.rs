@@ -23,6 +23,8 @@ async fn main() -> anyhow::Result<()> {
         None | Some("serve") => site::run(settings).await,
         Some("delete-lead") => admin::delete_lead(&settings, args.get(1).map(String::as_str)).await,
         Some("purge-leads") => admin::purge_leads(&settings).await,
-        Some(other) => anyhow::bail!("unknown command {other:?}; use: serve | delete-lead <phone> | purge-leads"),
+        Some(other) => anyhow::bail!(
+            "unknown command {other:?}; use: serve | delete-lead <phone> | purge-leads"
+        ),
     }
 }

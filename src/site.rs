@@ -10,7 +10,10 @@ fn headers() -> middleware::DefaultHeaders {
     middleware::DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "strict-origin-when-cross-origin"))
-        .add(("Permissions-Policy", "microphone=(self), camera=(), geolocation=()"))
+        .add((
+            "Permissions-Policy",
+            "microphone=(self), camera=(), geolocation=()",
+        ))
         .add(("X-Frame-Options", "DENY"))
 }
 
@@ -18,7 +21,9 @@ fn session_secret(settings: &Settings) -> anyhow::Result<Secret> {
     match settings.session_secret() {
         Ok(s) => Ok(s.clone()),
         Err(callway_core::config::ConfigError::Missing(_)) => {
-            tracing::warn!("CALLWAY_SESSION_SECRET unset: using a random per-process secret (sandbox)");
+            tracing::warn!(
+                "CALLWAY_SESSION_SECRET unset: using a random per-process secret (sandbox)"
+            );
             Ok(Secret::new(format!(
                 "{}{}",
                 callway_core::session_token::WebSessionId::generate(),
@@ -39,7 +44,11 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     };
     let static_dir = settings.callway_static_dir.clone();
     let addr = (settings.callway_host.clone(), settings.callway_port);
-    let mode = if token.is_some() { "live OpenAI" } else { "sandbox (no OPENAI_API_KEY)" };
+    let mode = if token.is_some() {
+        "live OpenAI"
+    } else {
+        "sandbox (no OPENAI_API_KEY)"
+    };
     let server = HttpServer::new(move || {
         let tools = tools.clone();
         let token = token.clone();
@@ -56,9 +65,14 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
                 let tools = tools.clone();
                 let token = token.clone();
                 async move {
-                    let mut services = vec![serde_json::to_value(tools_svc::health_report(&tools).await).unwrap_or_default()];
+                    let mut services =
+                        vec![serde_json::to_value(tools_svc::health_report(&tools).await)
+                            .unwrap_or_default()];
                     if let Some(t) = &token {
-                        services.push(serde_json::to_value(token_svc::health_report(t).await).unwrap_or_default());
+                        services.push(
+                            serde_json::to_value(token_svc::health_report(t).await)
+                                .unwrap_or_default(),
+                        );
                     }
                     let ok = services.iter().all(|s| s["status"] == "ok");
                     HttpResponse::Ok().json(json!({

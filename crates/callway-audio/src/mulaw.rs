@@ -86,7 +86,9 @@ mod tests {
     #[test]
     fn sine_round_trip_keeps_g711_snr() {
         let samples: Vec<i16> = (0..8000)
-            .map(|n| (12_000.0 * (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / 8000.0).sin()) as i16)
+            .map(|n| {
+                (12_000.0 * (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / 8000.0).sin()) as i16
+            })
             .collect();
         let back = decode(&encode(&samples));
         let signal: f64 = samples.iter().map(|&s| (s as f64).powi(2)).sum();

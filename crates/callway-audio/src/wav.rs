@@ -54,12 +54,17 @@ pub fn parse(bytes: &[u8]) -> Result<Wav, WavError> {
             let (format, channels, rate, bits) = fmt.ok_or(WavError::Truncated)?;
             // 0xFFFE is WAVE_FORMAT_EXTENSIBLE, which sox writes for plain PCM too.
             if !(format == 1 || format == 0xFFFE) || bits != 16 {
-                return Err(WavError::Unsupported(format!("format {format}, {bits} bits")));
+                return Err(WavError::Unsupported(format!(
+                    "format {format}, {bits} bits"
+                )));
             }
             if channels == 0 {
                 return Err(WavError::Unsupported("0 channels".into()));
             }
-            let end = body.checked_add(len).ok_or(WavError::Truncated)?.min(bytes.len());
+            let end = body
+                .checked_add(len)
+                .ok_or(WavError::Truncated)?
+                .min(bytes.len());
             let frame = 2 * channels as usize;
             let samples = bytes[body..end]
                 .chunks_exact(frame)
@@ -71,7 +76,10 @@ pub fn parse(bytes: &[u8]) -> Result<Wav, WavError> {
                     (sum / channels as i32) as i16
                 })
                 .collect();
-            return Ok(Wav { sample_rate: rate, samples });
+            return Ok(Wav {
+                sample_rate: rate,
+                samples,
+            });
         }
         at = body + len + (len & 1);
     }
@@ -107,7 +115,10 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_garbage() {
-        let wav = Wav { sample_rate: 8000, samples: vec![0, 1, -1, i16::MAX, i16::MIN] };
+        let wav = Wav {
+            sample_rate: 8000,
+            samples: vec![0, 1, -1, i16::MAX, i16::MIN],
+        };
         assert_eq!(parse(&to_bytes(&wav)).unwrap(), wav);
         assert_eq!(parse(b"hello world, not audio"), Err(WavError::NotWave));
         let mut truncated = to_bytes(&wav);

@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("missing required setting {0}: set it in the environment or in .env (see .env.example)")]
+    #[error(
+        "missing required setting {0}: set it in the environment or in .env (see .env.example)"
+    )]
     Missing(&'static str),
     #[error("invalid setting {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
@@ -159,9 +161,8 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let mut builder = config::Config::builder();
         if let Some(file) = file {
-            builder = builder.add_source(
-                config::File::new(file, config::FileFormat::Toml).required(false),
-            );
+            builder = builder
+                .add_source(config::File::new(file, config::FileFormat::Toml).required(false));
         }
         // Empty values (`KEY=` in a .env) mean "unset", not "empty string".
         let env: config::Map<String, String> = env
@@ -178,7 +179,10 @@ impl Settings {
         name: &'static str,
         value: &'a Option<impl AsRef<T> + 'a>,
     ) -> Result<&'a T, ConfigError> {
-        value.as_ref().map(AsRef::as_ref).ok_or(ConfigError::Missing(name))
+        value
+            .as_ref()
+            .map(AsRef::as_ref)
+            .ok_or(ConfigError::Missing(name))
     }
 
     pub fn phone_policy(&self) -> Result<PhonePolicy, ConfigError> {
@@ -228,24 +232,38 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_then_file_then_environment() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("callway.toml");
-        std::fs::write(&file, "tools_svc_port = 9000\ncallway_phone_allowed_countries = \"FR,BE\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "tools_svc_port = 9000\ncallway_phone_allowed_countries = \"FR,BE\"\n",
+        )
+        .unwrap();
         let s = Settings::from_sources(
             file.to_str(),
-            env(&[("TOOLS_SVC_PORT", "9100"), ("OPENAI_API_KEY", "sk-test"), ("REDIS_URL", "")]),
+            env(&[
+                ("TOOLS_SVC_PORT", "9100"),
+                ("OPENAI_API_KEY", "sk-test"),
+                ("REDIS_URL", ""),
+            ]),
         )
         .unwrap();
         assert_eq!(s.token_svc_port, 8081);
         assert_eq!(s.tools_svc_port, 9100);
         assert_eq!(s.callway_phone_allowed_countries, "FR,BE");
         assert!(s.redis_url.is_none(), "an empty variable is unset");
-        assert_eq!(Settings::require::<str>("OPENAI_API_KEY", &s.openai_api_key).unwrap(), "sk-test");
+        assert_eq!(
+            Settings::require::<str>("OPENAI_API_KEY", &s.openai_api_key).unwrap(),
+            "sk-test"
+        );
     }
 
     #[test]
@@ -253,16 +271,26 @@ mod tests {
         let s = Settings::from_sources(None, env(&[("CALLWAY_SESSION_SECRET", "short")])).unwrap();
         let err = Settings::require::<str>("TELNYX_API_KEY", &s.telnyx_api_key).unwrap_err();
         assert!(err.to_string().contains("TELNYX_API_KEY"));
-        assert!(s.session_secret().unwrap_err().to_string().contains("CALLWAY_SESSION_SECRET"));
-        let bad = Settings::from_sources(None, env(&[("CALLWAY_PHONE_ALLOWED_COUNTRIES", "XX")])).unwrap();
-        assert!(bad.phone_policy().unwrap_err().to_string().contains("CALLWAY_PHONE_ALLOWED_COUNTRIES"));
+        assert!(s
+            .session_secret()
+            .unwrap_err()
+            .to_string()
+            .contains("CALLWAY_SESSION_SECRET"));
+        let bad = Settings::from_sources(None, env(&[("CALLWAY_PHONE_ALLOWED_COUNTRIES", "XX")]))
+            .unwrap();
+        assert!(bad
+            .phone_policy()
+            .unwrap_err()
+            .to_string()
+            .contains("CALLWAY_PHONE_ALLOWED_COUNTRIES"));
         let port = Settings::from_sources(None, env(&[("TOOLS_SVC_PORT", "not-a-port")]));
         assert!(port.is_err());
     }
 
     #[test]
     fn secrets_do_not_show_in_debug() {
-        let s = Settings::from_sources(None, env(&[("OPENAI_API_KEY", "sk-abcdef-secret")])).unwrap();
+        let s =
+            Settings::from_sources(None, env(&[("OPENAI_API_KEY", "sk-abcdef-secret")])).unwrap();
         assert!(!format!("{s:?}").contains("abcdef"));
     }
 }

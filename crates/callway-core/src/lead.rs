@@ -153,8 +153,14 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_bounded_and_letters_only() {
-        assert_eq!(PersonName::parse("  Jean   Pierre ").unwrap().as_str(), "Jean Pierre");
-        assert_eq!(PersonName::parse("N'Diaye-Lefèvre").unwrap().as_str(), "N'Diaye-Lefèvre");
+        assert_eq!(
+            PersonName::parse("  Jean   Pierre ").unwrap().as_str(),
+            "Jean Pierre"
+        );
+        assert_eq!(
+            PersonName::parse("N'Diaye-Lefèvre").unwrap().as_str(),
+            "N'Diaye-Lefèvre"
+        );
         assert_eq!(PersonName::parse("Zoë").unwrap().as_str(), "Zoë");
         assert_eq!(PersonName::parse("   "), Err(NameError::Empty));
         assert_eq!(PersonName::parse("R2D2"), Err(NameError::BadCharacters));

@@ -20,7 +20,7 @@ pub fn mask_phone_numbers(text: &str) -> Cow<'_, str> {
                 let plus = bytes[i] == b'+';
                 let n = digits.len();
                 let phone_like = (plus && n >= 8)
-                    || (!plus && digits.starts_with("00") && n >= 11 && n <= 17)
+                    || (!plus && digits.starts_with("00") && (11..=17).contains(&n))
                     || (!plus && n == 10 && digits.starts_with('0'));
                 if phone_like {
                     let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
@@ -83,7 +83,11 @@ fn masked(digits: &str, plus: bool) -> String {
     let head = &digits[..keep_head.min(digits.len())];
     let tail = &digits[digits.len().saturating_sub(2)..];
     let hidden = digits.len().saturating_sub(keep_head + 2);
-    format!("{}{head}{}{tail}", if plus { "+" } else { "" }, "•".repeat(hidden))
+    format!(
+        "{}{head}{}{tail}",
+        if plus { "+" } else { "" },
+        "•".repeat(hidden)
+    )
 }
 
 #[cfg(test)]

@@ -222,7 +222,11 @@ pub fn mask_e164(e164: &str) -> String {
     format!("+{head}{}{tail}", "•".repeat(digits.len() - 5))
 }
 
-fn parse_number(cleaned: &str, region: country::Id, digits: usize) -> Result<PhoneNumber, PhoneError> {
+fn parse_number(
+    cleaned: &str,
+    region: country::Id,
+    digits: usize,
+) -> Result<PhoneNumber, PhoneError> {
     // The parser has panicked on malformed input in past releases; a panic here must not take a
     // worker down with it.
     let input = cleaned.to_owned();
@@ -252,7 +256,9 @@ fn normalise(raw: &str) -> Result<String, PhoneError> {
                 return Err(PhoneError::Unparseable);
             }
             out.push('+');
-        } else if c.is_whitespace() || matches!(c, '.' | '-' | '(' | ')' | '/' | '\u{2011}' | '\u{2013}') {
+        } else if c.is_whitespace()
+            || matches!(c, '.' | '-' | '(' | ')' | '/' | '\u{2011}' | '\u{2013}')
+        {
             out.push(' ');
         } else {
             return Err(PhoneError::Unparseable);
@@ -265,13 +271,13 @@ fn normalise(raw: &str) -> Result<String, PhoneError> {
 /// blocks that start at a zero code point).
 fn decimal_digit(c: char) -> Option<u8> {
     const ZEROS: [u32; 8] = [
-        0x30,   // ASCII
-        0x660,  // Arabic-Indic
-        0x6F0,  // Extended Arabic-Indic
-        0x966,  // Devanagari
-        0x9E6,  // Bengali
-        0xE50,  // Thai
-        0xFF10, // Fullwidth
+        0x30,    // ASCII
+        0x660,   // Arabic-Indic
+        0x6F0,   // Extended Arabic-Indic
+        0x966,   // Devanagari
+        0x9E6,   // Bengali
+        0xE50,   // Thai
+        0xFF10,  // Fullwidth
         0x1D7CE, // Mathematical bold
     ];
     let cp = c as u32;

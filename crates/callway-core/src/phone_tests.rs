@@ -40,9 +40,18 @@ fn table() -> Vec<(&'static str, Want)> {
         ("０６ １２ ３４ ５６ ７８", Ok("+33612345678")),
         ("٠٦١٢٣٤٥٦٧٨", Ok("+33612345678")),
         // Premium rate, shared cost, toll free, short codes.
-        ("08 99 12 34 56", Err(PhoneError::TypeNotAllowed("premium_rate"))),
-        ("+33 8 92 70 12 34", Err(PhoneError::TypeNotAllowed("premium_rate"))),
-        ("0 810 12 34 56", Err(PhoneError::TypeNotAllowed("shared_cost"))),
+        (
+            "08 99 12 34 56",
+            Err(PhoneError::TypeNotAllowed("premium_rate")),
+        ),
+        (
+            "+33 8 92 70 12 34",
+            Err(PhoneError::TypeNotAllowed("premium_rate")),
+        ),
+        (
+            "0 810 12 34 56",
+            Err(PhoneError::TypeNotAllowed("shared_cost")),
+        ),
         ("0800 123 456", Err(PhoneError::TypeNotAllowed("toll_free"))),
         ("3615", Err(PhoneError::ShortCode)),
         ("112", Err(PhoneError::ShortCode)),
@@ -53,7 +62,10 @@ fn table() -> Vec<(&'static str, Want)> {
         ("00 12 34 56 78", Err(PhoneError::Invalid)),
         ("06 12 AB 56 78", Err(PhoneError::Unparseable)),
         ("zéro six douze trente-quatre", Err(PhoneError::Unparseable)),
-        ("06 12 34 56 78; DROP TABLE leads", Err(PhoneError::Unparseable)),
+        (
+            "06 12 34 56 78; DROP TABLE leads",
+            Err(PhoneError::Unparseable),
+        ),
         ("+33 6 12 34 +56 78", Err(PhoneError::Unparseable)),
         ("", Err(PhoneError::Empty)),
         ("   ", Err(PhoneError::Empty)),
@@ -76,10 +88,18 @@ fn real_world_inputs_with_the_default_policy() {
             _ => false,
         };
         if !ok {
-            failures.push(format!("{raw:?}: got {:?}", got.map(|p| p.as_e164().to_owned())));
+            failures.push(format!(
+                "{raw:?}: got {:?}",
+                got.map(|p| p.as_e164().to_owned())
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(rows.len() >= 40);
 }
 
@@ -113,22 +133,34 @@ fn other_eu_numbers_depend_on_the_allow_list() {
 #[test]
 fn a_belgian_default_region_reads_national_numbers_as_belgian() {
     let be = PhonePolicy::from_codes("BE", "BE").expect("codes");
-    assert_eq!(PhoneE164::parse("0470 12 34 56", &be).map(|p| p.as_e164().to_owned()), Result::Ok("+32470123456".into()));
+    assert_eq!(
+        PhoneE164::parse("0470 12 34 56", &be).map(|p| p.as_e164().to_owned()),
+        Result::Ok("+32470123456".into())
+    );
 }
 
 #[test]
 fn oversized_input_is_refused_before_parsing() {
     let huge = "0".repeat(500);
-    assert_eq!(PhoneE164::parse(&huge, &PhonePolicy::default()), Result::Err(PhoneError::TooLong));
+    assert_eq!(
+        PhoneE164::parse(&huge, &PhonePolicy::default()),
+        Result::Err(PhoneError::TooLong)
+    );
     let long_spaces = format!("06 12 34 56 78{}", " ".repeat(60));
-    assert_eq!(PhoneE164::parse(&long_spaces, &PhonePolicy::default()), Result::Err(PhoneError::TooLong));
+    assert_eq!(
+        PhoneE164::parse(&long_spaces, &PhonePolicy::default()),
+        Result::Err(PhoneError::TooLong)
+    );
 }
 
 #[test]
 fn masked_forms_never_show_the_middle_digits() {
     let p = PhoneE164::parse("06 12 34 56 78", &PhonePolicy::default()).expect("valid");
     assert_eq!(p.masked(), "+33 6•• •• •• 78");
-    assert_eq!(format!("{p} {p:?}"), "+33 6•• •• •• 78 PhoneE164(+33 6•• •• •• 78)");
+    assert_eq!(
+        format!("{p} {p:?}"),
+        "+33 6•• •• •• 78 PhoneE164(+33 6•• •• •• 78)"
+    );
     assert_eq!(mask_e164("+447911123456"), "+447•••••••56");
 }
 

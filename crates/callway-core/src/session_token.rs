@@ -32,7 +32,9 @@ impl WebSessionId {
     fn parse(s: &str) -> Option<Self> {
         let ok = s.starts_with("ws_")
             && s.len() <= 64
-            && s[3..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && s[3..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         ok.then(|| Self(s.to_owned()))
     }
 }
@@ -147,6 +149,9 @@ mod tests {
         assert_eq!(t.verify("", 1), Err(SessionTokenError::Missing));
         assert_eq!(t.verify("abc", 1), Err(SessionTokenError::Malformed));
         assert_eq!(t.verify("a.b.c.!!!", 1), Err(SessionTokenError::Malformed));
-        assert_eq!(t.verify(&"x".repeat(300), 1), Err(SessionTokenError::Malformed));
+        assert_eq!(
+            t.verify(&"x".repeat(300), 1),
+            Err(SessionTokenError::Malformed)
+        );
     }
 }

@@ -28,7 +28,11 @@ impl Drop for TelemetryGuard {
 
 /// Installs the global subscriber. Safe to call more than once (later calls only build a guard),
 /// so tests and the all-in-one launcher can share a process.
-pub fn init(service: &'static str, otlp_endpoint: Option<&str>, filter: Option<&str>) -> TelemetryGuard {
+pub fn init(
+    service: &'static str,
+    otlp_endpoint: Option<&str>,
+    filter: Option<&str>,
+) -> TelemetryGuard {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
@@ -100,7 +104,10 @@ pub struct MaskingWriter<W: Write> {
 
 impl<W: Write> MaskingWriter<W> {
     pub fn new(inner: W) -> Self {
-        Self { inner, buf: Vec::with_capacity(256) }
+        Self {
+            inner,
+            buf: Vec::with_capacity(256),
+        }
     }
 }
 
@@ -137,7 +144,8 @@ mod tests {
         let mut out = Vec::new();
         {
             let mut w = MaskingWriter::new(&mut out);
-            w.write_all(b"{\"msg\":\"dialing +33612345678\"}\n").unwrap();
+            w.write_all(b"{\"msg\":\"dialing +33612345678\"}\n")
+                .unwrap();
         }
         let line = String::from_utf8(out).unwrap();
         assert!(!line.contains("12345"), "{line}");

@@ -14,7 +14,8 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         .limit(limit)
         .error_handler(|err, _req: &HttpRequest| {
             let (status, code, message) = match &err {
-                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => (
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => (
                     actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
                     "body_too_large",
                     "La requête est trop volumineuse.",
@@ -31,7 +32,11 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                 ),
             };
             let body = ApiErrorBody::new(code, message);
-            actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body)).into()
+            actix_web::error::InternalError::from_response(
+                err,
+                HttpResponse::build(status).json(body),
+            )
+            .into()
         })
 }
 
@@ -53,7 +58,16 @@ pub struct HealthReport {
 
 impl HealthReport {
     pub fn new(service: &'static str, dependencies: Vec<DependencyHealth>) -> Self {
-        let status = if dependencies.iter().all(|d| d.ok) { "ok" } else { "degraded" };
-        Self { service, version: env!("CARGO_PKG_VERSION"), status, dependencies }
+        let status = if dependencies.iter().all(|d| d.ok) {
+            "ok"
+        } else {
+            "degraded"
+        };
+        Self {
+            service,
+            version: env!("CARGO_PKG_VERSION"),
+            status,
+            dependencies,
+        }
     }
 }

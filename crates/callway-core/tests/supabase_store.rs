@@ -15,7 +15,10 @@ fn lead(phone: &str) -> NewLead {
         first_name: PersonName::parse("Marie").unwrap(),
         last_name: PersonName::parse("Curie").unwrap(),
         phone: PhoneE164::parse(phone, &PhonePolicy::default()).unwrap(),
-        consent: Consent { at: chrono::Utc::now(), wording_version: "2026-11-v1".into() },
+        consent: Consent {
+            at: chrono::Utc::now(),
+            wording_version: "2026-11-v1".into(),
+        },
         source: "voice_agent".into(),
         web_session_id: "ws_abc".into(),
     }
@@ -47,40 +50,85 @@ async fn insert_read_update_erase_and_constraint_errors_through_postgrest() {
     assert_eq!(got.first_name.as_str(), "Marie");
     assert_eq!(s.count().await.unwrap(), 1);
 
-    assert!(s.update_callback(saved.id, CallbackStatus::Dialing, Some("Veut un agent pour son cabinet")).await.unwrap());
+    assert!(s
+        .update_callback(
+            saved.id,
+            CallbackStatus::Dialing,
+            Some("Veut un agent pour son cabinet")
+        )
+        .await
+        .unwrap());
     let got = s.get(saved.id).await.unwrap().unwrap();
-    assert_eq!(got.summary.as_deref(), Some("Veut un agent pour son cabinet"));
+    assert_eq!(
+        got.summary.as_deref(),
+        Some("Veut un agent pour son cabinet")
+    );
 
     // A CHECK violation comes back as a rejection carrying the SQLSTATE, and changes nothing.
-    let err = s.update_callback(saved.id, CallbackStatus::Dialing, Some(&"x".repeat(4001))).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Rejected { status: 400, code } if code == "23514"), "{err:?}");
-    assert!(!err.to_string().contains("Marie"), "row details must not leak: {err}");
-    assert_eq!(s.get(saved.id).await.unwrap().unwrap().summary.as_deref(), Some("Veut un agent pour son cabinet"));
+    let err = s
+        .update_callback(saved.id, CallbackStatus::Dialing, Some(&"x".repeat(4001)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Rejected { status: 400, code } if code == "23514"),
+        "{err:?}"
+    );
+    assert!(
+        !err.to_string().contains("Marie"),
+        "row details must not leak: {err}"
+    );
+    assert_eq!(
+        s.get(saved.id).await.unwrap().unwrap().summary.as_deref(),
+        Some("Veut un agent pour son cabinet")
+    );
 
     assert_eq!(s.delete_by_phone(&saved.phone).await.unwrap(), 1);
     assert_eq!(s.count().await.unwrap(), 0);
     s.insert(&lead("07 81 23 45 67")).await.unwrap();
-    assert_eq!(s.purge_before(chrono::Utc::now() + chrono::Duration::seconds(5)).await.unwrap(), 1);
+    assert_eq!(
+        s.purge_before(chrono::Utc::now() + chrono::Duration::seconds(5))
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn a_wrong_key_is_a_401_and_inserts_nothing() {
     let pg = TempPostgres::start().await.expect("postgres");
     let api = Postrust::start(&pg).await.expect("postrust");
-    let forged = callway_testkit::jwt::role_key("not-the-project-secret-but-32-chars-long", "service_role");
+    let forged =
+        callway_testkit::jwt::role_key("not-the-project-secret-but-32-chars-long", "service_role");
     let bad = store(&api.rest_url(), &forged, 3000);
     let err = bad.insert(&lead("06 12 34 56 78")).await.unwrap_err();
     assert!(matches!(err, StoreError::Unauthorized(401)), "{err:?}");
-    let anon = store(&api.rest_url(), &callway_testkit::jwt::role_key(JWT_SECRET, "anon"), 3000);
-    assert!(matches!(anon.insert(&lead("06 12 34 56 78")).await.unwrap_err(), StoreError::Unauthorized(_)));
+    let anon = store(
+        &api.rest_url(),
+        &callway_testkit::jwt::role_key(JWT_SECRET, "anon"),
+        3000,
+    );
+    assert!(matches!(
+        anon.insert(&lead("06 12 34 56 78")).await.unwrap_err(),
+        StoreError::Unauthorized(_)
+    ));
     let good = store(&api.rest_url(), &api.service_role_key(), 3000);
     assert_eq!(good.count().await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn a_stalled_server_hits_our_timeout() {
-    let stall = ScriptedHttp::start(Script { status: 201, body: "[]".into(), delay: Duration::from_secs(30), headers: vec![] }).await;
-    let s = store(&format!("http://127.0.0.1:{}/rest/v1", stall.port), "sb_secret_test_key_123", 300);
+    let stall = ScriptedHttp::start(Script {
+        status: 201,
+        body: "[]".into(),
+        delay: Duration::from_secs(30),
+        headers: vec![],
+    })
+    .await;
+    let s = store(
+        &format!("http://127.0.0.1:{}/rest/v1", stall.port),
+        "sb_secret_test_key_123",
+        300,
+    );
     let started = Instant::now();
     let err = s.insert(&lead("06 12 34 56 78")).await.unwrap_err();
     assert!(matches!(err, StoreError::Timeout), "{err:?}");
@@ -96,7 +144,11 @@ async fn a_5xx_is_unavailable_and_its_body_is_not_trusted() {
         headers: vec![],
     })
     .await;
-    let s = store(&format!("http://127.0.0.1:{}/rest/v1", down.port), "sb_secret_test_key_123", 1000);
+    let s = store(
+        &format!("http://127.0.0.1:{}/rest/v1", down.port),
+        "sb_secret_test_key_123",
+        1000,
+    );
     let err = s.insert(&lead("06 12 34 56 78")).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(503)), "{err:?}");
     assert!(!err.to_string().contains("612345678"));
@@ -104,14 +156,36 @@ async fn a_5xx_is_unavailable_and_its_body_is_not_trusted() {
 
 #[tokio::test]
 async fn secret_keys_go_in_apikey_only_and_legacy_jwts_in_both_headers() {
-    let srv = ScriptedHttp::start(Script { status: 200, body: "[]".into(), delay: Duration::ZERO, headers: vec![("content-range".into(), "*/0".into())] }).await;
+    let srv = ScriptedHttp::start(Script {
+        status: 200,
+        body: "[]".into(),
+        delay: Duration::ZERO,
+        headers: vec![("content-range".into(), "*/0".into())],
+    })
+    .await;
     let url = format!("http://127.0.0.1:{}/rest/v1", srv.port);
-    store(&url, "sb_secret_abcdef123456", 1000).count().await.unwrap();
+    store(&url, "sb_secret_abcdef123456", 1000)
+        .count()
+        .await
+        .unwrap();
     let jwt = callway_testkit::jwt::role_key(JWT_SECRET, "service_role");
     store(&url, &jwt, 1000).count().await.unwrap();
-    let reqs: Vec<String> = srv.requests().into_iter().map(|r| r.to_ascii_lowercase()).collect();
+    let reqs: Vec<String> = srv
+        .requests()
+        .into_iter()
+        .map(|r| r.to_ascii_lowercase())
+        .collect();
     assert_eq!(reqs.len(), 2);
-    assert!(reqs[0].contains("apikey: sb_secret_abcdef123456") && !reqs[0].contains("authorization:"), "{}", reqs[0]);
-    assert!(reqs[1].contains(&format!("apikey: {}", jwt.to_ascii_lowercase())) && reqs[1].contains("authorization: bearer "), "{}", reqs[1]);
+    assert!(
+        reqs[0].contains("apikey: sb_secret_abcdef123456") && !reqs[0].contains("authorization:"),
+        "{}",
+        reqs[0]
+    );
+    assert!(
+        reqs[1].contains(&format!("apikey: {}", jwt.to_ascii_lowercase()))
+            && reqs[1].contains("authorization: bearer "),
+        "{}",
+        reqs[1]
+    );
     assert!(reqs[0].starts_with("get /rest/v1/leads?"), "{}", reqs[0]);
 }

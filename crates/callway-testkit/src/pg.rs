@@ -20,24 +20,37 @@ fn pg_bin_dir() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(dir));
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .context("PostgreSQL server binaries not found under /usr/lib/postgresql (set CALLWAY_PG_BIN)")?
+        .context(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql (set CALLWAY_PG_BIN)",
+        )?
         .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
         .filter(|p| p.join("postgres").exists())
         .collect();
     versions.sort();
-    versions.pop().context("no PostgreSQL version with a postgres binary")
+    versions
+        .pop()
+        .context("no PostgreSQL version with a postgres binary")
 }
 
 fn is_root() -> bool {
     // SAFETY-free check: /proc/self/status is always readable for ourselves.
     std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
 fn run_as_owner(bin: &Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
     let out = if is_root() {
-        Command::new("runuser").arg("-u").arg("postgres").arg("--").arg(bin).args(args).output()
+        Command::new("runuser")
+            .arg("-u")
+            .arg("postgres")
+            .arg("--")
+            .arg(bin)
+            .args(args)
+            .output()
     } else {
         Command::new(bin).args(args).output()
     }
@@ -59,26 +72,53 @@ impl TempPostgres {
         let bin = pg_bin_dir()?;
         let dir = tempfile::Builder::new().prefix("callway-pg-").tempdir()?;
         if is_root() {
-            let status = Command::new("chown").arg("-R").arg("postgres:postgres").arg(dir.path()).status()?;
+            let status = Command::new("chown")
+                .arg("-R")
+                .arg("postgres:postgres")
+                .arg(dir.path())
+                .status()?;
             if !status.success() {
                 bail!("chown of the temp PostgreSQL dir failed");
             }
         }
         let data = dir.path().join("data");
         let data_s = data.to_string_lossy().to_string();
-        run_as_owner(&bin.join("initdb"), &["-D", &data_s, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])?;
+        run_as_owner(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                &data_s,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        )?;
         let port = crate::ports::free_port();
         let sock = dir.path().to_string_lossy().to_string();
         let opts = format!("-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off");
         let log = dir.path().join("pg.log").to_string_lossy().to_string();
-        run_as_owner(&bin.join("pg_ctl"), &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "start"])?;
+        run_as_owner(
+            &bin.join("pg_ctl"),
+            &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "start"],
+        )?;
         let pg = Self { port, dir, bin };
         pg.bootstrap().await?;
         Ok(pg)
     }
 
-    pub async fn connect(&self, user: &str, password: Option<&str>) -> anyhow::Result<tokio_postgres::Client> {
-        let mut conf = format!("host=127.0.0.1 port={} user={user} dbname=postgres", self.port);
+    pub async fn connect(
+        &self,
+        user: &str,
+        password: Option<&str>,
+    ) -> anyhow::Result<tokio_postgres::Client> {
+        let mut conf = format!(
+            "host=127.0.0.1 port={} user={user} dbname=postgres",
+            self.port
+        );
         if let Some(p) = password {
             conf.push_str(&format!(" password={p}"));
         }
@@ -91,16 +131,24 @@ impl TempPostgres {
 
     /// `postgres://authenticator:…@127.0.0.1:port/postgres`, the URL PostgREST connects with.
     pub fn authenticator_url(&self) -> String {
-        format!("postgres://authenticator:{AUTHENTICATOR_PASSWORD}@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgres://authenticator:{AUTHENTICATOR_PASSWORD}@127.0.0.1:{}/postgres",
+            self.port
+        )
     }
 
     async fn bootstrap(&self) -> anyhow::Result<()> {
         let admin = self.connect("postgres", None).await?;
         let root = crate::workspace_root();
         let roles = std::fs::read_to_string(root.join("supabase/tests/bootstrap_roles.sql"))?;
-        admin.batch_execute(&roles).await.context("bootstrap_roles.sql")?;
         admin
-            .batch_execute(&format!("alter role authenticator password '{AUTHENTICATOR_PASSWORD}'"))
+            .batch_execute(&roles)
+            .await
+            .context("bootstrap_roles.sql")?;
+        admin
+            .batch_execute(&format!(
+                "alter role authenticator password '{AUTHENTICATOR_PASSWORD}'"
+            ))
             .await?;
         let mut migrations: Vec<PathBuf> = std::fs::read_dir(root.join("supabase/migrations"))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -109,7 +157,10 @@ impl TempPostgres {
         migrations.sort();
         for m in migrations {
             let sql = std::fs::read_to_string(&m)?;
-            let name = m.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let name = m
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             let (version, label) = name.split_once('_').unwrap_or((&name, ""));
             // Each migration and its history row in one transaction, like the Supabase CLI.
             admin
@@ -125,6 +176,9 @@ impl TempPostgres {
 impl Drop for TempPostgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data").to_string_lossy().to_string();
-        let _ = run_as_owner(&self.bin.join("pg_ctl"), &["-D", &data, "-m", "immediate", "-w", "stop"]);
+        let _ = run_as_owner(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-m", "immediate", "-w", "stop"],
+        );
     }
 }

@@ -23,7 +23,9 @@ pub struct ScriptedHttp {
 
 impl ScriptedHttp {
     pub async fn start(script: Script) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
@@ -52,7 +54,11 @@ impl ScriptedHttp {
                 });
             }
         });
-        Self { port, requests, task }
+        Self {
+            port,
+            requests,
+            task,
+        }
     }
 
     /// Raw request heads (and bodies, when they fit in the first read) received so far.

@@ -34,7 +34,9 @@ impl TokenError {
 
     pub fn message_fr(&self) -> &'static str {
         match self {
-            TokenError::RateLimited { .. } => "Trop de tentatives. Patientez une minute avant de réessayer.",
+            TokenError::RateLimited { .. } => {
+                "Trop de tentatives. Patientez une minute avant de réessayer."
+            }
             TokenError::UpstreamBusy | TokenError::UpstreamTimeout => {
                 "Le service vocal est très sollicité. Réessayez dans quelques instants."
             }
@@ -47,9 +49,9 @@ impl ResponseError for TokenError {
     fn status_code(&self) -> StatusCode {
         match self {
             TokenError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            TokenError::UpstreamBusy | TokenError::UpstreamTimeout | TokenError::LimiterUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            TokenError::UpstreamBusy
+            | TokenError::UpstreamTimeout
+            | TokenError::LimiterUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             TokenError::UpstreamAuth(_) | TokenError::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
     }

@@ -39,7 +39,11 @@ pub async fn health_report(state: &TokenState) -> HealthReport {
     let limiter_ok = state.limiter.ping().await;
     HealthReport::new(
         "token-svc",
-        vec![DependencyHealth { name: "rate_limiter", kind: state.limiter.kind().into(), ok: limiter_ok }],
+        vec![DependencyHealth {
+            name: "rate_limiter",
+            kind: state.limiter.kind().into(),
+            ok: limiter_ok,
+        }],
     )
 }
 
@@ -62,7 +66,10 @@ pub fn serve(listener: TcpListener, state: TokenState) -> std::io::Result<Server
 pub const TOKENS_PER_MINUTE: u64 = 10;
 
 pub async fn state_from_settings(settings: &Settings) -> Result<TokenState, ConfigError> {
-    let api_key = settings.openai_api_key.clone().ok_or(ConfigError::Missing("OPENAI_API_KEY"))?;
+    let api_key = settings
+        .openai_api_key
+        .clone()
+        .ok_or(ConfigError::Missing("OPENAI_API_KEY"))?;
     let openai = OpenAiClient::new(OpenAiConfig {
         base_url: settings.openai_base_url.clone(),
         api_key,
@@ -71,14 +78,20 @@ pub async fn state_from_settings(settings: &Settings) -> Result<TokenState, Conf
         timeout: Duration::from_millis(settings.openai_timeout_ms),
         secret_ttl_secs: 120,
     })
-    .map_err(|reason| ConfigError::Invalid { name: "OPENAI_BASE_URL", reason })?;
+    .map_err(|reason| ConfigError::Invalid {
+        name: "OPENAI_BASE_URL",
+        reason,
+    })?;
     let limiter = match &settings.redis_url {
         Some(url) => RateLimiter::Redis {
             limit: TOKENS_PER_MINUTE,
             window_secs: 60,
-            conn: callway_core::redis_conn::connect(url)
-                .await
-                .map_err(|e| ConfigError::Invalid { name: "REDIS_URL", reason: e.to_string() })?,
+            conn: callway_core::redis_conn::connect(url).await.map_err(|e| {
+                ConfigError::Invalid {
+                    name: "REDIS_URL",
+                    reason: e.to_string(),
+                }
+            })?,
         },
         None if settings.callway_sandbox => RateLimiter::memory(TOKENS_PER_MINUTE, 60),
         None => return Err(ConfigError::Missing("REDIS_URL")),
@@ -91,6 +104,11 @@ pub async fn state_from_settings(settings: &Settings) -> Result<TokenState, Conf
         realtime_calls_url: settings
             .openai_realtime_calls_url
             .clone()
-            .unwrap_or_else(|| format!("{}/realtime/calls", settings.openai_base_url.trim_end_matches('/'))),
+            .unwrap_or_else(|| {
+                format!(
+                    "{}/realtime/calls",
+                    settings.openai_base_url.trim_end_matches('/')
+                )
+            }),
     })
 }

@@ -11,7 +11,8 @@ async fn main() -> anyhow::Result<()> {
         settings.rust_log.as_deref(),
     );
     let state = token_svc::state_from_settings(&settings).await?;
-    let listener = std::net::TcpListener::bind((settings.callway_host.as_str(), settings.token_svc_port))?;
+    let listener =
+        std::net::TcpListener::bind((settings.callway_host.as_str(), settings.token_svc_port))?;
     tracing::info!(addr = %listener.local_addr()?, limiter = state.limiter.kind(), "token-svc listening");
     token_svc::serve(listener, state)?.await?;
     Ok(())

@@ -35,17 +35,26 @@ pub fn client_key(req: &HttpRequest) -> String {
 }
 
 #[tracing::instrument(name = "token.mint", skip_all, fields(web_session))]
-pub async fn mint(req: HttpRequest, state: web::Data<TokenState>) -> Result<HttpResponse, TokenError> {
+pub async fn mint(
+    req: HttpRequest,
+    state: web::Data<TokenState>,
+) -> Result<HttpResponse, TokenError> {
     let now = chrono::Utc::now().timestamp();
-    state.limiter.check(&client_key(&req), now).await.inspect_err(|e| {
-        tracing::warn!(error = %e, "token refused");
-    })?;
+    state
+        .limiter
+        .check(&client_key(&req), now)
+        .await
+        .inspect_err(|e| {
+            tracing::warn!(error = %e, "token refused");
+        })?;
     let secret = state.openai.create_client_secret().await.inspect_err(|e| {
         tracing::error!(error = %e, "client secret not minted");
     })?;
     let session = WebSessionId::generate();
     tracing::Span::current().record("web_session", session.as_str());
-    let session_token = state.tokens.mint(&session, now + state.session_ttl_secs as i64);
+    let session_token = state
+        .tokens
+        .mint(&session, now + state.session_ttl_secs as i64);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(TokenResponse {

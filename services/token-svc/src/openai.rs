@@ -67,7 +67,10 @@ impl OpenAiClient {
 
     #[tracing::instrument(name = "openai.client_secret", skip_all, fields(http.status_code))]
     pub async fn create_client_secret(&self) -> Result<ClientSecret, TokenError> {
-        let url = format!("{}/realtime/client_secrets", self.cfg.base_url.trim_end_matches('/'));
+        let url = format!(
+            "{}/realtime/client_secrets",
+            self.cfg.base_url.trim_end_matches('/')
+        );
         let resp = self
             .http
             .post(url)
@@ -91,7 +94,10 @@ impl OpenAiClient {
             _ => {
                 // OpenAI's error body says what it disliked; keep its code, never our key.
                 let body: serde_json::Value = resp.json().await.unwrap_or_default();
-                let code = body["error"]["code"].as_str().unwrap_or("unknown").to_owned();
+                let code = body["error"]["code"]
+                    .as_str()
+                    .unwrap_or("unknown")
+                    .to_owned();
                 return Err(TokenError::Upstream(format!("HTTP {status} {code}")));
             }
         }

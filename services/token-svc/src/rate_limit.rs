@@ -8,13 +8,25 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]
 pub enum RateLimiter {
-    Memory { limit: u64, window_secs: u64, counts: Arc<Mutex<HashMap<String, (i64, u64)>>> },
-    Redis { limit: u64, window_secs: u64, conn: callway_core::redis_conn::Redis },
+    Memory {
+        limit: u64,
+        window_secs: u64,
+        counts: Arc<Mutex<HashMap<String, (i64, u64)>>>,
+    },
+    Redis {
+        limit: u64,
+        window_secs: u64,
+        conn: callway_core::redis_conn::Redis,
+    },
 }
 
 impl RateLimiter {
     pub fn memory(limit: u64, window_secs: u64) -> Self {
-        RateLimiter::Memory { limit, window_secs, counts: Arc::default() }
+        RateLimiter::Memory {
+            limit,
+            window_secs,
+            counts: Arc::default(),
+        }
     }
 
     pub fn kind(&self) -> &'static str {
@@ -27,9 +39,15 @@ impl RateLimiter {
     /// Counts one request from `client` at `now` (unix seconds); refuses past the limit.
     pub async fn check(&self, client: &str, now: i64) -> Result<(), TokenError> {
         match self {
-            RateLimiter::Memory { limit, window_secs, counts } => {
+            RateLimiter::Memory {
+                limit,
+                window_secs,
+                counts,
+            } => {
                 let window = now / *window_secs as i64;
-                let mut counts = counts.lock().map_err(|_| TokenError::LimiterUnavailable("poisoned".into()))?;
+                let mut counts = counts
+                    .lock()
+                    .map_err(|_| TokenError::LimiterUnavailable("poisoned".into()))?;
                 if counts.len() > 100_000 {
                     counts.retain(|_, (w, _)| *w == window);
                 }
@@ -40,7 +58,11 @@ impl RateLimiter {
                 entry.1 += 1;
                 refuse_past(entry.1, *limit, *window_secs, now)
             }
-            RateLimiter::Redis { limit, window_secs, conn } => {
+            RateLimiter::Redis {
+                limit,
+                window_secs,
+                conn,
+            } => {
                 let window = now / *window_secs as i64;
                 let key = format!("callway:rl:token:{client}:{window}");
                 let mut conn = conn.clone();
@@ -62,7 +84,10 @@ impl RateLimiter {
             RateLimiter::Memory { .. } => true,
             RateLimiter::Redis { conn, .. } => {
                 let mut conn = conn.clone();
-                redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
             }
         }
     }

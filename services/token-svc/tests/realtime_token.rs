@@ -12,7 +12,8 @@ const SECRET: &str = "token-test-session-secret-0123456789abcdef";
 fn ok_secret() -> Script {
     Script {
         status: 200,
-        body: r#"{"value":"ek_test_123","expires_at":1999999999,"session":{"type":"realtime"}}"#.into(),
+        body: r#"{"value":"ek_test_123","expires_at":1999999999,"session":{"type":"realtime"}}"#
+            .into(),
         delay: Duration::ZERO,
         headers: vec![],
     }
@@ -42,9 +43,17 @@ async fn spawn(upstream_port: u16, limiter: RateLimiter, timeout_ms: u64) -> Str
 }
 
 async fn mint(base: &str) -> (u16, Value, Option<String>) {
-    let resp = reqwest::Client::new().post(format!("{base}/api/realtime-token")).json(&serde_json::json!({})).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/realtime-token"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
-    let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
     (status, resp.json().await.unwrap_or(Value::Null), retry)
 }
 
@@ -56,23 +65,42 @@ async fn mints_a_secret_with_the_session_fixed_server_side_and_a_valid_session_t
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["client_secret"], "ek_test_123");
     assert_eq!(body["expires_at"], 1999999999);
-    assert!(body["realtime_calls_url"].as_str().unwrap().ends_with("/v1/realtime/calls"));
+    assert!(body["realtime_calls_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/v1/realtime/calls"));
     let tokens = SessionTokens::new(&Secret::new(SECRET));
-    assert!(tokens.verify(body["session_token"].as_str().unwrap(), chrono::Utc::now().timestamp()).is_ok());
+    assert!(tokens
+        .verify(
+            body["session_token"].as_str().unwrap(),
+            chrono::Utc::now().timestamp()
+        )
+        .is_ok());
 
     let req = &upstream.requests()[0];
     assert!(req.starts_with("POST /v1/realtime/client_secrets"), "{req}");
-    assert!(req.to_ascii_lowercase().contains("authorization: bearer sk-test-key"));
+    assert!(req
+        .to_ascii_lowercase()
+        .contains("authorization: bearer sk-test-key"));
     let json: Value = serde_json::from_str(req.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(json["session"]["type"], "realtime");
     assert_eq!(json["session"]["model"], "gpt-realtime");
     assert_eq!(json["session"]["audio"]["output"]["voice"], "marin");
-    assert_eq!(json["session"]["audio"]["input"]["turn_detection"]["type"], "server_vad");
+    assert_eq!(
+        json["session"]["audio"]["input"]["turn_detection"]["type"],
+        "server_vad"
+    );
     assert_eq!(json["session"]["tools"][0]["name"], "save_lead");
     assert_eq!(json["session"]["tools"][1]["name"], "trigger_call");
     assert_eq!(json["expires_after"]["anchor"], "created_at");
-    assert!(json["session"]["instructions"].as_str().unwrap().contains("Callway"));
-    assert!(!body.to_string().contains("sk-test-key"), "the API key must never reach the browser");
+    assert!(json["session"]["instructions"]
+        .as_str()
+        .unwrap()
+        .contains("Callway"));
+    assert!(
+        !body.to_string().contains("sk-test-key"),
+        "the API key must never reach the browser"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +122,10 @@ async fn openai_failures_become_clear_502_and_503_answers() {
         let (got, body, _) = mint(&base).await;
         assert_eq!(got, want_status, "{status}: {body}");
         assert_eq!(body["error"]["code"], want_code);
-        assert!(body["error"]["message"].as_str().unwrap().contains("service vocal"));
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("service vocal"));
         assert!(body.get("client_secret").is_none());
     }
 }
@@ -110,16 +141,40 @@ async fn the_rate_limit_holds_per_client_in_memory() {
     assert_eq!(status, 429);
     assert_eq!(body["error"]["code"], "rate_limited");
     assert!(retry.unwrap().parse::<u64>().unwrap() <= 60);
-    assert_eq!(upstream.requests().len(), 3, "a refused request must not cost an OpenAI session");
+    assert_eq!(
+        upstream.requests().len(),
+        3,
+        "a refused request must not cost an OpenAI session"
+    );
 }
 
 #[tokio::test]
 async fn the_rate_limit_is_shared_by_instances_through_redis_and_fails_closed() {
     let redis = callway_testkit::redis::TempRedis::start().await.unwrap();
     let upstream = ScriptedHttp::start(ok_secret()).await;
-    let conn = callway_core::redis_conn::connect(&redis.url()).await.unwrap();
-    let a = spawn(upstream.port, RateLimiter::Redis { limit: 4, window_secs: 3600, conn: conn.clone() }, 2000).await;
-    let b = spawn(upstream.port, RateLimiter::Redis { limit: 4, window_secs: 3600, conn }, 2000).await;
+    let conn = callway_core::redis_conn::connect(&redis.url())
+        .await
+        .unwrap();
+    let a = spawn(
+        upstream.port,
+        RateLimiter::Redis {
+            limit: 4,
+            window_secs: 3600,
+            conn: conn.clone(),
+        },
+        2000,
+    )
+    .await;
+    let b = spawn(
+        upstream.port,
+        RateLimiter::Redis {
+            limit: 4,
+            window_secs: 3600,
+            conn,
+        },
+        2000,
+    )
+    .await;
     let mut statuses = vec![];
     for i in 0..6 {
         statuses.push(mint(if i % 2 == 0 { &a } else { &b }).await.0);

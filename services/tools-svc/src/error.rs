@@ -16,7 +16,10 @@ pub enum ToolsError {
     #[error("consent not given")]
     ConsentRequired,
     #[error("{field} refused: {error}")]
-    Name { field: &'static str, error: NameError },
+    Name {
+        field: &'static str,
+        error: NameError,
+    },
     #[error("phone refused: {0}")]
     Phone(PhoneError),
     #[error("lead store failed: {0}")]
@@ -30,7 +33,10 @@ impl ToolsError {
             ToolsError::Session(SessionTokenError::Expired) => "session_expired",
             ToolsError::Session(_) => "session_invalid",
             ToolsError::ConsentRequired => "consent_required",
-            ToolsError::Name { field: "first_name", .. } => "first_name_invalid",
+            ToolsError::Name {
+                field: "first_name",
+                ..
+            } => "first_name_invalid",
             ToolsError::Name { .. } => "last_name_invalid",
             ToolsError::Phone(p) => p.code(),
             ToolsError::Store(_) => "storage_unavailable",
@@ -70,6 +76,7 @@ impl ResponseError for ToolsError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(ApiErrorBody::new(self.code(), self.message_fr()))
+        HttpResponse::build(self.status_code())
+            .json(ApiErrorBody::new(self.code(), self.message_fr()))
     }
 }

@@ -12,6 +12,10 @@ pub async fn report(state: &ToolsState) -> HealthReport {
     let ok = state.leads.ping().await.is_ok();
     HealthReport::new(
         "tools-svc",
-        vec![DependencyHealth { name: "lead_store", kind: state.leads.kind().into(), ok }],
+        vec![DependencyHealth {
+            name: "lead_store",
+            kind: state.leads.kind().into(),
+            ok,
+        }],
     )
 }

@@ -29,7 +29,9 @@ pub struct ToolsState {
 pub fn configure(state: ToolsState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg| {
         cfg.app_data(web::Data::new(state))
-            .app_data(callway_core::web::json_config(callway_core::web::MAX_JSON_BYTES))
+            .app_data(callway_core::web::json_config(
+                callway_core::web::MAX_JSON_BYTES,
+            ))
             .route("/api/tools/save_lead", web::post().to(save_lead::save_lead));
     }
 }
@@ -48,7 +50,9 @@ pub fn serve(listener: TcpListener, state: ToolsState) -> std::io::Result<Server
 }
 
 /// Builds the state from settings; fails naming the first missing or invalid variable.
-pub fn state_from_settings(settings: &callway_core::Settings) -> Result<ToolsState, callway_core::config::ConfigError> {
+pub fn state_from_settings(
+    settings: &callway_core::Settings,
+) -> Result<ToolsState, callway_core::config::ConfigError> {
     Ok(ToolsState {
         leads: callway_core::lead_store::from_settings(settings, settings.callway_sandbox)?,
         tokens: SessionTokens::new(settings.session_secret()?),

@@ -11,7 +11,8 @@ async fn main() -> anyhow::Result<()> {
         settings.rust_log.as_deref(),
     );
     let state = tools_svc::state_from_settings(&settings)?;
-    let listener = std::net::TcpListener::bind((settings.callway_host.as_str(), settings.tools_svc_port))?;
+    let listener =
+        std::net::TcpListener::bind((settings.callway_host.as_str(), settings.tools_svc_port))?;
     tracing::info!(addr = %listener.local_addr()?, leads = state.leads.kind(), "tools-svc listening");
     tools_svc::serve(listener, state)?.await?;
     Ok(())

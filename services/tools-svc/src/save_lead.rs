@@ -36,10 +36,14 @@ pub async fn save_lead(
     if !body.consent {
         return Err(ToolsError::ConsentRequired);
     }
-    let first_name = PersonName::parse(&body.first_name)
-        .map_err(|error| ToolsError::Name { field: "first_name", error })?;
-    let last_name = PersonName::parse(&body.last_name)
-        .map_err(|error| ToolsError::Name { field: "last_name", error })?;
+    let first_name = PersonName::parse(&body.first_name).map_err(|error| ToolsError::Name {
+        field: "first_name",
+        error,
+    })?;
+    let last_name = PersonName::parse(&body.last_name).map_err(|error| ToolsError::Name {
+        field: "last_name",
+        error,
+    })?;
     let phone = PhoneE164::parse(&body.phone, &state.policy).map_err(|e| {
         tracing::info!(reason = e.code(), "phone refused");
         ToolsError::Phone(e)
@@ -49,7 +53,10 @@ pub async fn save_lead(
         first_name,
         last_name,
         phone,
-        consent: Consent { at: chrono::Utc::now(), wording_version: state.consent_version.clone() },
+        consent: Consent {
+            at: chrono::Utc::now(),
+            wording_version: state.consent_version.clone(),
+        },
         source: "voice_agent".into(),
         web_session_id: session.as_str().to_owned(),
     };

@@ -22,17 +22,31 @@ async fn spawn() -> App {
     let dir = tempfile::tempdir().unwrap();
     let leads = LeadStore::Embedded(EmbeddedLeadStore::open(dir.path()).unwrap());
     let tokens = SessionTokens::new(&Secret::new(SECRET));
-    let state = ToolsState { leads: leads.clone(), tokens: tokens.clone(), policy: PhonePolicy::default(), consent_version: "2026-11-v1".into() };
+    let state = ToolsState {
+        leads: leads.clone(),
+        tokens: tokens.clone(),
+        policy: PhonePolicy::default(),
+        consent_version: "2026-11-v1".into(),
+    };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tools_svc::serve(listener, state).unwrap();
     tokio::spawn(server);
-    App { base: format!("http://127.0.0.1:{port}"), leads, tokens, client: reqwest::Client::new(), _dir: dir }
+    App {
+        base: format!("http://127.0.0.1:{port}"),
+        leads,
+        tokens,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
 }
 
 impl App {
     fn token(&self) -> String {
-        self.tokens.mint(&WebSessionId::generate(), chrono::Utc::now().timestamp() + 600)
+        self.tokens.mint(
+            &WebSessionId::generate(),
+            chrono::Utc::now().timestamp() + 600,
+        )
     }
 
     async fn save(&self, token: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, Value) {
@@ -56,7 +70,8 @@ impl App {
 }
 
 fn lead(phone: &str) -> String {
-    json!({"first_name": "Marie", "last_name": "Curie", "phone": phone, "consent": true}).to_string()
+    json!({"first_name": "Marie", "last_name": "Curie", "phone": phone, "consent": true})
+        .to_string()
 }
 
 #[tokio::test]
@@ -99,7 +114,10 @@ async fn every_refusal_is_a_4xx_with_a_code_and_a_french_sentence_and_stores_not
         assert_eq!(got, status, "{code}: {answer}");
         assert_eq!(answer["error"]["code"], code, "{answer}");
         let msg = answer["error"]["message"].as_str().unwrap_or_default();
-        assert!(msg.len() > 10 && !msg.contains("error"), "{code}: message {msg:?}");
+        assert!(
+            msg.len() > 10 && !msg.contains("error"),
+            "{code}: message {msg:?}"
+        );
         assert_eq!(app.count().await, 0, "{code} stored something");
     }
 }
@@ -107,10 +125,21 @@ async fn every_refusal_is_a_4xx_with_a_code_and_a_french_sentence_and_stores_not
 #[tokio::test]
 async fn missing_expired_and_forged_session_tokens_are_refused() {
     let app = spawn().await;
-    let expired = app.tokens.mint(&WebSessionId::generate(), chrono::Utc::now().timestamp() - 1);
+    let expired = app.tokens.mint(
+        &WebSessionId::generate(),
+        chrono::Utc::now().timestamp() - 1,
+    );
     let forged = SessionTokens::new(&Secret::new("another-secret-that-is-32-characters-long"))
-        .mint(&WebSessionId::generate(), chrono::Utc::now().timestamp() + 600);
-    for (token, code) in [(None, "session_missing"), (Some(expired.as_str()), "session_expired"), (Some(forged.as_str()), "session_invalid"), (Some("garbage"), "session_invalid")] {
+        .mint(
+            &WebSessionId::generate(),
+            chrono::Utc::now().timestamp() + 600,
+        );
+    for (token, code) in [
+        (None, "session_missing"),
+        (Some(expired.as_str()), "session_expired"),
+        (Some(forged.as_str()), "session_invalid"),
+        (Some("garbage"), "session_invalid"),
+    ] {
         let (status, body) = app.save(token, lead("06 12 34 56 78")).await;
         assert_eq!(status, 401, "{body}");
         assert_eq!(body["error"]["code"], code);
@@ -131,7 +160,15 @@ async fn missing_expired_and_forged_session_tokens_are_refused() {
 #[tokio::test]
 async fn health_reports_version_and_lead_store() {
     let app = spawn().await;
-    let body: Value = app.client.get(format!("{}/health", app.base)).send().await.unwrap().json().await.unwrap();
+    let body: Value = app
+        .client
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["service"], "tools-svc");
     assert_eq!(body["status"], "ok");
     assert_eq!(body["dependencies"][0]["kind"], "embedded");

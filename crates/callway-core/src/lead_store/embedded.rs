@@ -12,9 +12,13 @@ use std::sync::{Arc, Mutex};
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Entry {
-    Put { row: LeadRow },
+    Put {
+        row: Box<LeadRow>,
+    },
     /// Older journals may hold delete markers; new ones are compacted instead.
-    Delete { ids: Vec<LeadId> },
+    Delete {
+        ids: Vec<LeadId>,
+    },
 }
 
 #[derive(Clone)]
@@ -35,12 +39,13 @@ impl EmbeddedLeadStore {
         let path = dir.join("leads.jsonl");
         let mut rows = BTreeMap::new();
         if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|e| StoreError::Transport(e.to_string()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| StoreError::Transport(e.to_string()))?;
             let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
             for (i, line) in lines.iter().enumerate() {
                 match serde_json::from_str::<Entry>(line) {
                     Ok(Entry::Put { row }) => {
-                        rows.insert(row.id.to_string(), row);
+                        rows.insert(row.id.to_string(), *row);
                     }
                     Ok(Entry::Delete { ids }) => {
                         for id in ids {
@@ -49,7 +54,11 @@ impl EmbeddedLeadStore {
                     }
                     Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
                     Err(e) => {
-                        return Err(StoreError::Corrupt(format!("{} line {}: {e}", path.display(), i + 1)))
+                        return Err(StoreError::Corrupt(format!(
+                            "{} line {}: {e}",
+                            path.display(),
+                            i + 1
+                        )))
                     }
                 }
             }
@@ -58,11 +67,14 @@ impl EmbeddedLeadStore {
         if inner.path.exists() {
             Self::compact(&inner)?;
         }
-        Ok(Self { inner: Arc::new(Mutex::new(inner)) })
+        Ok(Self {
+            inner: Arc::new(Mutex::new(inner)),
+        })
     }
 
     fn append(inner: &Inner, entry: &Entry) -> Result<(), StoreError> {
-        let mut line = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut line =
+            serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         line.push('\n');
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -81,18 +93,25 @@ impl EmbeddedLeadStore {
         let mut out = String::new();
         for row in inner.rows.values() {
             out.push_str(
-                &serde_json::to_string(&Entry::Put { row: row.clone() })
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                &serde_json::to_string(&Entry::Put {
+                    row: Box::new(row.clone()),
+                })
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             );
             out.push('\n');
         }
         let io = |e: std::io::Error| StoreError::Transport(e.to_string());
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(out.as_bytes()).and_then(|_| f.sync_all()).map_err(io)?;
+        f.write_all(out.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(io)?;
         std::fs::rename(&tmp, &inner.path).map_err(io)
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut guard = self
             .inner
             .lock()
@@ -102,14 +121,21 @@ impl EmbeddedLeadStore {
 
     pub(super) async fn insert(&self, row: LeadRow) -> Result<LeadRow, StoreError> {
         self.with(|inner| {
-            Self::append(inner, &Entry::Put { row: row.clone() })?;
+            Self::append(
+                inner,
+                &Entry::Put {
+                    row: Box::new(row.clone()),
+                },
+            )?;
             inner.rows.insert(row.id.to_string(), row.clone());
             Ok(row)
         })
     }
 
     pub(super) async fn get(&self, id: LeadId) -> Option<LeadRow> {
-        self.with(|inner| Ok(inner.rows.get(&id.to_string()).cloned())).ok().flatten()
+        self.with(|inner| Ok(inner.rows.get(&id.to_string()).cloned()))
+            .ok()
+            .flatten()
     }
 
     pub(super) async fn update_callback(
@@ -126,15 +152,28 @@ impl EmbeddedLeadStore {
             if let Some(s) = summary {
                 row.summary = Some(s.to_owned());
             }
-            Self::append(inner, &Entry::Put { row: row.clone() })?;
+            Self::append(
+                inner,
+                &Entry::Put {
+                    row: Box::new(row.clone()),
+                },
+            )?;
             inner.rows.insert(id.to_string(), row);
             Ok(true)
         })
     }
 
-    pub(super) async fn delete_where(&self, pred: impl Fn(&LeadRow) -> bool) -> Result<u64, StoreError> {
+    pub(super) async fn delete_where(
+        &self,
+        pred: impl Fn(&LeadRow) -> bool,
+    ) -> Result<u64, StoreError> {
         self.with(|inner| {
-            let ids: Vec<LeadId> = inner.rows.values().filter(|r| pred(r)).map(|r| r.id).collect();
+            let ids: Vec<LeadId> = inner
+                .rows
+                .values()
+                .filter(|r| pred(r))
+                .map(|r| r.id)
+                .collect();
             if ids.is_empty() {
                 return Ok(0);
             }
@@ -164,7 +203,10 @@ mod tests {
             first_name: PersonName::parse("Marie").unwrap(),
             last_name: PersonName::parse("Curie").unwrap(),
             phone: PhoneE164::parse(phone, &PhonePolicy::default()).unwrap(),
-            consent: Consent { at: chrono::Utc::now(), wording_version: "v1".into() },
+            consent: Consent {
+                at: chrono::Utc::now(),
+                wording_version: "v1".into(),
+            },
             source: "voice_agent".into(),
             web_session_id: "ws_test".into(),
         }
@@ -176,7 +218,10 @@ mod tests {
         let store = LeadStore::Embedded(EmbeddedLeadStore::open(dir.path()).unwrap());
         let kept = store.insert(&new_lead("06 12 34 56 78")).await.unwrap();
         let erased = store.insert(&new_lead("07 81 23 45 67")).await.unwrap();
-        store.update_callback(kept.id, CallbackStatus::Dialing, Some("résumé")).await.unwrap();
+        store
+            .update_callback(kept.id, CallbackStatus::Dialing, Some("résumé"))
+            .await
+            .unwrap();
 
         let reopened = LeadStore::Embedded(EmbeddedLeadStore::open(dir.path()).unwrap());
         let got = reopened.get(kept.id).await.unwrap().unwrap();
@@ -186,7 +231,10 @@ mod tests {
 
         assert_eq!(reopened.delete_by_phone(&erased.phone).await.unwrap(), 1);
         let journal = std::fs::read_to_string(dir.path().join("leads.jsonl")).unwrap();
-        assert!(!journal.contains("+33781234567"), "erased number still on disk");
+        assert!(
+            !journal.contains("+33781234567"),
+            "erased number still on disk"
+        );
         assert!(journal.contains("+33612345678"));
         assert_eq!(reopened.purge_before(chrono::Utc::now()).await.unwrap(), 1);
         assert_eq!(reopened.count().await.unwrap(), 0);
@@ -203,6 +251,9 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         assert!(EmbeddedLeadStore::open(dir.path()).is_ok());
         std::fs::write(&path, format!("garbage\n{text}\n")).unwrap();
-        assert!(matches!(EmbeddedLeadStore::open(dir.path()), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            EmbeddedLeadStore::open(dir.path()),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

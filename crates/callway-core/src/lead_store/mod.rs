@@ -33,7 +33,10 @@ pub enum StoreError {
 
 /// Builds the store the settings ask for: Supabase when `SUPABASE_URL`/`SUPABASE_REST_URL` is set,
 /// otherwise the embedded store, but only when the sandbox is allowed.
-pub fn from_settings(settings: &crate::Settings, allow_embedded: bool) -> Result<LeadStore, crate::config::ConfigError> {
+pub fn from_settings(
+    settings: &crate::Settings,
+    allow_embedded: bool,
+) -> Result<LeadStore, crate::config::ConfigError> {
     use crate::config::ConfigError;
     match settings.supabase_rest_url() {
         Some(rest_url) => {
@@ -47,13 +50,19 @@ pub fn from_settings(settings: &crate::Settings, allow_embedded: bool) -> Result
                 timeout: std::time::Duration::from_millis(settings.supabase_timeout_ms),
             })
             .map(LeadStore::Supabase)
-            .map_err(|reason| ConfigError::Invalid { name: "SUPABASE_URL", reason })
+            .map_err(|reason| ConfigError::Invalid {
+                name: "SUPABASE_URL",
+                reason,
+            })
         }
         None if allow_embedded => {
             let dir = std::path::Path::new(&settings.callway_data_dir);
             EmbeddedLeadStore::open(dir)
                 .map(LeadStore::Embedded)
-                .map_err(|e| ConfigError::Invalid { name: "CALLWAY_DATA_DIR", reason: e.to_string() })
+                .map_err(|e| ConfigError::Invalid {
+                    name: "CALLWAY_DATA_DIR",
+                    reason: e.to_string(),
+                })
         }
         None => Err(ConfigError::Missing("SUPABASE_URL")),
     }

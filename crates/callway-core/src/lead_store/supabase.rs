@@ -8,8 +8,8 @@
 use super::{LeadRow, StoreError};
 use crate::lead::{CallbackStatus, LeadId};
 use crate::secret::Secret;
-use postgrest::Postgrest;
 use chrono::{DateTime, Utc};
+use postgrest::Postgrest;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -53,7 +53,10 @@ impl SupabaseLeadStore {
         if !key.starts_with("sb_") {
             client = client.insert_header("Authorization", format!("Bearer {key}"));
         }
-        Ok(Self { client, timeout: cfg.timeout })
+        Ok(Self {
+            client,
+            timeout: cfg.timeout,
+        })
     }
 
     async fn run(&self, req: postgrest::Builder) -> Result<(u16, bytes_like::Body), StoreError> {
@@ -83,7 +86,13 @@ impl SupabaseLeadStore {
                     StoreError::Transport(strip_url(&e.to_string()))
                 }
             })?;
-            Ok::<_, StoreError>((status, bytes_like::Body { bytes: body.to_vec(), range }))
+            Ok::<_, StoreError>((
+                status,
+                bytes_like::Body {
+                    bytes: body.to_vec(),
+                    range,
+                },
+            ))
         };
         let (status, body) = tokio::time::timeout(self.timeout + Duration::from_millis(200), send)
             .await
@@ -132,7 +141,11 @@ impl SupabaseLeadStore {
         if let Some(s) = summary {
             patch["summary"] = serde_json::Value::String(s.to_owned());
         }
-        let req = self.client.from(TABLE).eq("id", id.to_string()).update(patch.to_string());
+        let req = self
+            .client
+            .from(TABLE)
+            .eq("id", id.to_string())
+            .update(patch.to_string());
         let (_, body) = self.run(req).await?;
         Ok(!Self::rows(&body)?.is_empty())
     }
@@ -147,7 +160,9 @@ impl SupabaseLeadStore {
     /// bare value; compatible servers may wrap it as `[{"purge_leads_before": n}]`: accept both.
     pub(super) async fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let params = serde_json::json!({ "cutoff": cutoff.to_rfc3339() }).to_string();
-        let (_, body) = self.run(self.client.rpc("purge_leads_before", params)).await?;
+        let (_, body) = self
+            .run(self.client.rpc("purge_leads_before", params))
+            .await?;
         let value: serde_json::Value =
             serde_json::from_slice(&body.bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let n = match &value {
