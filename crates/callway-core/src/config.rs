@@ -83,6 +83,10 @@ pub struct Settings {
     pub callway_lead_retention_days: u32,
     #[serde(default = "default_data_dir")]
     pub callway_data_dir: String,
+    #[serde(default = "d_600")]
+    pub callway_call_cooldown_secs: u64,
+    #[serde(default = "d_200")]
+    pub callway_daily_call_cap: u64,
 
     // Supabase
     pub supabase_url: Option<String>,
@@ -136,6 +140,12 @@ fn d_8084() -> u16 {
 }
 fn d_900() -> u64 {
     900
+}
+fn d_600() -> u64 {
+    600
+}
+fn d_200() -> u64 {
+    200
 }
 fn d_30() -> u32 {
     30
@@ -209,6 +219,25 @@ impl Settings {
             });
         }
         Ok(s)
+    }
+
+    /// `wss://host/media/telnyx` derived from `CALLWAY_PUBLIC_URL` (Telnyx connects there).
+    pub fn media_stream_url(&self) -> Result<String, ConfigError> {
+        let public = self
+            .callway_public_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("CALLWAY_PUBLIC_URL"))?;
+        let ws = if let Some(rest) = public.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else if let Some(rest) = public.strip_prefix("http://") {
+            format!("ws://{rest}")
+        } else {
+            return Err(ConfigError::Invalid {
+                name: "CALLWAY_PUBLIC_URL",
+                reason: "must start with https:// or http://".into(),
+            });
+        };
+        Ok(format!("{}/media/telnyx", ws.trim_end_matches('/')))
     }
 
     /// Where PostgREST lives: `SUPABASE_REST_URL`, or `SUPABASE_URL` + `/rest/v1`.

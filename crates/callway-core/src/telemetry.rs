@@ -84,6 +84,16 @@ fn build_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerProv
         .build())
 }
 
+/// The current span's W3C `traceparent`, to carry the trace across a hop we make ourselves
+/// (Redis call context, outgoing HTTP).
+pub fn current_traceparent() -> Option<String> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = tracing::Span::current().context();
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+    carrier.remove("traceparent")
+}
+
 /// Stdout writer that scrubs phone numbers from each formatted line.
 #[derive(Clone, Copy)]
 pub struct MaskingStdout;

@@ -4,10 +4,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use callway_core::api_error::ApiErrorBody;
+use callway_core::call_context::ContextError;
 use callway_core::lead::NameError;
 use callway_core::lead_store::StoreError;
 use callway_core::phone::PhoneError;
 use callway_core::session_token::SessionTokenError;
+use callway_core::telnyx::TelnyxError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ToolsError {
@@ -24,6 +26,22 @@ pub enum ToolsError {
     Phone(PhoneError),
     #[error("lead store failed: {0}")]
     Store(StoreError),
+    #[error("calls are not configured")]
+    CallsUnavailable,
+    #[error("summary too long")]
+    SummaryTooLong,
+    #[error("lead not found for this session")]
+    LeadNotFound,
+    #[error("this session already asked for a callback")]
+    CallbackAlreadyRequested,
+    #[error("this number was called recently")]
+    NumberCooldown,
+    #[error("daily callback cap reached")]
+    DailyCapReached,
+    #[error("context store failed: {0}")]
+    Context(ContextError),
+    #[error("dial failed: {0}")]
+    Dial(TelnyxError),
 }
 
 impl ToolsError {
@@ -39,7 +57,14 @@ impl ToolsError {
             } => "first_name_invalid",
             ToolsError::Name { .. } => "last_name_invalid",
             ToolsError::Phone(p) => p.code(),
-            ToolsError::Store(_) => "storage_unavailable",
+            ToolsError::Store(_) | ToolsError::Context(_) => "storage_unavailable",
+            ToolsError::CallsUnavailable => "calls_unavailable",
+            ToolsError::SummaryTooLong => "summary_too_long",
+            ToolsError::LeadNotFound => "lead_not_found",
+            ToolsError::CallbackAlreadyRequested => "callback_already_requested",
+            ToolsError::NumberCooldown => "number_cooldown",
+            ToolsError::DailyCapReached => "daily_cap_reached",
+            ToolsError::Dial(_) => "dial_failed",
         }
     }
 
@@ -57,9 +82,21 @@ impl ToolsError {
             }
             ToolsError::Name { .. } => "Je n'ai pas bien compris votre nom. Pouvez-vous me l'épeler ?",
             ToolsError::Phone(p) => p.message_fr(),
-            ToolsError::Store(_) => {
+            ToolsError::Store(_) | ToolsError::Context(_) => {
                 "Je n'arrive pas à enregistrer vos coordonnées pour le moment. Réessayons dans un instant."
             }
+            ToolsError::CallsUnavailable | ToolsError::DailyCapReached => {
+                "Je ne peux pas passer d'appel pour le moment. Vous pouvez continuer à discuter avec moi ici."
+            }
+            ToolsError::SummaryTooLong => "Le résumé est trop long. Résume la conversation en trois phrases.",
+            ToolsError::LeadNotFound => {
+                "Je ne retrouve pas vos coordonnées. Je vais d'abord les enregistrer à nouveau."
+            }
+            ToolsError::CallbackAlreadyRequested => "Un rappel est déjà prévu pour cette conversation.",
+            ToolsError::NumberCooldown => {
+                "Ce numéro vient déjà d'être appelé. Merci de patienter quelques minutes avant un nouveau rappel."
+            }
+            ToolsError::Dial(_) => "L'appel n'a pas pu être lancé. Réessayons dans un instant.",
         }
     }
 }
@@ -71,7 +108,15 @@ impl ResponseError for ToolsError {
             ToolsError::ConsentRequired | ToolsError::Name { .. } | ToolsError::Phone(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ToolsError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ToolsError::SummaryTooLong => StatusCode::UNPROCESSABLE_ENTITY,
+            ToolsError::LeadNotFound => StatusCode::NOT_FOUND,
+            ToolsError::CallbackAlreadyRequested => StatusCode::CONFLICT,
+            ToolsError::NumberCooldown => StatusCode::TOO_MANY_REQUESTS,
+            ToolsError::Store(_)
+            | ToolsError::Context(_)
+            | ToolsError::CallsUnavailable
+            | ToolsError::DailyCapReached => StatusCode::SERVICE_UNAVAILABLE,
+            ToolsError::Dial(_) => StatusCode::BAD_GATEWAY,
         }
     }
 

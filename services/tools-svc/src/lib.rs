@@ -5,6 +5,9 @@ mod error;
 mod health;
 mod save_lead;
 mod session;
+mod trigger_call;
+
+pub use trigger_call::CallDeps;
 
 pub use error::ToolsError;
 pub use health::report as health_report;
@@ -23,6 +26,8 @@ pub struct ToolsState {
     pub tokens: SessionTokens,
     pub policy: PhonePolicy,
     pub consent_version: String,
+    /// `None` when Telnyx is not configured: `trigger_call` then answers 503.
+    pub calls: Option<CallDeps>,
 }
 
 /// Mounts the routes, so the all-in-one launcher and the standalone service share them.
@@ -32,7 +37,11 @@ pub fn configure(state: ToolsState) -> impl FnOnce(&mut web::ServiceConfig) + Cl
             .app_data(callway_core::web::json_config(
                 callway_core::web::MAX_JSON_BYTES,
             ))
-            .route("/api/tools/save_lead", web::post().to(save_lead::save_lead));
+            .route("/api/tools/save_lead", web::post().to(save_lead::save_lead))
+            .route(
+                "/api/tools/trigger_call",
+                web::post().to(trigger_call::trigger_call),
+            );
     }
 }
 
@@ -58,5 +67,43 @@ pub fn state_from_settings(
         tokens: SessionTokens::new(settings.session_secret()?),
         policy: settings.phone_policy()?,
         consent_version: settings.callway_consent_version.clone(),
+        calls: None,
     })
+}
+
+/// Adds call placement when Telnyx is configured (needs Redis, or the sandbox's memory store).
+pub async fn calls_from_settings(
+    settings: &callway_core::Settings,
+    contexts: callway_core::call_context::ContextStore,
+) -> Result<Option<CallDeps>, callway_core::config::ConfigError> {
+    use callway_core::config::ConfigError;
+    let Some(api_key) = settings.telnyx_api_key.clone() else {
+        return Ok(None);
+    };
+    let telnyx = callway_core::telnyx::TelnyxClient::new(callway_core::telnyx::TelnyxConfig {
+        base_url: settings.telnyx_base_url.clone(),
+        api_key,
+        connection_id: settings
+            .telnyx_connection_id
+            .clone()
+            .ok_or(ConfigError::Missing("TELNYX_CONNECTION_ID"))?,
+        from_number: settings
+            .telnyx_from_number
+            .clone()
+            .ok_or(ConfigError::Missing("TELNYX_FROM_NUMBER"))?,
+        timeout: std::time::Duration::from_secs(5),
+        max_attempts: 3,
+    })
+    .map_err(|reason| ConfigError::Invalid {
+        name: "TELNYX_BASE_URL",
+        reason,
+    })?;
+    Ok(Some(CallDeps {
+        telnyx,
+        contexts,
+        stream_url: settings.media_stream_url()?,
+        webhook_url: None,
+        cooldown: std::time::Duration::from_secs(settings.callway_call_cooldown_secs),
+        daily_cap: settings.callway_daily_call_cap,
+    }))
 }

@@ -1,0 +1,366 @@
+//! What the phone leg needs to know about the web conversation, and the one-shot claims that keep
+//! callbacks in check. Shared through Redis so any instance can serve any call; an in-memory
+//! implementation backs the single-process sandbox. Keys never contain phone numbers (a SHA-256
+//! of the E.164 form is used for the cooldown).
+
+use crate::lead::LeadId;
+use crate::redis_conn::Redis;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a call context lives: ringing + a long call.
+pub const CONTEXT_TTL: Duration = Duration::from_secs(45 * 60);
+
+/// Random URL-safe token with a prefix, e.g. `cx_…`.
+pub fn random_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 18];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the operating system random source is unavailable");
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Opaque id of one callback; the only thing Telnyx carries (`client_state`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallRef(String);
+
+impl CallRef {
+    pub fn generate() -> Self {
+        Self(random_id("cx_"))
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = s.starts_with("cx_")
+            && s.len() <= 64
+            && s[3..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        ok.then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `client_state` must be base64 for Telnyx.
+    pub fn to_client_state(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0.as_bytes())
+    }
+
+    pub fn from_client_state(state: &str) -> Option<Self> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(state.trim())
+            .ok()?;
+        Self::parse(std::str::from_utf8(&bytes).ok()?)
+    }
+}
+
+/// Everything the bridge and the webhooks need, written by `trigger_call`.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct CallContext {
+    pub call_ref: CallRef,
+    pub lead_id: LeadId,
+    pub first_name: String,
+    pub summary: String,
+    pub web_session_id: String,
+    pub phone_masked: String,
+    /// Checked by the bridge against Telnyx's `stream_auth_token`.
+    pub stream_secret: String,
+    pub call_control_id: Option<String>,
+    /// W3C `traceparent` of the web request that asked for the call, so the phone leg joins its trace.
+    pub traceparent: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CallContext({}, lead {})",
+            self.call_ref.as_str(),
+            self.lead_id
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("context store unavailable: {0}")]
+    Unavailable(String),
+    #[error("context store returned unreadable data: {0}")]
+    Corrupt(String),
+}
+
+impl From<redis::RedisError> for ContextError {
+    fn from(e: redis::RedisError) -> Self {
+        ContextError::Unavailable(e.to_string())
+    }
+}
+
+#[derive(Clone)]
+pub enum ContextStore {
+    Redis(Redis),
+    Memory(MemoryStore),
+}
+
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    entries: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+}
+
+impl MemoryStore {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<String, (String, Instant)>) -> T,
+    ) -> Result<T, ContextError> {
+        let mut map = self
+            .entries
+            .lock()
+            .map_err(|_| ContextError::Unavailable("poisoned".into()))?;
+        let now = Instant::now();
+        map.retain(|_, (_, exp)| *exp > now);
+        Ok(f(&mut map))
+    }
+}
+
+fn ctx_key(r: &CallRef) -> String {
+    format!("callway:ctx:{}", r.as_str())
+}
+fn stream_key(token: &str) -> String {
+    format!("callway:stream:{token}")
+}
+
+/// Redis key material for a phone number: never the number itself.
+pub fn phone_key(e164: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, e164.as_bytes());
+    URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+}
+
+impl ContextStore {
+    pub fn memory() -> Self {
+        ContextStore::Memory(MemoryStore::default())
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ContextStore::Redis(_) => "redis",
+            ContextStore::Memory(_) => "memory",
+        }
+    }
+
+    async fn set(&self, key: String, value: String, ttl: Duration) -> Result<(), ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(value)
+                    .arg("EX")
+                    .arg(ttl.as_secs().max(1))
+                    .query_async::<()>(&mut c)
+                    .await?;
+                Ok(())
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                map.insert(key, (value, Instant::now() + ttl));
+            }),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                Ok(redis::cmd("GET").arg(key).query_async(&mut c).await?)
+            }
+            ContextStore::Memory(m) => m.with(|map| map.get(key).map(|(v, _)| v.clone())),
+        }
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<String>, ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                Ok(redis::cmd("GETDEL").arg(key).query_async(&mut c).await?)
+            }
+            ContextStore::Memory(m) => m.with(|map| map.remove(key).map(|(v, _)| v)),
+        }
+    }
+
+    pub async fn delete_key(&self, key: &str) -> Result<(), ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await?;
+                Ok(())
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                map.remove(key);
+            }),
+        }
+    }
+
+    /// Sets `key` only if absent (`SET NX EX`). True when this caller got it.
+    pub async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                let r: Option<String> = redis::cmd("SET")
+                    .arg(key)
+                    .arg("1")
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl.as_secs().max(1))
+                    .query_async(&mut c)
+                    .await?;
+                Ok(r.is_some())
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                if map.contains_key(key) {
+                    false
+                } else {
+                    map.insert(key.to_owned(), ("1".into(), Instant::now() + ttl));
+                    true
+                }
+            }),
+        }
+    }
+
+    /// Increments a counter that expires after `ttl`; returns the new value.
+    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                let (n,): (u64,) = redis::pipe()
+                    .atomic()
+                    .incr(key, 1u64)
+                    .expire(key, ttl.as_secs() as i64)
+                    .ignore()
+                    .query_async(&mut c)
+                    .await?;
+                Ok(n)
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                let entry = map
+                    .entry(key.to_owned())
+                    .or_insert(("0".into(), Instant::now() + ttl));
+                let n = entry.0.parse::<u64>().unwrap_or(0) + 1;
+                entry.0 = n.to_string();
+                n
+            }),
+        }
+    }
+
+    pub async fn put(&self, ctx: &CallContext) -> Result<(), ContextError> {
+        let json = serde_json::to_string(ctx).map_err(|e| ContextError::Corrupt(e.to_string()))?;
+        self.set(ctx_key(&ctx.call_ref), json, CONTEXT_TTL).await
+    }
+
+    pub async fn load(&self, call_ref: &CallRef) -> Result<Option<CallContext>, ContextError> {
+        match self.get(&ctx_key(call_ref)).await? {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| ContextError::Corrupt(e.to_string())),
+        }
+    }
+
+    pub async fn remove(&self, call_ref: &CallRef) -> Result<(), ContextError> {
+        self.delete_key(&ctx_key(call_ref)).await
+    }
+
+    /// A one-time token for the media stream URL, pointing at the call.
+    pub async fn issue_stream_token(&self, call_ref: &CallRef) -> Result<String, ContextError> {
+        let token = random_id("st_");
+        self.set(
+            stream_key(&token),
+            call_ref.as_str().to_owned(),
+            CONTEXT_TTL,
+        )
+        .await?;
+        Ok(token)
+    }
+
+    /// Consumes a stream token: the first caller gets the call, any later one gets `None`.
+    pub async fn redeem_stream_token(&self, token: &str) -> Result<Option<CallRef>, ContextError> {
+        if token.len() > 64 || !token.starts_with("st_") {
+            return Ok(None);
+        }
+        Ok(self
+            .take(&stream_key(token))
+            .await?
+            .and_then(|r| CallRef::parse(&r)))
+    }
+
+    pub async fn ping(&self) -> bool {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .is_ok()
+            }
+            ContextStore::Memory(_) => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> CallContext {
+        CallContext {
+            call_ref: CallRef::generate(),
+            lead_id: LeadId::new(),
+            first_name: "Marie".into(),
+            summary: "Cabinet dentaire".into(),
+            web_session_id: "ws_x".into(),
+            phone_masked: "+33 6•• •• •• 78".into(),
+            stream_secret: random_id("ss_"),
+            call_control_id: None,
+            traceparent: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_store_keeps_contexts_and_tokens_are_single_use() {
+        let s = ContextStore::memory();
+        let c = ctx();
+        s.put(&c).await.unwrap();
+        assert_eq!(s.load(&c.call_ref).await.unwrap(), Some(c.clone()));
+        let t = s.issue_stream_token(&c.call_ref).await.unwrap();
+        assert_eq!(
+            s.redeem_stream_token(&t).await.unwrap(),
+            Some(c.call_ref.clone())
+        );
+        assert_eq!(s.redeem_stream_token(&t).await.unwrap(), None);
+        assert_eq!(s.redeem_stream_token("st_unknown").await.unwrap(), None);
+        assert!(s.claim("k", Duration::from_secs(5)).await.unwrap());
+        assert!(!s.claim("k", Duration::from_secs(5)).await.unwrap());
+        assert_eq!(s.incr("n", Duration::from_secs(5)).await.unwrap(), 1);
+        assert_eq!(s.incr("n", Duration::from_secs(5)).await.unwrap(), 2);
+        s.remove(&c.call_ref).await.unwrap();
+        assert_eq!(s.load(&c.call_ref).await.unwrap(), None);
+    }
+
+    #[test]
+    fn client_state_round_trips_and_refuses_other_content() {
+        let r = CallRef::generate();
+        assert_eq!(CallRef::from_client_state(&r.to_client_state()), Some(r));
+        assert_eq!(CallRef::from_client_state("not base64!"), None);
+        assert_eq!(
+            CallRef::from_client_state(&base64::engine::general_purpose::STANDARD.encode("x")),
+            None
+        );
+        assert!(!phone_key("+33612345678").contains("612345678"));
+    }
+}

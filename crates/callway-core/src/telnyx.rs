@@ -1,0 +1,246 @@
+//! Telnyx Call Control v2 client: dial, hang up, speak. Every command carries a `command_id`
+//! (Telnyx ignores a duplicate within 60 s), so a retry after a timeout or a 5xx is safe; retries
+//! are bounded. Source: shared/reference/telnyx.md §1–§3.
+
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct TelnyxConfig {
+    /// `https://api.telnyx.com` (the client appends `/v2/...`).
+    pub base_url: String,
+    pub api_key: Secret,
+    pub connection_id: String,
+    pub from_number: String,
+    /// Per attempt.
+    pub timeout: Duration,
+    pub max_attempts: u32,
+}
+
+#[derive(Clone)]
+pub struct TelnyxClient {
+    http: reqwest::Client,
+    cfg: TelnyxConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelnyxError {
+    #[error("Telnyx refused our API key (10009)")]
+    Unauthorized,
+    /// A 4xx with Telnyx's error code (e.g. 10016 bad number, 90018 call ended).
+    #[error("Telnyx rejected the command: HTTP {status}, code {code}")]
+    Rejected { status: u16, code: String },
+    #[error("Telnyx unavailable after {attempts} attempt(s): {last}")]
+    Unavailable { attempts: u32, last: String },
+}
+
+impl TelnyxError {
+    /// Hanging up an ended call is not a failure (90018).
+    pub fn is_call_ended(&self) -> bool {
+        matches!(self, TelnyxError::Rejected { code, .. } if code == "90018")
+    }
+}
+
+/// What we ask Telnyx for one callback.
+#[derive(Debug, Clone)]
+pub struct DialRequest {
+    pub to_e164: String,
+    pub client_state: String,
+    pub stream_url: String,
+    pub stream_auth_token: String,
+    pub command_id: String,
+    pub webhook_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DialAnswer {
+    pub call_control_id: String,
+    pub call_leg_id: String,
+    pub call_session_id: String,
+}
+
+#[derive(Deserialize)]
+struct Data<T> {
+    data: T,
+}
+
+#[derive(Deserialize)]
+struct Errors {
+    errors: Vec<ErrorItem>,
+}
+
+#[derive(Deserialize)]
+struct ErrorItem {
+    code: String,
+}
+
+#[derive(Serialize)]
+struct DialBody<'a> {
+    connection_id: &'a str,
+    to: &'a str,
+    from: &'a str,
+    from_display_name: &'a str,
+    client_state: &'a str,
+    command_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_url: Option<&'a str>,
+    timeout_secs: u32,
+    time_limit_secs: u32,
+    answering_machine_detection: &'a str,
+    answering_machine_detection_config: serde_json::Value,
+    stream_url: &'a str,
+    stream_track: &'a str,
+    stream_codec: &'a str,
+    stream_bidirectional_mode: &'a str,
+    stream_bidirectional_codec: &'a str,
+    stream_auth_token: &'a str,
+}
+
+impl TelnyxClient {
+    pub fn new(cfg: TelnyxConfig) -> Result<Self, String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { http, cfg })
+    }
+
+    pub fn from_number(&self) -> &str {
+        &self.cfg.from_number
+    }
+
+    /// `POST /v2/calls` with premium AMD and a bidirectional PCMU stream (no transcoding anywhere).
+    #[tracing::instrument(name = "telnyx.dial", skip_all, fields(command_id = %req.command_id))]
+    pub async fn dial(&self, req: &DialRequest) -> Result<DialAnswer, TelnyxError> {
+        let body = DialBody {
+            connection_id: &self.cfg.connection_id,
+            to: &req.to_e164,
+            from: &self.cfg.from_number,
+            from_display_name: "Callway",
+            client_state: &req.client_state,
+            command_id: &req.command_id,
+            webhook_url: req.webhook_url.as_deref(),
+            timeout_secs: 30,
+            time_limit_secs: 1800,
+            answering_machine_detection: "premium",
+            answering_machine_detection_config: serde_json::json!({"total_analysis_time_millis": 5000}),
+            stream_url: &req.stream_url,
+            stream_track: "inbound_track",
+            stream_codec: "PCMU",
+            stream_bidirectional_mode: "rtp",
+            stream_bidirectional_codec: "PCMU",
+            stream_auth_token: &req.stream_auth_token,
+        };
+        let body = serde_json::to_value(&body).map_err(|e| TelnyxError::Unavailable {
+            attempts: 0,
+            last: e.to_string(),
+        })?;
+        let data: Data<DialAnswer> = self.post("/v2/calls", &body).await?;
+        Ok(data.data)
+    }
+
+    #[tracing::instrument(name = "telnyx.hangup", skip_all)]
+    pub async fn hangup(&self, call_control_id: &str, command_id: &str) -> Result<(), TelnyxError> {
+        self.action(
+            call_control_id,
+            "hangup",
+            serde_json::json!({ "command_id": command_id }),
+        )
+        .await
+    }
+
+    /// A short spoken message (e.g. on voicemail, or before hanging up when the agent failed).
+    #[tracing::instrument(name = "telnyx.speak", skip_all)]
+    pub async fn speak(
+        &self,
+        call_control_id: &str,
+        text: &str,
+        command_id: &str,
+    ) -> Result<(), TelnyxError> {
+        let body = serde_json::json!({
+            "payload": text, "voice": "female", "language": "fr-FR", "service_level": "basic", "command_id": command_id
+        });
+        self.action(call_control_id, "speak", body).await
+    }
+
+    async fn action(
+        &self,
+        call_control_id: &str,
+        name: &str,
+        body: serde_json::Value,
+    ) -> Result<(), TelnyxError> {
+        // call_control_id is opaque ("v3:…"): escape it as one path segment.
+        let id: String = call_control_id
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~:".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let _: serde_json::Value = self
+            .post(&format!("/v2/calls/{id}/actions/{name}"), &body)
+            .await?;
+        Ok(())
+    }
+
+    async fn post<T: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, TelnyxError> {
+        let url = format!("{}{}", self.cfg.base_url.trim_end_matches('/'), path);
+        let mut last = String::new();
+        for attempt in 1..=self.cfg.max_attempts.max(1) {
+            let sent = self
+                .http
+                .post(&url)
+                .bearer_auth(self.cfg.api_key.expose())
+                .header("Accept", "application/json")
+                .json(body)
+                .send()
+                .await;
+            match sent {
+                Err(e) => last = format!("transport: {}", e.without_url()),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let bytes = resp.bytes().await.map_err(|e| TelnyxError::Unavailable {
+                        attempts: attempt,
+                        last: e.without_url().to_string(),
+                    })?;
+                    match status {
+                        200..=299 => {
+                            return serde_json::from_slice(&bytes).map_err(|e| {
+                                TelnyxError::Unavailable {
+                                    attempts: attempt,
+                                    last: format!("unreadable answer: {e}"),
+                                }
+                            })
+                        }
+                        401 => return Err(TelnyxError::Unauthorized),
+                        400..=499 => {
+                            let code = serde_json::from_slice::<Errors>(&bytes)
+                                .ok()
+                                .and_then(|e| e.errors.into_iter().next())
+                                .map(|e| e.code)
+                                .unwrap_or_else(|| "unknown".into());
+                            return Err(TelnyxError::Rejected { status, code });
+                        }
+                        _ => last = format!("HTTP {status}"),
+                    }
+                }
+            }
+            tracing::warn!(attempt, error = %last, "Telnyx command failed, retrying with the same command_id");
+            tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
+        }
+        Err(TelnyxError::Unavailable {
+            attempts: self.cfg.max_attempts.max(1),
+            last,
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! The call-context store against a real Redis: what any instance writes, any other reads; stream
+//! tokens are single use even when two bridge instances race for one.
+
+use callway_core::call_context::{random_id, CallContext, CallRef, ContextStore};
+use callway_core::lead::LeadId;
+use std::time::Duration;
+
+#[tokio::test]
+async fn contexts_claims_and_tokens_through_redis() {
+    let redis = callway_testkit::redis::TempRedis::start().await.unwrap();
+    let a = ContextStore::Redis(
+        callway_core::redis_conn::connect(&redis.url())
+            .await
+            .unwrap(),
+    );
+    let b = ContextStore::Redis(
+        callway_core::redis_conn::connect(&redis.url())
+            .await
+            .unwrap(),
+    );
+    let ctx = CallContext {
+        call_ref: CallRef::generate(),
+        lead_id: LeadId::new(),
+        first_name: "Marie".into(),
+        summary: "Cabinet dentaire, 40 appels par jour".into(),
+        web_session_id: "ws_abc".into(),
+        phone_masked: "+33 6•• •• •• 78".into(),
+        stream_secret: random_id("ss_"),
+        call_control_id: Some("v3:abc".into()),
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        created_at: chrono::Utc::now(),
+    };
+    a.put(&ctx).await.unwrap();
+    assert_eq!(b.load(&ctx.call_ref).await.unwrap(), Some(ctx.clone()));
+
+    let token = a.issue_stream_token(&ctx.call_ref).await.unwrap();
+    let (x, y) = tokio::join!(a.redeem_stream_token(&token), b.redeem_stream_token(&token));
+    let winners = [x.unwrap(), y.unwrap()].into_iter().flatten().count();
+    assert_eq!(winners, 1, "exactly one instance may redeem a stream token");
+
+    assert!(a
+        .claim("callway:test:claim", Duration::from_secs(60))
+        .await
+        .unwrap());
+    assert!(!b
+        .claim("callway:test:claim", Duration::from_secs(60))
+        .await
+        .unwrap());
+    assert_eq!(
+        a.incr("callway:test:n", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        b.incr("callway:test:n", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        2
+    );
+
+    b.remove(&ctx.call_ref).await.unwrap();
+    assert_eq!(a.load(&ctx.call_ref).await.unwrap(), None);
+
+    drop(redis);
+    assert!(
+        a.load(&ctx.call_ref).await.is_err(),
+        "a dead Redis is an error, never an empty answer"
+    );
+}
