@@ -27,6 +27,7 @@ async fn spawn() -> App {
         tokens: tokens.clone(),
         policy: PhonePolicy::default(),
         consent_version: "2026-11-v1".into(),
+        calls: None,
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
