@@ -87,6 +87,9 @@ pub struct Settings {
     pub callway_call_cooldown_secs: u64,
     #[serde(default = "d_200")]
     pub callway_daily_call_cap: u64,
+    /// What to do when premium AMD says an answering machine picked up: `message` or `hangup`.
+    #[serde(default = "d_message")]
+    pub callway_voicemail_action: String,
 
     // Supabase
     pub supabase_url: Option<String>,
@@ -140,6 +143,9 @@ fn d_8084() -> u16 {
 }
 fn d_900() -> u64 {
     900
+}
+fn d_message() -> String {
+    "message".into()
 }
 fn d_600() -> u64 {
     600

@@ -76,28 +76,10 @@ pub async fn calls_from_settings(
     settings: &callway_core::Settings,
     contexts: callway_core::call_context::ContextStore,
 ) -> Result<Option<CallDeps>, callway_core::config::ConfigError> {
-    use callway_core::config::ConfigError;
-    let Some(api_key) = settings.telnyx_api_key.clone() else {
+    if settings.telnyx_api_key.is_none() {
         return Ok(None);
-    };
-    let telnyx = callway_core::telnyx::TelnyxClient::new(callway_core::telnyx::TelnyxConfig {
-        base_url: settings.telnyx_base_url.clone(),
-        api_key,
-        connection_id: settings
-            .telnyx_connection_id
-            .clone()
-            .ok_or(ConfigError::Missing("TELNYX_CONNECTION_ID"))?,
-        from_number: settings
-            .telnyx_from_number
-            .clone()
-            .ok_or(ConfigError::Missing("TELNYX_FROM_NUMBER"))?,
-        timeout: std::time::Duration::from_secs(5),
-        max_attempts: 3,
-    })
-    .map_err(|reason| ConfigError::Invalid {
-        name: "TELNYX_BASE_URL",
-        reason,
-    })?;
+    }
+    let telnyx = callway_core::telnyx::TelnyxClient::from_settings(settings)?;
     Ok(Some(CallDeps {
         telnyx,
         contexts,

@@ -1,1 +1,72 @@
-//! webhook-svc (being built).
+//! webhook-svc: Telnyx call events, verified on raw bytes, handled once each.
+
+mod events;
+mod handle;
+mod receive;
+pub mod signature;
+
+pub use handle::{outcome, VoicemailAction, VOICEMAIL_MESSAGE};
+pub use signature::WebhookKey;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use callway_core::call_context::ContextStore;
+use callway_core::config::ConfigError;
+use callway_core::lead_store::LeadStore;
+use callway_core::telnyx::TelnyxClient;
+use callway_core::web::{DependencyHealth, HealthReport};
+use std::net::TcpListener;
+
+/// Largest webhook body we read (Telnyx events are a few KiB).
+pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct WebhookState {
+    pub key: WebhookKey,
+    pub contexts: ContextStore,
+    pub leads: LeadStore,
+    /// For voicemail handling and hang-ups; `None` only in tests that do not need it.
+    pub telnyx: Option<TelnyxClient>,
+    pub voicemail: VoicemailAction,
+}
+
+pub fn configure(state: WebhookState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::PayloadConfig::new(MAX_WEBHOOK_BYTES))
+            .route("/api/telnyx/webhooks", web::post().to(receive::receive));
+    }
+}
+
+pub async fn health_report(state: &WebhookState) -> HealthReport {
+    HealthReport::new(
+        "webhook-svc",
+        vec![
+            DependencyHealth { name: "context_store", kind: state.contexts.kind().into(), ok: state.contexts.ping().await },
+            DependencyHealth { name: "lead_store", kind: state.leads.kind().into(), ok: state.leads.ping().await.is_ok() },
+        ],
+    )
+}
+
+async fn health(state: web::Data<WebhookState>) -> HttpResponse {
+    HttpResponse::Ok().json(health_report(&state).await)
+}
+
+pub fn serve(listener: TcpListener, state: WebhookState) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(configure(state.clone()))
+            .route("/health", web::get().to(health))
+    })
+    .listen(listener)?
+    .run())
+}
+
+pub fn voicemail_action(settings: &callway_core::Settings) -> Result<VoicemailAction, ConfigError> {
+    match settings.callway_voicemail_action.as_str() {
+        "message" => Ok(VoicemailAction::Message),
+        "hangup" => Ok(VoicemailAction::HangUp),
+        other => Err(ConfigError::Invalid { name: "CALLWAY_VOICEMAIL_ACTION", reason: format!("{other:?} is not message or hangup") }),
+    }
+}
