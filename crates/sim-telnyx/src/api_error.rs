@@ -14,7 +14,12 @@ pub struct ErrorItem {
 
 impl ErrorItem {
     pub fn new(code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        ErrorItem { code, title, detail: detail.into(), pointer: None }
+        ErrorItem {
+            code,
+            title,
+            detail: detail.into(),
+            pointer: None,
+        }
     }
 
     pub fn at(mut self, pointer: impl Into<String>) -> Self {
@@ -61,7 +66,10 @@ impl ErrorItem {
         ErrorItem::new(
             "10032",
             "Invalid enumerated value",
-            format!("The '{field}' parameter must be one of: {}.", allowed.join(", ")),
+            format!(
+                "The '{field}' parameter must be one of: {}.",
+                allowed.join(", ")
+            ),
         )
         .at(format!("/{field}"))
     }
@@ -80,11 +88,17 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn one(status: u16, item: ErrorItem) -> Self {
-        ApiError { status, errors: vec![item] }
+        ApiError {
+            status,
+            errors: vec![item],
+        }
     }
 
     pub fn unprocessable(errors: Vec<ErrorItem>) -> Self {
-        ApiError { status: 422, errors }
+        ApiError {
+            status: 422,
+            errors,
+        }
     }
 
     pub fn unauthorized() -> Self {

@@ -18,7 +18,10 @@ enum Timer {
     CalleeHangup,
     TimeLimit,
     /// `call.speak.ended` or `call.playback.ended` (prefix `call.speak` / `call.playback`).
-    MediaEnded { prefix: &'static str, extra: Value },
+    MediaEnded {
+        prefix: &'static str,
+        extra: Value,
+    },
 }
 
 /// How the call ends: `hangup_cause`, `hangup_source`, `sip_hangup_cause`.
@@ -28,8 +31,16 @@ struct Ending {
     sip: &'static str,
 }
 
-const APP_HANGUP: Ending = Ending { cause: "normal_clearing", source: "caller", sip: "200" };
-const CALLEE_HANGUP: Ending = Ending { cause: "normal_clearing", source: "callee", sip: "200" };
+const APP_HANGUP: Ending = Ending {
+    cause: "normal_clearing",
+    source: "caller",
+    sip: "200",
+};
+const CALLEE_HANGUP: Ending = Ending {
+    cause: "normal_clearing",
+    source: "callee",
+    sip: "200",
+};
 
 struct Call {
     shared: Arc<Shared>,
@@ -46,7 +57,13 @@ pub(crate) async fn run(
     mut cmds: UnboundedReceiver<CallCmd>,
 ) {
     let hooks = Hooks::start(shared.clone(), info.clone());
-    let mut call = Call { shared, info, hooks, stream: None, agenda: Vec::new() };
+    let mut call = Call {
+        shared,
+        info,
+        hooks,
+        stream: None,
+        agenda: Vec::new(),
+    };
     let t = call.shared.cfg.timing.clone();
     call.hooks.emit(
         "call.initiated",
@@ -56,7 +73,9 @@ pub(crate) async fn run(
     );
 
     let ring_for = match &script {
-        Script::NoAnswer => t.no_answer_after.unwrap_or(Duration::from_secs(call.info.dial.timeout_secs)),
+        Script::NoAnswer => t
+            .no_answer_after
+            .unwrap_or(Duration::from_secs(call.info.dial.timeout_secs)),
         Script::Busy | Script::Rejected => t.busy_after,
         _ => t.ring,
     };
@@ -76,21 +95,53 @@ pub(crate) async fn run(
     }
     let (audio, who, beep_at, callee_hangup) = match script {
         Script::NoAnswer => {
-            let cause = if call.info.dial.retry_on_timeout { "timeout" } else { "no_answer" };
-            return call.finish(Ending { cause, source: "callee", sip: "480" }).await;
+            let cause = if call.info.dial.retry_on_timeout {
+                "timeout"
+            } else {
+                "no_answer"
+            };
+            return call
+                .finish(Ending {
+                    cause,
+                    source: "callee",
+                    sip: "480",
+                })
+                .await;
         }
-        Script::Busy => return call.finish(Ending { cause: "user_busy", source: "callee", sip: "486" }).await,
+        Script::Busy => {
+            return call
+                .finish(Ending {
+                    cause: "user_busy",
+                    source: "callee",
+                    sip: "486",
+                })
+                .await
+        }
         Script::Rejected => {
-            return call.finish(Ending { cause: "call_rejected", source: "callee", sip: "603" }).await
+            return call
+                .finish(Ending {
+                    cause: "call_rejected",
+                    source: "callee",
+                    sip: "603",
+                })
+                .await
         }
-        Script::Human { speech, hang_up_after } => (speech, Answerer::Human, Duration::MAX, hang_up_after),
+        Script::Human {
+            speech,
+            hang_up_after,
+        } => (speech, Answerer::Human, Duration::MAX, hang_up_after),
         Script::Voicemail { greeting } => {
             let beep_at = callee_audio::pcmu_duration(greeting.len());
             let mut audio = greeting;
             let beep = callee_audio::beep();
             let beep_end = beep_at + callee_audio::pcmu_duration(beep.len());
             audio.extend(beep);
-            (audio, Answerer::Machine, beep_end, Some(beep_end + t.voicemail_hang_up_after))
+            (
+                audio,
+                Answerer::Machine,
+                beep_end,
+                Some(beep_end + t.voicemail_hang_up_after),
+            )
         }
     };
 
@@ -104,7 +155,10 @@ pub(crate) async fn run(
         c.answer_time = Some(answer_time.clone());
         c.answered_at = Some(answered_at);
     });
-    call.hooks.emit("call.answered", json!({"state": "answered", "start_time": call.info.start_time}));
+    call.hooks.emit(
+        "call.answered",
+        json!({"state": "answered", "start_time": call.info.start_time}),
+    );
     let audio = Arc::new(audio);
     if let Some(p) = call.info.dial.stream.clone() {
         call.start_stream(p, audio.clone(), answered_at);
@@ -115,11 +169,18 @@ pub(crate) async fn run(
     if let Some(d) = callee_hangup {
         call.agenda.push((answered_at + d, Timer::CalleeHangup));
     }
-    let limit = t.time_limit.unwrap_or(Duration::from_secs(call.info.dial.time_limit_secs));
+    let limit = t
+        .time_limit
+        .unwrap_or(Duration::from_secs(call.info.dial.time_limit_secs));
     call.agenda.push((answered_at + limit, Timer::TimeLimit));
 
     loop {
-        let next = call.agenda.iter().enumerate().min_by_key(|(_, (at, _))| *at).map(|(i, (at, _))| (i, *at));
+        let next = call
+            .agenda
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, (at, _))| *at)
+            .map(|(i, (at, _))| (i, *at));
         let ev = {
             let stream_done = async {
                 match call.stream.as_mut() {
@@ -149,7 +210,13 @@ pub(crate) async fn run(
                     Timer::Amd(e) => call.hooks.emit(e.event_type, json!({"result": e.result})),
                     Timer::CalleeHangup => return call.finish(CALLEE_HANGUP).await,
                     Timer::TimeLimit => {
-                        return call.finish(Ending { cause: "time_limit", source: "unknown", sip: "200" }).await
+                        return call
+                            .finish(Ending {
+                                cause: "time_limit",
+                                source: "unknown",
+                                sip: "200",
+                            })
+                            .await
                     }
                     Timer::MediaEnded { prefix, mut extra } => {
                         extra["status"] = json!("completed");
@@ -171,7 +238,8 @@ pub(crate) async fn run(
             },
             Step::StreamEnded(end) => {
                 call.stream = None;
-                call.shared.update(&call.info.call_control_id, |c| c.streaming = false);
+                call.shared
+                    .update(&call.info.call_control_id, |c| c.streaming = false);
                 if end == StreamEnd::ClosedByApp {
                     call.emit_stream_stopped();
                 }
@@ -187,8 +255,14 @@ enum Step {
 }
 
 impl Call {
-    fn start_stream(&mut self, params: crate::dial_request::StreamParams, audio: Arc<Vec<u8>>, answered_at: Instant) {
-        self.shared.update(&self.info.call_control_id, |c| c.streaming = true);
+    fn start_stream(
+        &mut self,
+        params: crate::dial_request::StreamParams,
+        audio: Arc<Vec<u8>>,
+        answered_at: Instant,
+    ) {
+        self.shared
+            .update(&self.info.call_control_id, |c| c.streaming = true);
         self.stream = Some(media_stream::spawn(StreamSetup {
             shared: self.shared.clone(),
             info: self.info.clone(),
@@ -208,13 +282,15 @@ impl Call {
             .stream_for(&self.info.call_control_id)
             .map(|s| s.url.clone())
             .or(url);
-        self.hooks.emit("streaming.stopped", json!({"stream_url": url}));
+        self.hooks
+            .emit("streaming.stopped", json!({"stream_url": url}));
     }
 
     async fn stop_stream(&mut self) {
         if let Some(h) = self.stream.take() {
             let end = h.stop().await;
-            self.shared.update(&self.info.call_control_id, |c| c.streaming = false);
+            self.shared
+                .update(&self.info.call_control_id, |c| c.streaming = false);
             if end != StreamEnd::Failed {
                 self.emit_stream_stopped();
             }

@@ -7,8 +7,13 @@ use std::time::Duration;
 /// A callee script with its audio already encoded.
 #[derive(Debug, Clone)]
 pub(crate) enum Script {
-    Human { speech: Vec<u8>, hang_up_after: Option<Duration> },
-    Voicemail { greeting: Vec<u8> },
+    Human {
+        speech: Vec<u8>,
+        hang_up_after: Option<Duration>,
+    },
+    Voicemail {
+        greeting: Vec<u8>,
+    },
     NoAnswer,
     Busy,
     Rejected,
@@ -17,9 +22,13 @@ pub(crate) enum Script {
 impl Script {
     pub fn from_callee(callee: Callee) -> anyhow::Result<Script> {
         Ok(match callee {
-            Callee::Human { speech_wav, hang_up_after } => {
-                Script::Human { speech: wav_to_pcmu(&speech_wav)?, hang_up_after }
-            }
+            Callee::Human {
+                speech_wav,
+                hang_up_after,
+            } => Script::Human {
+                speech: wav_to_pcmu(&speech_wav)?,
+                hang_up_after,
+            },
             Callee::Voicemail { greeting_wav } => Script::Voicemail {
                 greeting: match greeting_wav {
                     Some(w) => wav_to_pcmu(&w)?,
@@ -34,7 +43,10 @@ impl Script {
 
     /// The default callee: a person who picks up and says "something" (a 1 s 440 Hz tone).
     pub fn default_human() -> Script {
-        Script::Human { speech: tone(440.0, 0.3, Duration::from_secs(1)), hang_up_after: None }
+        Script::Human {
+            speech: tone(440.0, 0.3, Duration::from_secs(1)),
+            hang_up_after: None,
+        }
     }
 }
 
@@ -42,7 +54,10 @@ impl Script {
 pub(crate) fn wav_to_pcmu(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
     let w = wav::parse(bytes).map_err(|e| anyhow::anyhow!("callee WAV: {e}"))?;
     if w.sample_rate != PCMU_RATE_HZ {
-        anyhow::bail!("callee WAV must be 8000 Hz (got {} Hz); resample it first", w.sample_rate);
+        anyhow::bail!(
+            "callee WAV must be 8000 Hz (got {} Hz); resample it first",
+            w.sample_rate
+        );
     }
     Ok(mulaw::encode(&w.samples))
 }

@@ -147,7 +147,10 @@ impl Timing {
 pub enum Callee {
     /// Picks up after `Timing::ring`, says `speech_wav` (16-bit PCM mono WAV, **8 kHz only**),
     /// then stays silent; hangs up `hang_up_after` the answer if set.
-    Human { speech_wav: Vec<u8>, hang_up_after: Option<Duration> },
+    Human {
+        speech_wav: Vec<u8>,
+        hang_up_after: Option<Duration>,
+    },
     /// An answering machine: picks up, plays the greeting (8 kHz WAV, or a built-in tone), a beep,
     /// then records silence and hangs up after `Timing::voicemail_hang_up_after`.
     Voicemail { greeting_wav: Option<Vec<u8>> },

@@ -5,10 +5,17 @@ use crate::fields::{dial_number, is_dial_target, is_e164, Fields};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-pub(crate) const AMD_MODES: &[&str] =
-    &["premium", "detect", "detect_beep", "detect_words", "greeting_end", "disabled"];
+pub(crate) const AMD_MODES: &[&str] = &[
+    "premium",
+    "detect",
+    "detect_beep",
+    "detect_words",
+    "greeting_end",
+    "disabled",
+];
 pub(crate) const TRACKS: &[&str] = &["inbound_track", "outbound_track", "both_tracks"];
-pub(crate) const STREAM_CODECS: &[&str] = &["PCMU", "PCMA", "G722", "OPUS", "AMR-WB", "L16", "default"];
+pub(crate) const STREAM_CODECS: &[&str] =
+    &["PCMU", "PCMA", "G722", "OPUS", "AMR-WB", "L16", "default"];
 pub(crate) const BIDI_MODES: &[&str] = &["mp3", "rtp"];
 pub(crate) const BIDI_CODECS: &[&str] = &["PCMU", "PCMA", "G722", "OPUS", "AMR-WB", "L16"];
 pub(crate) const BIDI_RATES: &[i64] = &[8000, 16000, 22050, 24000, 48000];
@@ -59,7 +66,10 @@ pub(crate) struct Account<'a> {
 
 /// Validates a dial body. Shape errors are all reported together (422); account checks
 /// (`connection_id`, `from` ownership) follow once the shape is right.
-pub(crate) fn parse_dial(obj: &Map<String, Value>, account: &Account<'_>) -> Result<DialParams, ApiError> {
+pub(crate) fn parse_dial(
+    obj: &Map<String, Value>,
+    account: &Account<'_>,
+) -> Result<DialParams, ApiError> {
     let mut f = Fields::new(obj);
     let connection_id = f.req_str("connection_id").map(str::to_owned);
     let to = parse_to(&mut f);
@@ -78,16 +88,27 @@ pub(crate) fn parse_dial(obj: &Map<String, Value>, account: &Account<'_>) -> Res
     let retry_policies = parse_retry_policies(&mut f);
     let timeout_secs = f.opt_int_in("timeout_secs", 5, 600).unwrap_or(30) as u64;
     let retry_on_timeout = f.opt_bool("retry_on_timeout").unwrap_or(true);
-    let time_limit_secs = f.opt_int_in("time_limit_secs", 30, 14_400).unwrap_or(14_400) as u64;
-    let amd = f.opt_enum("answering_machine_detection", AMD_MODES).unwrap_or("disabled").to_owned();
+    let time_limit_secs = f
+        .opt_int_in("time_limit_secs", 30, 14_400)
+        .unwrap_or(14_400) as u64;
+    let amd = f
+        .opt_enum("answering_machine_detection", AMD_MODES)
+        .unwrap_or("disabled")
+        .to_owned();
     parse_amd_config(&mut f);
     let stream = parse_stream(&mut f, "stream_url");
     f.opt_bool("stream_establish_before_call_originate");
     f.opt_bool("send_silence_when_idle");
     f.opt_str("preferred_codecs");
     if let Some(d) = f.opt_str_max("send_digits_on_answer", 64) {
-        if !d.bytes().all(|b| b.is_ascii_digit() || b"ABCD*#wW".contains(&b)) {
-            f.errors.push(ErrorItem::invalid("send_digits_on_answer", "Only 0-9, A-D, *, #, w and W are allowed."));
+        if !d
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"ABCD*#wW".contains(&b))
+        {
+            f.errors.push(ErrorItem::invalid(
+                "send_digits_on_answer",
+                "Only 0-9, A-D, *, #, w and W are allowed.",
+            ));
         }
     }
     if !f.errors.is_empty() {
@@ -143,13 +164,19 @@ fn parse_to(f: &mut Fields<'_>) -> Option<String> {
         Value::Array(items) if !items.is_empty() => {
             let strs: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
             if strs.len() != items.len() {
-                f.errors.push(ErrorItem::invalid("to", "Every 'to' entry must be a string."));
+                f.errors.push(ErrorItem::invalid(
+                    "to",
+                    "Every 'to' entry must be a string.",
+                ));
                 return None;
             }
             strs
         }
         _ => {
-            f.errors.push(ErrorItem::invalid("to", "The 'to' parameter must be a string or an array of strings."));
+            f.errors.push(ErrorItem::invalid(
+                "to",
+                "The 'to' parameter must be a string or an array of strings.",
+            ));
             return None;
         }
     };
@@ -166,9 +193,14 @@ fn parse_to(f: &mut Fields<'_>) -> Option<String> {
 
 fn parse_webhook_urls(f: &mut Fields<'_>) -> HashMap<String, String> {
     let mut out = HashMap::new();
-    let Some(v) = f.raw("webhook_urls") else { return out };
+    let Some(v) = f.raw("webhook_urls") else {
+        return out;
+    };
     let Some(map) = v.as_object() else {
-        f.errors.push(ErrorItem::invalid("webhook_urls", "Must be an object mapping event types to URLs."));
+        f.errors.push(ErrorItem::invalid(
+            "webhook_urls",
+            "Must be an object mapping event types to URLs.",
+        ));
         return out;
     };
     for (event, url) in map {
@@ -176,7 +208,10 @@ fn parse_webhook_urls(f: &mut Fields<'_>) -> HashMap<String, String> {
             Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
                 out.insert(event.clone(), u.to_owned());
             }
-            _ => f.errors.push(ErrorItem::invalid("webhook_urls", format!("Invalid URL for event '{event}'."))),
+            _ => f.errors.push(ErrorItem::invalid(
+                "webhook_urls",
+                format!("Invalid URL for event '{event}'."),
+            )),
         }
     }
     out
@@ -185,9 +220,14 @@ fn parse_webhook_urls(f: &mut Fields<'_>) -> HashMap<String, String> {
 /// `webhook_retries_policies`: `{event: {retries_ms: [..]}}`, at most 5 retries, total ≤ 60 000 ms.
 fn parse_retry_policies(f: &mut Fields<'_>) -> HashMap<String, Vec<u64>> {
     let mut out = HashMap::new();
-    let Some(v) = f.raw("webhook_retries_policies") else { return out };
+    let Some(v) = f.raw("webhook_retries_policies") else {
+        return out;
+    };
     let Some(map) = v.as_object() else {
-        f.errors.push(ErrorItem::invalid("webhook_retries_policies", "Must be an object."));
+        f.errors.push(ErrorItem::invalid(
+            "webhook_retries_policies",
+            "Must be an object.",
+        ));
         return out;
     };
     for (event, policy) in map {
@@ -207,9 +247,14 @@ fn parse_retry_policies(f: &mut Fields<'_>) -> HashMap<String, Vec<u64>> {
 }
 
 fn parse_amd_config(f: &mut Fields<'_>) {
-    let Some(v) = f.raw("answering_machine_detection_config") else { return };
+    let Some(v) = f.raw("answering_machine_detection_config") else {
+        return;
+    };
     let Some(cfg) = v.as_object() else {
-        f.errors.push(ErrorItem::invalid("answering_machine_detection_config", "Must be an object."));
+        f.errors.push(ErrorItem::invalid(
+            "answering_machine_detection_config",
+            "Must be an object.",
+        ));
         return;
     };
     for (k, val) in cfg {
@@ -225,7 +270,10 @@ fn parse_amd_config(f: &mut Fields<'_>) {
 /// Stream fields shared by Dial and `streaming_start`. `url_key` is `stream_url`.
 pub(crate) fn parse_stream(f: &mut Fields<'_>, url_key: &str) -> Option<StreamParams> {
     let url = f.opt_ws_url(url_key).map(str::to_owned);
-    let track = f.opt_enum("stream_track", TRACKS).unwrap_or("inbound_track").to_owned();
+    let track = f
+        .opt_enum("stream_track", TRACKS)
+        .unwrap_or("inbound_track")
+        .to_owned();
     // The simulated call's codec is PCMU, and it is what `start.media_format` reports whatever
     // `stream_codec` asks (Telnyx falls back to the call's codec when it cannot transcode).
     f.opt_enum("stream_codec", STREAM_CODECS);
@@ -233,8 +281,13 @@ pub(crate) fn parse_stream(f: &mut Fields<'_>, url_key: &str) -> Option<StreamPa
         Some("rtp") => BidiMode::Rtp,
         _ => BidiMode::Mp3,
     };
-    let bidi_codec = f.opt_enum("stream_bidirectional_codec", BIDI_CODECS).unwrap_or("PCMU").to_owned();
-    let bidi_rate = f.opt_int_one_of("stream_bidirectional_sampling_rate", BIDI_RATES).unwrap_or(8000) as u32;
+    let bidi_codec = f
+        .opt_enum("stream_bidirectional_codec", BIDI_CODECS)
+        .unwrap_or("PCMU")
+        .to_owned();
+    let bidi_rate = f
+        .opt_int_one_of("stream_bidirectional_sampling_rate", BIDI_RATES)
+        .unwrap_or(8000) as u32;
     f.opt_enum("stream_bidirectional_target_legs", TARGET_LEGS);
     let auth_token = f.opt_str_max("stream_auth_token", 4000).map(str::to_owned);
     let custom_parameters = parse_custom_parameters(f);
@@ -250,17 +303,28 @@ pub(crate) fn parse_stream(f: &mut Fields<'_>, url_key: &str) -> Option<StreamPa
 }
 
 fn parse_custom_parameters(f: &mut Fields<'_>) -> Vec<(String, String)> {
-    let Some(v) = f.raw("custom_parameters") else { return Vec::new() };
+    let Some(v) = f.raw("custom_parameters") else {
+        return Vec::new();
+    };
     let Some(list) = v.as_array() else {
-        f.errors.push(ErrorItem::invalid("custom_parameters", "Must be an array of {name, value} objects."));
+        f.errors.push(ErrorItem::invalid(
+            "custom_parameters",
+            "Must be an array of {name, value} objects.",
+        ));
         return Vec::new();
     };
     let mut out = Vec::new();
     for item in list {
-        match (item.get("name").and_then(Value::as_str), item.get("value").and_then(Value::as_str)) {
+        match (
+            item.get("name").and_then(Value::as_str),
+            item.get("value").and_then(Value::as_str),
+        ) {
             (Some(n), Some(v)) => out.push((n.to_owned(), v.to_owned())),
             _ => {
-                f.errors.push(ErrorItem::invalid("custom_parameters", "Each entry needs string 'name' and 'value'."));
+                f.errors.push(ErrorItem::invalid(
+                    "custom_parameters",
+                    "Each entry needs string 'name' and 'value'.",
+                ));
                 return Vec::new();
             }
         }
@@ -280,13 +344,21 @@ mod tests {
     fn run(body: Value) -> Result<DialParams, ApiError> {
         let (c, n) = account();
         let obj = body.as_object().cloned().unwrap_or_default();
-        parse_dial(&obj, &Account { connection_id: &c, from_numbers: &n })
+        parse_dial(
+            &obj,
+            &Account {
+                connection_id: &c,
+                from_numbers: &n,
+            },
+        )
     }
 
     #[test]
     fn collects_every_shape_error() {
-        let e = run(json!({"to": "0612", "client_state": "%%%", "timeout_secs": 2,
-                            "answering_machine_detection": "super", "stream_url": "http://x"}))
+        let e = run(
+            json!({"to": "0612", "client_state": "%%%", "timeout_secs": 2,
+                            "answering_machine_detection": "super", "stream_url": "http://x"}),
+        )
         .unwrap_err();
         assert_eq!(e.status, 422);
         let codes = e.codes();
@@ -297,10 +369,12 @@ mod tests {
 
     #[test]
     fn accepts_the_reference_example_shape() {
-        let p = run(json!({"connection_id": "conn-1", "to": "+33612345678", "from": "+33100000000",
+        let p = run(
+            json!({"connection_id": "conn-1", "to": "+33612345678", "from": "+33100000000",
             "client_state": "eyJjYWxsX2lkIjoiYWJjIn0=", "answering_machine_detection": "premium",
             "stream_url": "ws://127.0.0.1:1/s", "stream_bidirectional_mode": "rtp",
-            "stream_bidirectional_codec": "PCMU", "stream_auth_token": "tok"}))
+            "stream_bidirectional_codec": "PCMU", "stream_auth_token": "tok"}),
+        )
         .unwrap();
         let s = p.stream.unwrap();
         assert_eq!(s.bidi_mode, BidiMode::Rtp);

@@ -12,7 +12,10 @@ pub(crate) struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub fn new(obj: &'a Map<String, Value>) -> Self {
-        Fields { obj, errors: Vec::new() }
+        Fields {
+            obj,
+            errors: Vec::new(),
+        }
     }
 
     fn get(&self, key: &str) -> Option<&'a Value> {
@@ -32,7 +35,10 @@ impl<'a> Fields<'a> {
             None => None,
             Some(Value::String(s)) => Some(s.as_str()),
             Some(_) => {
-                self.errors.push(ErrorItem::invalid(key, format!("The '{key}' parameter must be a string.")));
+                self.errors.push(ErrorItem::invalid(
+                    key,
+                    format!("The '{key}' parameter must be a string."),
+                ));
                 None
             }
         }
@@ -66,7 +72,10 @@ impl<'a> Fields<'a> {
             None => None,
             Some(Value::Bool(b)) => Some(*b),
             Some(_) => {
-                self.errors.push(ErrorItem::invalid(key, format!("The '{key}' parameter must be a boolean.")));
+                self.errors.push(ErrorItem::invalid(
+                    key,
+                    format!("The '{key}' parameter must be a boolean."),
+                ));
                 None
             }
         }
@@ -86,7 +95,10 @@ impl<'a> Fields<'a> {
                 }
             },
             Some(_) => {
-                self.errors.push(ErrorItem::invalid(key, format!("The '{key}' parameter must be an integer.")));
+                self.errors.push(ErrorItem::invalid(
+                    key,
+                    format!("The '{key}' parameter must be an integer."),
+                ));
                 None
             }
         }
@@ -105,7 +117,10 @@ impl<'a> Fields<'a> {
                 }
             },
             Some(_) => {
-                self.errors.push(ErrorItem::invalid(key, format!("The '{key}' parameter must be an integer.")));
+                self.errors.push(ErrorItem::invalid(
+                    key,
+                    format!("The '{key}' parameter must be an integer."),
+                ));
                 None
             }
         }
@@ -130,7 +145,10 @@ impl<'a> Fields<'a> {
         if is_base64(s) {
             Some(s)
         } else {
-            self.errors.push(ErrorItem::invalid(key, format!("The '{key}' parameter must be a valid Base64 string.")));
+            self.errors.push(ErrorItem::invalid(
+                key,
+                format!("The '{key}' parameter must be a valid Base64 string."),
+            ));
             None
         }
     }
@@ -141,7 +159,10 @@ impl<'a> Fields<'a> {
         if has_scheme(s, &["http://", "https://"]) {
             Some(s)
         } else {
-            self.errors.push(ErrorItem::invalid(key, format!("The '{key}' parameter must be a valid http or https URL.")));
+            self.errors.push(ErrorItem::invalid(
+                key,
+                format!("The '{key}' parameter must be a valid http or https URL."),
+            ));
             None
         }
     }
@@ -152,7 +173,10 @@ impl<'a> Fields<'a> {
         if has_scheme(s, &["ws://", "wss://"]) {
             Some(s)
         } else {
-            self.errors.push(ErrorItem::invalid(key, format!("The '{key}' parameter must be a valid ws:// or wss:// URL.")));
+            self.errors.push(ErrorItem::invalid(
+                key,
+                format!("The '{key}' parameter must be a valid ws:// or wss:// URL."),
+            ));
             None
         }
     }
@@ -160,7 +184,9 @@ impl<'a> Fields<'a> {
 
 fn has_scheme(s: &str, schemes: &[&str]) -> bool {
     let lower = s.to_ascii_lowercase();
-    schemes.iter().any(|p| lower.starts_with(p) && lower.len() > p.len() && !s.contains(char::is_whitespace))
+    schemes
+        .iter()
+        .any(|p| lower.starts_with(p) && lower.len() > p.len() && !s.contains(char::is_whitespace))
 }
 
 pub(crate) fn is_base64(s: &str) -> bool {
@@ -169,7 +195,9 @@ pub(crate) fn is_base64(s: &str) -> bool {
 
 /// `+` then 7 to 15 digits, first digit not 0 (ITU-T E.164).
 pub(crate) fn is_e164(s: &str) -> bool {
-    let Some(digits) = s.strip_prefix('+') else { return false };
+    let Some(digits) = s.strip_prefix('+') else {
+        return false;
+    };
     (7..=15).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())
         && !digits.starts_with('0')
@@ -182,7 +210,10 @@ pub(crate) fn is_dial_target(s: &str) -> bool {
     }
     match s.split_once(',') {
         Some((num, dtmf)) => {
-            is_e164(num) && dtmf.bytes().all(|b| b.is_ascii_digit() || b"wW*#,ABCD".contains(&b))
+            is_e164(num)
+                && dtmf
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b"wW*#,ABCD".contains(&b))
         }
         None => is_e164(s),
     }

@@ -8,7 +8,10 @@ pub(crate) fn call_control_id() -> String {
     let mut bytes = [0u8; 30];
     bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     bytes[16..].copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..14]);
-    format!("v3:{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "v3:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 pub(crate) fn uuid() -> String {

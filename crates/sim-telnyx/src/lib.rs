@@ -80,7 +80,11 @@ impl TelnyxSim {
             tasks: Mutex::new(Vec::new()),
         });
         let server = tokio::spawn(rest::serve(listener, shared.clone()));
-        Ok(TelnyxSim { shared, addr, server })
+        Ok(TelnyxSim {
+            shared,
+            addr,
+            server,
+        })
     }
 
     /// `http://127.0.0.1:PORT` (the app appends `/v2/calls`).

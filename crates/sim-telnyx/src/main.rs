@@ -45,7 +45,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{USAGE}");
             return Ok(());
         }
-        let value = args.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value\n{USAGE}"))?;
+        let value = args
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value\n{USAGE}"))?;
         match flag.as_str() {
             "--bind" => cfg.bind = value.parse()?,
             "--api-key" => cfg.api_key = value,

@@ -11,7 +11,7 @@ use crate::stream_frames::{self as frames, AppFrame, StreamError};
 use crate::webhooks::Hooks;
 use crate::ws_connect::{self, ConnectError};
 use callway_audio::{mulaw, FRAME_BYTES};
-use fastwebsockets::{Frame, FragmentCollectorRead, OpCode, Payload, WebSocketError};
+use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocketError};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,7 +65,10 @@ pub(crate) fn spawn(setup: StreamSetup) -> StreamHandle {
     let shared = setup.shared.clone();
     let done = tokio::spawn(run(setup, stop_rx));
     shared.track_task(done.abort_handle());
-    StreamHandle { stop: Some(stop_tx), done }
+    StreamHandle {
+        stop: Some(stop_tx),
+        done,
+    }
 }
 
 enum Incoming {
@@ -119,7 +122,9 @@ impl Session {
             Ok(AppFrame::Media(bytes)) => {
                 if self.mode == BidiMode::Mp3 {
                     // mp3 mode: whole MP3 files, at most one message per second; not decoded here.
-                    let too_soon = self.last_mp3_at.is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+                    let too_soon = self
+                        .last_mp3_at
+                        .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
                     if too_soon {
                         return vec![self.error(StreamError::rate_limited())];
                     }
@@ -133,7 +138,11 @@ impl Session {
                     return Vec::new();
                 }
                 let n = bytes.len();
-                let pcm = if self.decode_pcmu { mulaw::decode(&bytes) } else { Vec::new() };
+                let pcm = if self.decode_pcmu {
+                    mulaw::decode(&bytes)
+                } else {
+                    Vec::new()
+                };
                 let short = n < self.frame_bytes;
                 self.record(|s| {
                     s.app_media_messages += 1;
@@ -167,7 +176,11 @@ impl Session {
 
     fn error(&mut self, e: StreamError) -> String {
         let at_ms = self.shared.recorder.now_ms();
-        let rec = StreamErrorSent { at_ms, code: e.code, title: e.title.to_owned() };
+        let rec = StreamErrorSent {
+            at_ms,
+            code: e.code,
+            title: e.title.to_owned(),
+        };
         self.record(|s| s.errors_sent.push(rec));
         frames::error(&self.stream_id, &e)
     }
@@ -176,13 +189,26 @@ impl Session {
         let seq = self.next_seq();
         let frame = frames::mark(seq, &self.stream_id, &name);
         let at_ms = self.shared.recorder.now_ms();
-        self.record(|s| s.marks_echoed.push(MarkEcho { at_ms, name, by_clear }));
+        self.record(|s| {
+            s.marks_echoed.push(MarkEcho {
+                at_ms,
+                name,
+                by_clear,
+            })
+        });
         frame
     }
 }
 
 async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEnd {
-    let StreamSetup { shared, info, hooks, params, callee_audio, answered_at } = setup;
+    let StreamSetup {
+        shared,
+        info,
+        hooks,
+        params,
+        callee_audio,
+        answered_at,
+    } = setup;
     let stream_id = ids::stream_id();
     let user_id = ids::uuid();
     let idx = shared.recorder.with(|r| {
@@ -290,7 +316,8 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
         // The callee has been speaking since the answer: start where the call is now.
         let period = shared.cfg.timing.frame_period;
         let since_answer = answered_at.elapsed().as_millis() as u64;
-        let mut audio_pos = (since_answer / period.as_millis().max(1) as u64) as usize * FRAME_BYTES;
+        let mut audio_pos =
+            (since_answer / period.as_millis().max(1) as u64) as usize * FRAME_BYTES;
         let mut chunk_in = 0u64;
         let mut chunk_out = 0u64;
         let mut ticker = tokio::time::interval(period);
@@ -370,12 +397,16 @@ fn next_callee_frame(audio: &[u8], pos: &mut usize) -> Vec<u8> {
     frame
 }
 
-async fn write_all<S>(tx: &mut fastwebsockets::WebSocketWrite<S>, out: &mut Vec<String>) -> Result<(), WebSocketError>
+async fn write_all<S>(
+    tx: &mut fastwebsockets::WebSocketWrite<S>,
+    out: &mut Vec<String>,
+) -> Result<(), WebSocketError>
 where
     S: tokio::io::AsyncWrite + Unpin,
 {
     for text in out.drain(..) {
-        tx.write_frame(Frame::text(Payload::Owned(text.into_bytes()))).await?;
+        tx.write_frame(Frame::text(Payload::Owned(text.into_bytes())))
+            .await?;
     }
     Ok(())
 }

@@ -27,7 +27,11 @@ pub struct Playout {
 
 impl Playout {
     pub fn new(frame_bytes: usize) -> Self {
-        Playout { queue: VecDeque::new(), frame_bytes: frame_bytes.max(1), playing: false }
+        Playout {
+            queue: VecDeque::new(),
+            frame_bytes: frame_bytes.max(1),
+            playing: false,
+        }
     }
 
     pub fn push_audio(&mut self, bytes: Vec<u8>) {
@@ -71,7 +75,9 @@ impl Playout {
             }
         }
         while out.played.len() < self.frame_bytes {
-            let Some(Item::Audio(a)) = self.queue.front_mut() else { break };
+            let Some(Item::Audio(a)) = self.queue.front_mut() else {
+                break;
+            };
             let take = (self.frame_bytes - out.played.len()).min(a.len());
             out.played.extend(a.drain(..take));
             if a.is_empty() {

@@ -78,9 +78,13 @@ pub enum StreamOutcome {
     /// The app accepted the WebSocket upgrade.
     Accepted,
     /// The app answered the upgrade with this HTTP status instead of 101.
-    Refused { status: u16 },
+    Refused {
+        status: u16,
+    },
     /// No connection (refused TCP, unsupported scheme, handshake error).
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 /// An `error` frame the simulator sent to the app.
@@ -159,18 +163,28 @@ impl Recording {
     pub fn event(&self, call_control_id: &str, event_type: &str) -> Option<Value> {
         self.webhooks
             .iter()
-            .find(|w| w.call_control_id == call_control_id && w.event_type == event_type && w.fault.is_none())
+            .find(|w| {
+                w.call_control_id == call_control_id
+                    && w.event_type == event_type
+                    && w.fault.is_none()
+            })
             .and_then(|w| serde_json::from_str(&w.body).ok())
     }
 
     /// The latest stream of a call.
     pub fn stream_for(&self, call_control_id: &str) -> Option<&StreamRecord> {
-        self.streams.iter().rev().find(|s| s.call_control_id == call_control_id)
+        self.streams
+            .iter()
+            .rev()
+            .find(|s| s.call_control_id == call_control_id)
     }
 
     /// The call control id of the latest successful dial.
     pub fn last_call_control_id(&self) -> Option<String> {
-        self.dials.iter().rev().find_map(|d| d.call_control_id.clone())
+        self.dials
+            .iter()
+            .rev()
+            .find_map(|d| d.call_control_id.clone())
     }
 }
 
@@ -183,7 +197,11 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub fn new() -> Self {
-        Recorder { started: Instant::now(), inner: Mutex::new(Recording::default()), changed: watch::channel(0).0 }
+        Recorder {
+            started: Instant::now(),
+            inner: Mutex::new(Recording::default()),
+            changed: watch::channel(0).0,
+        }
     }
 
     pub fn now_ms(&self) -> u64 {

@@ -25,16 +25,23 @@ const MAX_BODY: usize = 1 << 20;
 
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| handle(shared.clone(), req));
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), svc)
+                .await;
         });
     }
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let authorized = req
@@ -42,10 +49,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         .get(hyper::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.split_once(' '))
-        .is_some_and(|(scheme, key)| scheme.eq_ignore_ascii_case("bearer") && key.trim() == shared.cfg.api_key);
+        .is_some_and(|(scheme, key)| {
+            scheme.eq_ignore_ascii_case("bearer") && key.trim() == shared.cfg.api_key
+        });
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(respond(413, &ApiError::bad_json("Request body too large").body())),
+        Err(_) => {
+            return Ok(respond(
+                413,
+                &ApiError::bad_json("Request body too large").body(),
+            ))
+        }
     };
     let (status, value) = route(&shared, &method, &path, authorized, &body);
     Ok(respond(status, &value))
@@ -54,11 +68,20 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
 fn respond(status: u16, body: &Value) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
-fn route(shared: &Arc<Shared>, method: &Method, path: &str, authorized: bool, body: &[u8]) -> (u16, Value) {
+fn route(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    authorized: bool,
+    body: &[u8],
+) -> (u16, Value) {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     match (method, segs.as_slice()) {
         (&Method::POST, ["v2", "calls"]) => dial(shared, authorized, body),
@@ -83,8 +106,12 @@ fn parse_body(body: &[u8], empty_ok: bool) -> Result<Map<String, Value>, ApiErro
     }
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::bad_json("The request body must be a JSON object.")),
-        Err(e) => Err(ApiError::bad_json(format!("The request body is not valid JSON: {e}"))),
+        Ok(_) => Err(ApiError::bad_json(
+            "The request body must be a JSON object.",
+        )),
+        Err(e) => Err(ApiError::bad_json(format!(
+            "The request body is not valid JSON: {e}"
+        ))),
     }
 }
 
@@ -130,9 +157,15 @@ fn dial_inner(
             return Ok((status, value));
         }
     }
-    let account = Account { connection_id: &shared.cfg.connection_id, from_numbers: &shared.cfg.from_numbers };
+    let account = Account {
+        connection_id: &shared.cfg.connection_id,
+        from_numbers: &shared.cfg.from_numbers,
+    };
     let params = parse_dial(&obj, &account)?;
-    let script = lock(&shared.scripts).get(&params.to).cloned().unwrap_or_else(Script::default_human);
+    let script = lock(&shared.scripts)
+        .get(&params.to)
+        .cloned()
+        .unwrap_or_else(Script::default_human);
     let info = Arc::new(CallInfo {
         call_control_id: ids::call_control_id(),
         call_leg_id: ids::uuid(),
@@ -158,7 +191,12 @@ fn dial_inner(
             cmd_tx,
         },
     );
-    let task = tokio::spawn(call_lifecycle::run(shared.clone(), info.clone(), script, cmd_rx));
+    let task = tokio::spawn(call_lifecycle::run(
+        shared.clone(),
+        info.clone(),
+        script,
+        cmd_rx,
+    ));
     shared.track_task(task.abort_handle());
     let value = json!({"data": {
         "call_control_id": info.call_control_id,
@@ -179,7 +217,9 @@ fn get_call(shared: &Arc<Shared>, authorized: bool, id: &str) -> (u16, Value) {
         return error(&ApiError::unauthorized());
     }
     let calls = lock(&shared.calls);
-    let Some(c) = calls.get(id) else { return error(&ApiError::not_found()) };
+    let Some(c) = calls.get(id) else {
+        return error(&ApiError::not_found());
+    };
     let duration = match (c.answered_at, c.ended_at) {
         (Some(a), Some(e)) => Some(e.duration_since(a).as_secs()),
         (Some(a), None) => Some(a.elapsed().as_secs()),
@@ -201,13 +241,23 @@ fn get_call(shared: &Arc<Shared>, authorized: bool, id: &str) -> (u16, Value) {
     )
 }
 
-fn command(shared: &Arc<Shared>, authorized: bool, id: &str, cmd: &str, body: &[u8]) -> (u16, Value) {
+fn command(
+    shared: &Arc<Shared>,
+    authorized: bool,
+    id: &str,
+    cmd: &str,
+    body: &[u8],
+) -> (u16, Value) {
     let parsed = parse_body(body, true).ok();
     let mut rec = CommandRecord {
         at_ms: shared.recorder.now_ms(),
         call_control_id: id.to_owned(),
         command: cmd.to_owned(),
-        command_id: parsed.as_ref().and_then(|m| m.get("command_id")).and_then(Value::as_str).map(str::to_owned),
+        command_id: parsed
+            .as_ref()
+            .and_then(|m| m.get("command_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         body: parsed.map(Value::Object),
         status: 0,
         error_codes: Vec::new(),
@@ -265,10 +315,14 @@ fn command_inner(
     if !f.errors.is_empty() {
         return Err(ApiError::unprocessable(f.errors));
     }
-    let action = action.ok_or_else(|| ApiError::unprocessable(vec![ErrorItem::invalid("body", "Invalid command")]))?;
+    let action = action.ok_or_else(|| {
+        ApiError::unprocessable(vec![ErrorItem::invalid("body", "Invalid command")])
+    })?;
 
     let mut calls = lock(&shared.calls);
-    let c = calls.get_mut(id).ok_or_else(ApiError::invalid_call_control_id)?;
+    let c = calls
+        .get_mut(id)
+        .ok_or_else(ApiError::invalid_call_control_id)?;
     match (c.phase, &action) {
         (Phase::Ended, _) => return Err(ApiError::call_ended()),
         (_, Action::Answer) => {
@@ -319,7 +373,10 @@ fn validate_command(cmd: &str, f: &mut Fields<'_>) -> Option<Action> {
         "answer" => Action::Answer,
         "hangup" => {
             if f.has("custom_headers") && !f.raw("custom_headers").is_some_and(Value::is_array) {
-                f.errors.push(ErrorItem::invalid("custom_headers", "Must be an array of {name, value}."));
+                f.errors.push(ErrorItem::invalid(
+                    "custom_headers",
+                    "Must be an array of {name, value}.",
+                ));
             }
             Action::Send(CallCmd::Hangup)
         }
@@ -344,7 +401,10 @@ fn validate_command(cmd: &str, f: &mut Fields<'_>) -> Option<Action> {
         "speak" => {
             if let Some(p) = f.req_str("payload") {
                 if p.chars().count() > 3000 {
-                    f.errors.push(ErrorItem::invalid("payload", "The payload must be at most 3000 characters."));
+                    f.errors.push(ErrorItem::invalid(
+                        "payload",
+                        "The payload must be at most 3000 characters.",
+                    ));
                 }
             }
             f.req_str("voice");
@@ -359,7 +419,10 @@ fn validate_command(cmd: &str, f: &mut Fields<'_>) -> Option<Action> {
             let url = f.opt_http_url("audio_url").map(str::to_owned);
             let name = f.opt_str("media_name").map(str::to_owned);
             let content = f.opt_base64("playback_content").map(str::to_owned);
-            let given = [url.is_some(), name.is_some(), content.is_some()].iter().filter(|b| **b).count();
+            let given = [url.is_some(), name.is_some(), content.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
             if given == 0 && f.errors.is_empty() {
                 f.errors.push(ErrorItem::missing("audio_url"));
             } else if given > 1 {
@@ -375,7 +438,10 @@ fn validate_command(cmd: &str, f: &mut Fields<'_>) -> Option<Action> {
                 None => {}
                 Some(Value::String(s)) if s == "infinity" => {}
                 Some(Value::Number(n)) if n.as_u64().is_some_and(|n| (1..=100).contains(&n)) => {}
-                Some(_) => f.errors.push(ErrorItem::out_of_range("loop", "loop must be 1-100 or \"infinity\".")),
+                Some(_) => f.errors.push(ErrorItem::out_of_range(
+                    "loop",
+                    "loop must be 1-100 or \"infinity\".",
+                )),
             }
             Action::Send(CallCmd::Playback {
                 media: json!({"media_url": url, "media_name": name, "overlay": false}),
@@ -391,7 +457,9 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
                 i += 3;

@@ -35,7 +35,10 @@ impl Signer {
 /// Checks a Telnyx webhook signature: `public_key_b64` is the portal key (32 raw bytes, base64).
 /// Returns false on any decoding problem. No timestamp-age check: that is the caller's policy.
 pub fn verify(public_key_b64: &str, timestamp: &str, body: &[u8], signature_b64: &str) -> bool {
-    let (Ok(key), Ok(sig)) = (STANDARD.decode(public_key_b64), STANDARD.decode(signature_b64)) else {
+    let (Ok(key), Ok(sig)) = (
+        STANDARD.decode(public_key_b64),
+        STANDARD.decode(signature_b64),
+    ) else {
         return false;
     };
     if key.len() != 32 || sig.len() != 64 {
@@ -45,7 +48,9 @@ pub fn verify(public_key_b64: &str, timestamp: &str, body: &[u8], signature_b64:
     msg.extend_from_slice(timestamp.as_bytes());
     msg.push(b'|');
     msg.extend_from_slice(body);
-    UnparsedPublicKey::new(&ED25519, key).verify(&msg, &sig).is_ok()
+    UnparsedPublicKey::new(&ED25519, key)
+        .verify(&msg, &sig)
+        .is_ok()
 }
 
 #[cfg(test)]

@@ -82,10 +82,16 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub fn client_state(&self, call_control_id: &str) -> Option<String> {
-        lock(&self.calls).get(call_control_id).and_then(|c| c.client_state.clone())
+        lock(&self.calls)
+            .get(call_control_id)
+            .and_then(|c| c.client_state.clone())
     }
 
-    pub fn update<R>(&self, call_control_id: &str, f: impl FnOnce(&mut CallEntry) -> R) -> Option<R> {
+    pub fn update<R>(
+        &self,
+        call_control_id: &str,
+        f: impl FnOnce(&mut CallEntry) -> R,
+    ) -> Option<R> {
         lock(&self.calls).get_mut(call_control_id).map(f)
     }
 
@@ -104,6 +110,13 @@ impl Shared {
     }
 
     pub fn store_answer(&self, key: String, status: u16, body: Value) {
-        lock(&self.answers).insert(key, StoredAnswer { at: Instant::now(), status, body });
+        lock(&self.answers).insert(
+            key,
+            StoredAnswer {
+                at: Instant::now(),
+                status,
+                body,
+            },
+        );
     }
 }

@@ -21,13 +21,25 @@ pub struct StreamError {
 
 impl StreamError {
     pub fn malformed(detail: impl Into<String>) -> Self {
-        StreamError { code: MALFORMED_FRAME, title: "malformed_frame", detail: detail.into() }
+        StreamError {
+            code: MALFORMED_FRAME,
+            title: "malformed_frame",
+            detail: detail.into(),
+        }
     }
     pub fn invalid_media(detail: impl Into<String>) -> Self {
-        StreamError { code: INVALID_MEDIA, title: "invalid_media", detail: detail.into() }
+        StreamError {
+            code: INVALID_MEDIA,
+            title: "invalid_media",
+            detail: detail.into(),
+        }
     }
     pub fn rate_limited() -> Self {
-        StreamError { code: RATE_LIMIT_REACHED, title: "rate_limit_reached", detail: "Too many requests".into() }
+        StreamError {
+            code: RATE_LIMIT_REACHED,
+            title: "rate_limit_reached",
+            detail: "Too many requests".into(),
+        }
     }
 }
 
@@ -56,7 +68,9 @@ pub fn parse_app_frame(text: &str, max_payload: usize) -> Result<AppFrame, Strea
                 .ok_or_else(|| StreamError::malformed("'media' frame without 'media.payload'"))?;
             // 4 base64 chars carry 3 bytes: refuse an oversize payload before decoding it.
             if payload.len() / 4 * 3 > max_payload + 3 {
-                return Err(StreamError::malformed("Media payload longer than 30 seconds"));
+                return Err(StreamError::malformed(
+                    "Media payload longer than 30 seconds",
+                ));
             }
             let bytes = STANDARD
                 .decode(payload)
@@ -65,7 +79,9 @@ pub fn parse_app_frame(text: &str, max_payload: usize) -> Result<AppFrame, Strea
                 return Err(StreamError::invalid_media("Media payload is empty"));
             }
             if bytes.len() > max_payload {
-                return Err(StreamError::malformed("Media payload longer than 30 seconds"));
+                return Err(StreamError::malformed(
+                    "Media payload longer than 30 seconds",
+                ));
             }
             Ok(AppFrame::Media(bytes))
         }
@@ -77,7 +93,9 @@ pub fn parse_app_frame(text: &str, max_payload: usize) -> Result<AppFrame, Strea
             .map(|n| AppFrame::Mark(n.to_owned()))
             .ok_or_else(|| StreamError::malformed("'mark' frame without 'mark.name'")),
         "clear" => Ok(AppFrame::Clear),
-        other => Err(StreamError::malformed(format!("Unsupported event '{other}'"))),
+        other => Err(StreamError::malformed(format!(
+            "Unsupported event '{other}'"
+        ))),
     }
 }
 
@@ -105,8 +123,11 @@ pub struct StartInfo<'a> {
 }
 
 pub fn start(seq: u64, s: &StartInfo<'_>) -> String {
-    let custom: serde_json::Map<String, Value> =
-        s.custom_parameters.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let custom: serde_json::Map<String, Value> = s
+        .custom_parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
     json!({
         "event": "start",
         "sequence_number": seq.to_string(),
@@ -127,7 +148,14 @@ pub fn start(seq: u64, s: &StartInfo<'_>) -> String {
 }
 
 /// A `media` frame; counters are strings as Telnyx sends them.
-pub fn media(seq: u64, stream_id: &str, track: &str, chunk: u64, timestamp_ms: u64, payload: &[u8]) -> String {
+pub fn media(
+    seq: u64,
+    stream_id: &str,
+    track: &str,
+    chunk: u64,
+    timestamp_ms: u64,
+    payload: &[u8],
+) -> String {
     json!({
         "event": "media",
         "sequence_number": seq.to_string(),
@@ -166,10 +194,22 @@ mod tests {
 
     #[test]
     fn parses_the_three_app_frames() {
-        let m = format!(r#"{{"event":"media","media":{{"payload":"{}"}}}}"#, STANDARD.encode([0xFFu8; 160]));
-        assert_eq!(parse_app_frame(&m, 240_000), Ok(AppFrame::Media(vec![0xFF; 160])));
-        assert_eq!(parse_app_frame(r#"{"event":"mark","mark":{"name":"x"}}"#, 1), Ok(AppFrame::Mark("x".into())));
-        assert_eq!(parse_app_frame(r#"{"event":"clear"}"#, 1), Ok(AppFrame::Clear));
+        let m = format!(
+            r#"{{"event":"media","media":{{"payload":"{}"}}}}"#,
+            STANDARD.encode([0xFFu8; 160])
+        );
+        assert_eq!(
+            parse_app_frame(&m, 240_000),
+            Ok(AppFrame::Media(vec![0xFF; 160]))
+        );
+        assert_eq!(
+            parse_app_frame(r#"{"event":"mark","mark":{"name":"x"}}"#, 1),
+            Ok(AppFrame::Mark("x".into()))
+        );
+        assert_eq!(
+            parse_app_frame(r#"{"event":"clear"}"#, 1),
+            Ok(AppFrame::Clear)
+        );
     }
 
     #[test]
@@ -179,18 +219,34 @@ mod tests {
         assert_eq!(code(r#"{"event":"dance"}"#), MALFORMED_FRAME);
         assert_eq!(code(r#"{"media":{"payload":"AAAA"}}"#), MALFORMED_FRAME);
         assert_eq!(code(r#"{"event":"media","media":{}}"#), MALFORMED_FRAME);
-        assert_eq!(code(r#"{"event":"media","media":{"payload":"!!not base64!!"}}"#), INVALID_MEDIA);
+        assert_eq!(
+            code(r#"{"event":"media","media":{"payload":"!!not base64!!"}}"#),
+            INVALID_MEDIA
+        );
         assert_eq!(code(r#"{"event":"mark","mark":{}}"#), MALFORMED_FRAME);
-        let big = format!(r#"{{"event":"media","media":{{"payload":"{}"}}}}"#, STANDARD.encode(vec![0u8; 400]));
-        assert_eq!(parse_app_frame(&big, 320).unwrap_err().code, MALFORMED_FRAME);
+        let big = format!(
+            r#"{{"event":"media","media":{{"payload":"{}"}}}}"#,
+            STANDARD.encode(vec![0u8; 400])
+        );
+        assert_eq!(
+            parse_app_frame(&big, 320).unwrap_err().code,
+            MALFORMED_FRAME
+        );
     }
 
     #[test]
     fn counters_are_strings() {
-        let v: Value = serde_json::from_str(&media(4, "S", "inbound", 2, 20, &[0xFF; 160])).unwrap();
+        let v: Value =
+            serde_json::from_str(&media(4, "S", "inbound", 2, 20, &[0xFF; 160])).unwrap();
         assert_eq!(v["sequence_number"], "4");
         assert_eq!(v["media"]["chunk"], "2");
         assert_eq!(v["media"]["timestamp"], "20");
-        assert_eq!(STANDARD.decode(v["media"]["payload"].as_str().unwrap()).unwrap().len(), 160);
+        assert_eq!(
+            STANDARD
+                .decode(v["media"]["payload"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            160
+        );
     }
 }

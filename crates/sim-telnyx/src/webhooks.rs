@@ -49,13 +49,22 @@ impl Hooks {
         if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), extra) {
             p.extend(extra);
         }
-        let ev = Event { event_type: event_type.to_owned(), id: ids::uuid(), occurred_at: ids::now_iso(), payload };
+        let ev = Event {
+            event_type: event_type.to_owned(),
+            id: ids::uuid(),
+            occurred_at: ids::now_iso(),
+            payload,
+        };
         // The receiver only goes away at shutdown.
         let _ = self.tx.send(ev);
     }
 }
 
-async fn deliver_all(shared: Arc<Shared>, info: Arc<CallInfo>, mut rx: mpsc::UnboundedReceiver<Event>) {
+async fn deliver_all(
+    shared: Arc<Shared>,
+    info: Arc<CallInfo>,
+    mut rx: mpsc::UnboundedReceiver<Event>,
+) {
     let mut held: Option<Event> = None;
     while let Some(ev) = rx.recv().await {
         let faults = lock(&shared.faults).clone();
@@ -89,10 +98,30 @@ async fn deliver(shared: &Shared, info: &CallInfo, ev: &Event, reordered: bool) 
     let faulty = faults.applies_to(&ev.event_type);
     let url = url_for(shared, info, &ev.event_type);
     if faulty && faults.forged_copy {
-        post(shared, info, ev, &url, 1, Some(WebhookFault::Forged), Duration::ZERO, reordered).await;
+        post(
+            shared,
+            info,
+            ev,
+            &url,
+            1,
+            Some(WebhookFault::Forged),
+            Duration::ZERO,
+            reordered,
+        )
+        .await;
     }
     if let (true, Some(age)) = (faulty, faults.stale_copy_age) {
-        post(shared, info, ev, &url, 1, Some(WebhookFault::Stale), age, reordered).await;
+        post(
+            shared,
+            info,
+            ev,
+            &url,
+            1,
+            Some(WebhookFault::Stale),
+            age,
+            reordered,
+        )
+        .await;
     }
     let delays: Vec<Duration> = match info.dial.retry_policies.get(&ev.event_type) {
         Some(ms) => ms.iter().map(|m| Duration::from_millis(*m)).collect(),
@@ -100,13 +129,35 @@ async fn deliver(shared: &Shared, info: &CallInfo, ev: &Event, reordered: bool) 
     };
     let mut attempt = 1;
     loop {
-        let ok = post(shared, info, ev, &url, attempt, None, Duration::ZERO, reordered).await;
-        let Some(delay) = delays.get(attempt as usize - 1).filter(|_| !ok) else { break };
+        let ok = post(
+            shared,
+            info,
+            ev,
+            &url,
+            attempt,
+            None,
+            Duration::ZERO,
+            reordered,
+        )
+        .await;
+        let Some(delay) = delays.get(attempt as usize - 1).filter(|_| !ok) else {
+            break;
+        };
         tokio::time::sleep(*delay).await;
         attempt += 1;
     }
     if faulty && faults.duplicate {
-        post(shared, info, ev, &url, 1, Some(WebhookFault::Duplicate), Duration::ZERO, reordered).await;
+        post(
+            shared,
+            info,
+            ev,
+            &url,
+            1,
+            Some(WebhookFault::Duplicate),
+            Duration::ZERO,
+            reordered,
+        )
+        .await;
     }
 }
 
@@ -138,7 +189,11 @@ async fn post(
 ) -> bool {
     let body = envelope(ev, attempt, url);
     let timestamp = ids::unix_now() - age.as_secs() as i64;
-    let signer = if fault == Some(WebhookFault::Forged) { &shared.forger } else { &shared.signer };
+    let signer = if fault == Some(WebhookFault::Forged) {
+        &shared.forger
+    } else {
+        &shared.signer
+    };
     let signature = signer.sign(timestamp, body.as_bytes());
     let result = shared
         .http

@@ -48,9 +48,10 @@ pub(crate) fn split_ws_url(url: &str) -> Result<(String, u16, String), String> {
         None => (rest, "/".to_owned()),
     };
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !authority.ends_with(']') => {
-            (h.to_owned(), p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?)
-        }
+        Some((h, p)) if !authority.ends_with(']') => (
+            h.to_owned(),
+            p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?,
+        ),
         _ => (authority.to_owned(), 80),
     };
     if host.is_empty() {
@@ -64,11 +65,17 @@ pub(crate) async fn connect(
     auth_token: Option<&str>,
 ) -> Result<WebSocket<TokioIo<Upgraded>>, ConnectError> {
     let (host, port, path) = split_ws_url(url).map_err(ConnectError::Failed)?;
-    let tcp_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let tcp = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((tcp_host.as_str(), port)))
-        .await
-        .map_err(|_| ConnectError::Failed("connect timeout".into()))?
-        .map_err(|e| ConnectError::Failed(format!("connect: {e}")))?;
+    let tcp_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(5),
+        TcpStream::connect((tcp_host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| ConnectError::Failed("connect timeout".into()))?
+    .map_err(|e| ConnectError::Failed(format!("connect: {e}")))?;
     let _ = tcp.set_nodelay(true);
     let mut req = Request::builder()
         .method("GET")
@@ -82,7 +89,9 @@ pub(crate) async fn connect(
     if let Some(t) = auth_token {
         req = req.header(AUTH_HEADER, t);
     }
-    let req = req.body(Empty::<Bytes>::new()).map_err(|e| ConnectError::Failed(format!("request: {e}")))?;
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ConnectError::Failed(format!("request: {e}")))?;
     let fut = handshake::client(&SpawnExecutor, req, tcp);
     match tokio::time::timeout(Duration::from_secs(5), fut).await {
         Err(_) => Err(ConnectError::Failed("handshake timeout".into())),
@@ -98,9 +107,18 @@ mod tests {
 
     #[test]
     fn splits_urls() {
-        assert_eq!(split_ws_url("ws://127.0.0.1:9/a/b?t=1").unwrap(), ("127.0.0.1".into(), 9, "/a/b?t=1".into()));
-        assert_eq!(split_ws_url("ws://h?t=1").unwrap(), ("h".into(), 80, "/?t=1".into()));
-        assert_eq!(split_ws_url("ws://[::1]:7/x").unwrap(), ("[::1]".into(), 7, "/x".into()));
+        assert_eq!(
+            split_ws_url("ws://127.0.0.1:9/a/b?t=1").unwrap(),
+            ("127.0.0.1".into(), 9, "/a/b?t=1".into())
+        );
+        assert_eq!(
+            split_ws_url("ws://h?t=1").unwrap(),
+            ("h".into(), 80, "/?t=1".into())
+        );
+        assert_eq!(
+            split_ws_url("ws://[::1]:7/x").unwrap(),
+            ("[::1]".into(), 7, "/x".into())
+        );
         assert!(split_ws_url("wss://h/x").is_err());
         assert!(split_ws_url("http://h/x").is_err());
     }

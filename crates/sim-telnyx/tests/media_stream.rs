@@ -13,13 +13,16 @@ use support::*;
 const WAIT: Duration = Duration::from_secs(5);
 
 fn tone(ms: usize) -> Vec<u8> {
-    let samples: Vec<i16> =
-        (0..ms * 8).map(|i| (8000.0 * (i as f64 * 2.0 * std::f64::consts::PI * 440.0 / 8000.0).sin()) as i16).collect();
+    let samples: Vec<i16> = (0..ms * 8)
+        .map(|i| (8000.0 * (i as f64 * 2.0 * std::f64::consts::PI * 440.0 / 8000.0).sin()) as i16)
+        .collect();
     mulaw::encode(&samples)
 }
 
 fn payload(v: &Value) -> Vec<u8> {
-    STANDARD.decode(v["media"]["payload"].as_str().expect("payload")).expect("base64")
+    STANDARD
+        .decode(v["media"]["payload"].as_str().expect("payload"))
+        .expect("base64")
 }
 
 #[tokio::test]
@@ -41,10 +44,18 @@ async fn stream_start_pacing_marks_clear_errors_and_stop() {
     )
     .await;
     assert_eq!(s, 200, "{v}");
-    let ccid = v["data"]["call_control_id"].as_str().expect("ccid").to_string();
+    let ccid = v["data"]["call_control_id"]
+        .as_str()
+        .expect("ccid")
+        .to_string();
 
     let (headers, uri, mut ws) = app.accept(WAIT).await;
-    assert_eq!(headers.get("x-telnyx-streaming-auth-token").and_then(|h| h.to_str().ok()), Some("tok-123"));
+    assert_eq!(
+        headers
+            .get("x-telnyx-streaming-auth-token")
+            .and_then(|h| h.to_str().ok()),
+        Some("tok-123")
+    );
     assert!(uri.ends_with("/telnyx/media?call=abc"), "{uri}");
 
     let connected = next_json(&mut ws, WAIT).await.expect("connected");
@@ -52,11 +63,17 @@ async fn stream_start_pacing_marks_clear_errors_and_stop() {
     assert_eq!(connected["version"], "1.0.0");
     let start = next_json(&mut ws, WAIT).await.expect("start");
     assert_eq!(start["event"], "start");
-    let stream_id = start["stream_id"].as_str().expect("top-level stream_id").to_string();
+    let stream_id = start["stream_id"]
+        .as_str()
+        .expect("top-level stream_id")
+        .to_string();
     assert_eq!(start["sequence_number"], "1");
     assert_eq!(start["start"]["call_control_id"], ccid.as_str());
     assert_eq!(start["start"]["client_state"], "eyJjYWxsX2lkIjoiYWJjIn0=");
-    assert_eq!(start["start"]["media_format"], json!({"encoding": "PCMU", "sample_rate": 8000, "channels": 1}));
+    assert_eq!(
+        start["start"]["media_format"],
+        json!({"encoding": "PCMU", "sample_rate": 8000, "channels": 1})
+    );
     assert!(start["start"].get("stream_id").is_none());
 
     // 25 inbound frames: 160 bytes each, string counters, 20 ms apart in real time.
@@ -79,7 +96,12 @@ async fn stream_start_pacing_marks_clear_errors_and_stop() {
         assert_eq!(payload(f).len(), 160);
         assert!(f["sequence_number"].is_string() && f["media"]["chunk"].is_string());
         if i > 0 {
-            let seq = |f: &Value| f["sequence_number"].as_str().and_then(|s| s.parse::<u64>().ok()).expect("seq");
+            let seq = |f: &Value| {
+                f["sequence_number"]
+                    .as_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .expect("seq")
+            };
             assert_eq!(seq(f), seq(&frames[i - 1]) + 1);
         }
     }
@@ -102,8 +124,14 @@ async fn stream_start_pacing_marks_clear_errors_and_stop() {
     let (m, skipped) = next_event(&mut ws, "mark", WAIT).await;
     let took = sent.elapsed();
     assert_eq!(m["mark"]["name"], "m1");
-    assert!(took >= Duration::from_millis(560) && took <= Duration::from_millis(800), "mark after {took:?}");
-    assert!(skipped.iter().all(|f| f["event"] == "media"), "inbound media keeps flowing");
+    assert!(
+        took >= Duration::from_millis(560) && took <= Duration::from_millis(800),
+        "mark after {took:?}"
+    );
+    assert!(
+        skipped.iter().all(|f| f["event"] == "media"),
+        "inbound media keeps flowing"
+    );
 
     // 2 s of audio and a mark, then clear after ~200 ms: the mark comes back at once, audio dropped.
     send_text(&mut ws, &media_frame(&tone(2000))).await;
@@ -113,11 +141,19 @@ async fn stream_start_pacing_marks_clear_errors_and_stop() {
     send_text(&mut ws, r#"{"event":"clear"}"#).await;
     let (m, _) = next_event(&mut ws, "mark", WAIT).await;
     assert_eq!(m["mark"]["name"], "m2");
-    assert!(cleared.elapsed() < Duration::from_millis(150), "clear returns queued marks promptly");
+    assert!(
+        cleared.elapsed() < Duration::from_millis(150),
+        "clear returns queued marks promptly"
+    );
 
     // Bad frames get error frames with the documented codes.
     let mut errors = Vec::new();
-    for bad in ["not json", r#"{"event":"dance"}"#, r#"{"event":"media","media":{"payload":"%%%%"}}"#, r#"{"event":"mark"}"#] {
+    for bad in [
+        "not json",
+        r#"{"event":"dance"}"#,
+        r#"{"event":"media","media":{"payload":"%%%%"}}"#,
+        r#"{"event":"mark"}"#,
+    ] {
         send_text(&mut ws, bad).await;
         let (e, _) = next_event(&mut ws, "error", WAIT).await;
         errors.push(e["payload"]["code"].as_u64().expect("integer code"));
@@ -141,12 +177,31 @@ async fn stream_start_pacing_marks_clear_errors_and_stop() {
     let (stop, _) = next_event(&mut ws, "stop", WAIT).await;
     assert_eq!(stop["stop"]["call_control_id"], ccid.as_str());
     assert_eq!(stop["stream_id"], stream_id.as_str());
-    assert!(next_json(&mut ws, WAIT).await.is_none(), "socket closed after stop");
+    assert!(
+        next_json(&mut ws, WAIT).await.is_none(),
+        "socket closed after stop"
+    );
 
     let got = hooks.wait_for_event("call.hangup", WAIT).await;
-    let types: Vec<&str> = got.iter().filter(|h| h.accepted()).map(|h| h.event_type()).collect();
-    assert_eq!(types, vec!["call.initiated", "call.answered", "streaming.started", "streaming.stopped", "call.hangup"]);
-    let hangup = got.iter().find(|h| h.event_type() == "call.hangup").expect("hangup");
+    let types: Vec<&str> = got
+        .iter()
+        .filter(|h| h.accepted())
+        .map(|h| h.event_type())
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "call.initiated",
+            "call.answered",
+            "streaming.started",
+            "streaming.stopped",
+            "call.hangup"
+        ]
+    );
+    let hangup = got
+        .iter()
+        .find(|h| h.event_type() == "call.hangup")
+        .expect("hangup");
     assert_eq!(hangup.payload()["hangup_cause"], "normal_clearing");
     assert_eq!(hangup.payload()["hangup_source"], "caller");
 
@@ -160,13 +215,24 @@ async fn stream_start_pacing_marks_clear_errors_and_stop() {
     assert_eq!(st.app_pcm[..first.len()], mulaw::decode(&first)[..]);
     assert_eq!(st.undersized_media, 1);
     assert_eq!(st.marks_received, vec!["idle", "m1", "m2"]);
-    let by_clear: Vec<_> = st.marks_echoed.iter().map(|m| (m.name.as_str(), m.by_clear)).collect();
+    let by_clear: Vec<_> = st
+        .marks_echoed
+        .iter()
+        .map(|m| (m.name.as_str(), m.by_clear))
+        .collect();
     assert_eq!(by_clear, vec![("idle", false), ("m1", false), ("m2", true)]);
     assert_eq!(st.clears_at_ms.len(), 1);
     // ~200 ms of the 2 s played before the clear; the rest was dropped.
     let played_ms = st.played_pcm.len() / 8;
-    assert!((600 + 120..=600 + 400).contains(&(played_ms - 10)), "played {played_ms} ms");
-    assert!(st.cleared_bytes >= 1500 * 8, "cleared {} bytes", st.cleared_bytes);
+    assert!(
+        (600 + 120..=600 + 400).contains(&(played_ms - 10)),
+        "played {played_ms} ms"
+    );
+    assert!(
+        st.cleared_bytes >= 1500 * 8,
+        "cleared {} bytes",
+        st.cleared_bytes
+    );
     assert_eq!(st.errors_sent.len(), 6);
     sim.shutdown().await;
 }
@@ -179,24 +245,51 @@ async fn refused_stream_gives_streaming_failed_and_the_call_goes_on() {
     let app = AppWsServer::start(Some("the-right-token")).await;
     let (_, v) = dial(
         &sim,
-        dial_body(json!({"stream_url": app.url, "stream_auth_token": "a-wrong-token",
-                          "stream_bidirectional_mode": "rtp"})),
+        dial_body(
+            json!({"stream_url": app.url, "stream_auth_token": "a-wrong-token",
+                          "stream_bidirectional_mode": "rtp"}),
+        ),
     )
     .await;
-    let ccid = v["data"]["call_control_id"].as_str().expect("ccid").to_string();
+    let ccid = v["data"]["call_control_id"]
+        .as_str()
+        .expect("ccid")
+        .to_string();
     let got = hooks.wait_for_event("streaming.failed", WAIT).await;
-    let failed = got.iter().find(|h| h.event_type() == "streaming.failed").expect("failed");
+    let failed = got
+        .iter()
+        .find(|h| h.event_type() == "streaming.failed")
+        .expect("failed");
     assert_eq!(failed.payload()["failure_reason"], "connection_failed");
     assert_eq!(failed.payload()["stream_type"], "websocket");
-    assert_eq!(failed.payload()["stream_params"]["stream_url"], app.url.as_str());
-    let r = sim.wait_for(|r| r.stream_for(&ccid).is_some_and(|s| s.outcome != StreamOutcome::Connecting), WAIT).await;
-    assert_eq!(r.expect("outcome").stream_for(&ccid).expect("stream").outcome, StreamOutcome::Refused { status: 401 });
+    assert_eq!(
+        failed.payload()["stream_params"]["stream_url"],
+        app.url.as_str()
+    );
+    let r = sim
+        .wait_for(
+            |r| {
+                r.stream_for(&ccid)
+                    .is_some_and(|s| s.outcome != StreamOutcome::Connecting)
+            },
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        r.expect("outcome")
+            .stream_for(&ccid)
+            .expect("stream")
+            .outcome,
+        StreamOutcome::Refused { status: 401 }
+    );
 
     // The call is still up: the app may hang up normally, and no streaming.stopped is sent.
     let (s, _) = action(&sim, &ccid, "hangup", json!({})).await;
     assert_eq!(s, 200);
     let got = hooks.wait_for_event("call.hangup", WAIT).await;
-    assert!(!got.iter().any(|h| h.event_type() == "streaming.stopped" || h.event_type() == "streaming.started"));
+    assert!(!got
+        .iter()
+        .any(|h| h.event_type() == "streaming.stopped" || h.event_type() == "streaming.started"));
     sim.shutdown().await;
 }
 
@@ -208,15 +301,23 @@ async fn app_closing_the_socket_gives_streaming_stopped_and_mp3_mode_is_not_play
     let mut app = AppWsServer::start(None).await;
     // No stream_bidirectional_mode: Telnyx's default is mp3, raw PCMU sent back is not played.
     let (_, v) = dial(&sim, dial_body(json!({"stream_url": app.url}))).await;
-    let ccid = v["data"]["call_control_id"].as_str().expect("ccid").to_string();
+    let ccid = v["data"]["call_control_id"]
+        .as_str()
+        .expect("ccid")
+        .to_string();
     let (headers, _, mut ws) = app.accept(WAIT).await;
     assert!(headers.get("x-telnyx-streaming-auth-token").is_none());
     next_event(&mut ws, "start", WAIT).await;
     send_text(&mut ws, &media_frame(&tone(200))).await;
     send_text(&mut ws, &media_frame(&tone(200))).await;
     let (e, _) = next_event(&mut ws, "error", WAIT).await;
-    assert_eq!(e["payload"]["code"], 100_005, "mp3 mode: at most one message per second");
-    ws.write_frame(fastwebsockets::Frame::close(1000, b"bye")).await.expect("close");
+    assert_eq!(
+        e["payload"]["code"], 100_005,
+        "mp3 mode: at most one message per second"
+    );
+    ws.write_frame(fastwebsockets::Frame::close(1000, b"bye"))
+        .await
+        .expect("close");
     hooks.wait_for_event("streaming.stopped", WAIT).await;
     let r = sim.recorded();
     let st = r.stream_for(&ccid).expect("stream");
@@ -252,6 +353,9 @@ async fn both_tracks_sends_what_was_played_on_the_outbound_track() {
         }
     }
     assert!(inbound >= 25);
-    assert!((15..=21).contains(&loud_outbound), "our 400 ms echoed on the outbound track: {loud_outbound}");
+    assert!(
+        (15..=21).contains(&loud_outbound),
+        "our 400 ms echoed on the outbound track: {loud_outbound}"
+    );
     sim.shutdown().await;
 }

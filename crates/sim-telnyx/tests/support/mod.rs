@@ -35,7 +35,10 @@ pub async fn start_sim(webhook_url: &str) -> TelnyxSim {
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().expect("client")
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
 }
 
 /// POSTs JSON text with an optional Bearer key; returns status and parsed body.
@@ -58,7 +61,13 @@ pub async fn dial(sim: &TelnyxSim, body: Value) -> (u16, Value) {
 }
 
 pub async fn action(sim: &TelnyxSim, ccid: &str, cmd: &str, body: Value) -> (u16, Value) {
-    post(sim, &format!("/v2/calls/{ccid}/actions/{cmd}"), Some(KEY), &body.to_string()).await
+    post(
+        sim,
+        &format!("/v2/calls/{ccid}/actions/{cmd}"),
+        Some(KEY),
+        &body.to_string(),
+    )
+    .await
 }
 
 pub fn dial_body(extra: Value) -> Value {
@@ -73,14 +82,22 @@ pub fn dial_body(extra: Value) -> Value {
 pub fn codes(v: &Value) -> Vec<String> {
     v["errors"]
         .as_array()
-        .map(|a| a.iter().filter_map(|e| e["code"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["code"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 pub fn pointers(v: &Value) -> Vec<String> {
     v["errors"]
         .as_array()
-        .map(|a| a.iter().filter_map(|e| e["source"]["pointer"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["source"]["pointer"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -126,7 +143,10 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     pub async fn start() -> WebhookReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/api/telnyx/webhooks", listener.local_addr().expect("addr"));
+        let url = format!(
+            "http://{}/api/telnyx/webhooks",
+            listener.local_addr().expect("addr")
+        );
         let rx = WebhookReceiver {
             url,
             hooks: Arc::default(),
@@ -137,14 +157,18 @@ impl WebhookReceiver {
         let me = rx.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let me = me.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let me = me.clone();
                         async move { Ok::<_, Infallible>(me.on_request(req).await) }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
                 });
             }
         });
@@ -163,8 +187,19 @@ impl WebhookReceiver {
 
     async fn on_request(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let headers = req.headers().clone();
-        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let header = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let header = |h: &str| {
+            headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
         let timestamp = header("telnyx-timestamp");
         let signature = header("telnyx-signature-ed25519");
         let valid_signature = self.verify(&timestamp, &body, &signature);
@@ -172,8 +207,14 @@ impl WebhookReceiver {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let fresh = timestamp.parse::<i64>().is_ok_and(|t| (now - t).abs() <= 300);
-        let answered = if valid_signature && fresh { self.plan.lock().unwrap().pop_front().unwrap_or(200) } else { 401 };
+        let fresh = timestamp
+            .parse::<i64>()
+            .is_ok_and(|t| (now - t).abs() <= 300);
+        let answered = if valid_signature && fresh {
+            self.plan.lock().unwrap().pop_front().unwrap_or(200)
+        } else {
+            401
+        };
         let hook = Hook {
             json: serde_json::from_slice(&body).unwrap_or(Value::Null),
             body,
@@ -192,11 +233,15 @@ impl WebhookReceiver {
 
     fn verify(&self, timestamp: &str, body: &[u8], signature: &str) -> bool {
         let key = self.public_key.lock().unwrap().clone();
-        let Ok(sig) = STANDARD.decode(signature) else { return false };
+        let Ok(sig) = STANDARD.decode(signature) else {
+            return false;
+        };
         let mut msg = timestamp.as_bytes().to_vec();
         msg.push(b'|');
         msg.extend_from_slice(body);
-        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key).verify(&msg, &sig).is_ok()
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+            .verify(&msg, &sig)
+            .is_ok()
     }
 
     pub fn hooks(&self) -> Vec<Hook> {
@@ -205,10 +250,19 @@ impl WebhookReceiver {
 
     /// Event types the app accepted (valid, fresh, 2xx), in arrival order.
     pub fn accepted_types(&self) -> Vec<String> {
-        self.hooks().iter().filter(|h| h.accepted()).map(|h| h.event_type().to_string()).collect()
+        self.hooks()
+            .iter()
+            .filter(|h| h.accepted())
+            .map(|h| h.event_type().to_string())
+            .collect()
     }
 
-    pub async fn wait_until(&self, what: &str, timeout: Duration, mut pred: impl FnMut(&[Hook]) -> bool) -> Vec<Hook> {
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&[Hook]) -> bool,
+    ) -> Vec<Hook> {
         let mut rx = self.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -216,17 +270,25 @@ impl WebhookReceiver {
             if pred(&hooks) {
                 return hooks;
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
-                let seen: Vec<(String, u16)> =
-                    hooks.iter().map(|h| (h.event_type().to_string(), h.answered)).collect();
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                let seen: Vec<(String, u16)> = hooks
+                    .iter()
+                    .map(|h| (h.event_type().to_string(), h.answered))
+                    .collect();
                 panic!("timed out waiting for {what}; received {seen:?}");
             }
         }
     }
 
     pub async fn wait_for_event(&self, event_type: &str, timeout: Duration) -> Vec<Hook> {
-        self.wait_until(event_type, timeout, |h| h.iter().any(|h| h.accepted() && h.event_type() == event_type))
-            .await
+        self.wait_until(event_type, timeout, |h| {
+            h.iter()
+                .any(|h| h.accepted() && h.event_type() == event_type)
+        })
+        .await
     }
 }
 
@@ -248,7 +310,9 @@ impl AppWsServer {
         let expected = expected_token.map(str::to_owned);
         tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let tx = tx.clone();
                 let expected = expected.clone();
                 tokio::spawn(async move {
@@ -281,7 +345,10 @@ impl AppWsServer {
                             Ok(resp)
                         }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).with_upgrades().await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .with_upgrades()
+                        .await;
                 });
             }
         });
@@ -299,7 +366,10 @@ impl AppWsServer {
 /// Reads the next text frame as JSON (None when the socket closes).
 pub async fn next_json(ws: &mut AppSocket, timeout: Duration) -> Option<Value> {
     loop {
-        let frame = tokio::time::timeout(timeout, ws.read_frame()).await.expect("a frame in time").ok()?;
+        let frame = tokio::time::timeout(timeout, ws.read_frame())
+            .await
+            .expect("a frame in time")
+            .ok()?;
         match frame.opcode {
             OpCode::Text => return serde_json::from_slice(&frame.payload).ok(),
             OpCode::Close => return None,
@@ -314,7 +384,9 @@ pub async fn next_event(ws: &mut AppSocket, event: &str, timeout: Duration) -> (
     let mut skipped = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let v = next_json(ws, left).await.unwrap_or_else(|| panic!("socket closed before '{event}'"));
+        let v = next_json(ws, left)
+            .await
+            .unwrap_or_else(|| panic!("socket closed before '{event}'"));
         if v["event"] == event {
             return (v, skipped);
         }
@@ -323,11 +395,15 @@ pub async fn next_event(ws: &mut AppSocket, event: &str, timeout: Duration) -> (
 }
 
 pub async fn send_text(ws: &mut AppSocket, text: &str) {
-    ws.write_frame(Frame::text(Payload::Owned(text.as_bytes().to_vec()))).await.expect("write");
+    ws.write_frame(Frame::text(Payload::Owned(text.as_bytes().to_vec())))
+        .await
+        .expect("write");
 }
 
 pub async fn send_binary(ws: &mut AppSocket, data: &[u8]) {
-    ws.write_frame(Frame::binary(Payload::Owned(data.to_vec()))).await.expect("write");
+    ws.write_frame(Frame::binary(Payload::Owned(data.to_vec())))
+        .await
+        .expect("write");
 }
 
 pub fn media_frame(pcmu: &[u8]) -> String {
