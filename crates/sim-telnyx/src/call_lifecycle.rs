@@ -278,9 +278,10 @@ impl Call {
         let url = self
             .shared
             .recorder
-            .snapshot()
-            .stream_for(&self.info.call_control_id)
-            .map(|s| s.url.clone())
+            .read(|r| {
+                r.stream_for(&self.info.call_control_id)
+                    .map(|s| s.url.clone())
+            })
             .or(url);
         self.hooks
             .emit("streaming.stopped", json!({"stream_url": url}));
@@ -322,9 +323,10 @@ impl Call {
         let packets = self
             .shared
             .recorder
-            .snapshot()
-            .stream_for(&self.info.call_control_id)
-            .map(|s| s.media_frames_sent)
+            .read(|r| {
+                r.stream_for(&self.info.call_control_id)
+                    .map(|s| s.media_frames_sent)
+            })
             .unwrap_or(0);
         self.hooks.emit(
             "call.hangup",

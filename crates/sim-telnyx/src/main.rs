@@ -10,7 +10,7 @@ const USAGE: &str = "usage: sim-telnyx --api-key K --connection-id C --from +E16
 [--callee +E164=human|voicemail|no-answer|busy|rejected]";
 
 fn parse_seed(hex: &str) -> anyhow::Result<[u8; 32]> {
-    if hex.len() != 64 {
+    if hex.len() != 64 || !hex.is_ascii() {
         anyhow::bail!("--signing-seed-hex needs 64 hex digits");
     }
     let mut seed = [0u8; 32];

@@ -220,6 +220,11 @@ impl Recorder {
         r
     }
 
+    /// Reads the recording without cloning it.
+    pub fn read<R>(&self, f: impl FnOnce(&Recording) -> R) -> R {
+        f(&self.lock())
+    }
+
     pub fn snapshot(&self) -> Recording {
         self.lock().clone()
     }

@@ -29,12 +29,14 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         };
         let shared = shared.clone();
-        tokio::spawn(async move {
+        let tracker = shared.clone();
+        let conn = tokio::spawn(async move {
             let svc = service_fn(move |req| handle(shared.clone(), req));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(tcp), svc)
                 .await;
         });
+        tracker.track_task(conn.abort_handle());
     }
 }
 
