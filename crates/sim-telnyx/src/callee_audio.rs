@@ -1,0 +1,84 @@
+//! The callee's side of the audio: scripted WAV speech or built-in tones, as 8 kHz PCMU.
+
+use crate::config::Callee;
+use callway_audio::{mulaw, wav, PCMU_RATE_HZ};
+use std::time::Duration;
+
+/// A callee script with its audio already encoded.
+#[derive(Debug, Clone)]
+pub(crate) enum Script {
+    Human {
+        speech: Vec<u8>,
+        hang_up_after: Option<Duration>,
+    },
+    Voicemail {
+        greeting: Vec<u8>,
+    },
+    NoAnswer,
+    Busy,
+    Rejected,
+}
+
+impl Script {
+    pub fn from_callee(callee: Callee) -> anyhow::Result<Script> {
+        Ok(match callee {
+            Callee::Human {
+                speech_wav,
+                hang_up_after,
+            } => Script::Human {
+                speech: wav_to_pcmu(&speech_wav)?,
+                hang_up_after,
+            },
+            Callee::Voicemail { greeting_wav } => Script::Voicemail {
+                greeting: match greeting_wav {
+                    Some(w) => wav_to_pcmu(&w)?,
+                    None => tone(300.0, 0.25, Duration::from_millis(1500)),
+                },
+            },
+            Callee::NoAnswer => Script::NoAnswer,
+            Callee::Busy => Script::Busy,
+            Callee::Rejected => Script::Rejected,
+        })
+    }
+
+    /// The default callee: a person who picks up and says "something" (a 1 s 440 Hz tone).
+    pub fn default_human() -> Script {
+        Script::Human {
+            speech: tone(440.0, 0.3, Duration::from_secs(1)),
+            hang_up_after: None,
+        }
+    }
+}
+
+/// Only 8 kHz input is accepted: no resampler is used here.
+pub(crate) fn wav_to_pcmu(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let w = wav::parse(bytes).map_err(|e| anyhow::anyhow!("callee WAV: {e}"))?;
+    if w.sample_rate != PCMU_RATE_HZ {
+        anyhow::bail!(
+            "callee WAV must be 8000 Hz (got {} Hz); resample it first",
+            w.sample_rate
+        );
+    }
+    Ok(mulaw::encode(&w.samples))
+}
+
+/// A sine tone as PCMU. `amplitude` is a fraction of full scale.
+pub(crate) fn tone(freq_hz: f64, amplitude: f64, len: Duration) -> Vec<u8> {
+    let n = (len.as_secs_f64() * PCMU_RATE_HZ as f64) as usize;
+    let samples: Vec<i16> = (0..n)
+        .map(|i| {
+            let t = i as f64 / PCMU_RATE_HZ as f64;
+            (amplitude * 32_767.0 * (2.0 * std::f64::consts::PI * freq_hz * t).sin()) as i16
+        })
+        .collect();
+    mulaw::encode(&samples)
+}
+
+/// The voicemail beep: 1 kHz for 400 ms.
+pub(crate) fn beep() -> Vec<u8> {
+    tone(1000.0, 0.5, Duration::from_millis(400))
+}
+
+pub(crate) fn pcmu_duration(bytes: usize) -> Duration {
+    Duration::from_millis(callway_audio::pcmu_ms(bytes))
+}

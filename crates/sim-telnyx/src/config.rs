@@ -1,0 +1,164 @@
+//! What a test (or the sandbox) controls: the account, the webhook target, faults and timing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The simulated Telnyx account and where its events go.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The only API key accepted as `Authorization: Bearer <key>`.
+    pub api_key: String,
+    /// The only valid Call Control App id (`connection_id`).
+    pub connection_id: String,
+    /// Numbers owned by the account (E.164). Dialling `from` anything else is refused.
+    pub from_numbers: Vec<String>,
+    /// The Call Control App's webhook URL (the app's `/api/telnyx/webhooks`).
+    pub webhook_url: String,
+    /// Ed25519 private seed that signs webhooks; the public key is `TelnyxSim::public_key_base64`.
+    pub signing_seed: [u8; 32],
+    /// Where the REST API listens (`127.0.0.1:0` in tests).
+    pub bind: SocketAddr,
+    /// Webhook faults to inject (all off by default).
+    pub webhook_faults: WebhookFaults,
+    /// Ring, detection and retry delays; the media frame period stays real-time.
+    pub timing: Timing,
+}
+
+impl SimConfig {
+    /// A config with sensible defaults: port 0 on loopback, a fixed test seed, no faults, real timing.
+    pub fn new(
+        api_key: impl Into<String>,
+        connection_id: impl Into<String>,
+        from_numbers: Vec<String>,
+        webhook_url: impl Into<String>,
+    ) -> Self {
+        SimConfig {
+            api_key: api_key.into(),
+            connection_id: connection_id.into(),
+            from_numbers,
+            webhook_url: webhook_url.into(),
+            signing_seed: [7u8; 32],
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            webhook_faults: WebhookFaults::default(),
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// Faults injected into webhook delivery. The genuine delivery always happens (with retries);
+/// `forged_copy` and `stale_copy_age` add an extra, bad copy so an app that rejects them still
+/// sees the call progress.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookFaults {
+    /// Deliver each genuine webhook twice (same `data.id`, fresh signature).
+    pub duplicate: bool,
+    /// Also deliver a copy whose `telnyx-timestamp` is this old (valid signature over the old
+    /// timestamp): a replay / very late delivery. Sent before the genuine one.
+    pub stale_copy_age: Option<Duration>,
+    /// Also deliver a copy signed with a different key (forged). Sent before the genuine one.
+    pub forged_copy: bool,
+    /// Swap adjacent webhooks of a call (the second is delivered before the first).
+    pub out_of_order: bool,
+    /// Restrict the faults to these event types; empty means every event.
+    pub only_events: Vec<String>,
+}
+
+impl WebhookFaults {
+    pub(crate) fn applies_to(&self, event_type: &str) -> bool {
+        self.only_events.is_empty() || self.only_events.iter().any(|e| e == event_type)
+    }
+}
+
+/// Delays. Everything except `frame_period` may be shortened for tests; `frame_period` is the
+/// media pacing (20 ms, real time) and bridges' latency maths depend on it.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// From `call.initiated` to `call.answered` for a callee who picks up.
+    pub ring: Duration,
+    /// From `call.initiated` to the `user_busy` / `call_rejected` hang-up.
+    pub busy_after: Duration,
+    /// For `Callee::NoAnswer`: when the ring timeout fires. `None` = the dial's `timeout_secs`.
+    pub no_answer_after: Option<Duration>,
+    /// Answering machine detection: time from answer to the detection verdict.
+    pub amd_analysis: Duration,
+    /// Media pacing: one 160-byte PCMU frame per period. Keep 20 ms.
+    pub frame_period: Duration,
+    /// A voicemail hangs up this long after its beep.
+    pub voicemail_hang_up_after: Duration,
+    /// Overrides the dial's `time_limit_secs` (from answer). `None` = the dial's value.
+    pub time_limit: Option<Duration>,
+    /// How long a `speak` or `playback_start` "plays" before its `.ended` webhook.
+    pub speak_duration: Duration,
+    /// A webhook not answered within this is a failed attempt (Telnyx: 2 s).
+    pub webhook_timeout: Duration,
+    /// Delays before each retry of a failed webhook (bounded: one retry per entry).
+    pub webhook_retry_delays: Vec<Duration>,
+    /// Window in which a repeated `command_id` is ignored (Telnyx: 60 s).
+    pub dedupe_window: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            ring: Duration::from_secs(3),
+            busy_after: Duration::from_secs(1),
+            no_answer_after: None,
+            amd_analysis: Duration::from_millis(2500),
+            frame_period: Duration::from_millis(20),
+            voicemail_hang_up_after: Duration::from_secs(30),
+            time_limit: None,
+            speak_duration: Duration::from_secs(2),
+            webhook_timeout: Duration::from_secs(2),
+            webhook_retry_delays: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(4),
+            ],
+            dedupe_window: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Timing {
+    /// Short delays for tests; media pacing stays at 20 ms.
+    pub fn fast() -> Self {
+        Timing {
+            ring: Duration::from_millis(100),
+            busy_after: Duration::from_millis(50),
+            no_answer_after: Some(Duration::from_millis(300)),
+            amd_analysis: Duration::from_millis(150),
+            frame_period: Duration::from_millis(20),
+            voicemail_hang_up_after: Duration::from_millis(500),
+            time_limit: None,
+            speak_duration: Duration::from_millis(100),
+            webhook_timeout: Duration::from_secs(2),
+            webhook_retry_delays: vec![
+                Duration::from_millis(20),
+                Duration::from_millis(40),
+                Duration::from_millis(80),
+            ],
+            dedupe_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What happens when a number is dialled.
+#[derive(Debug, Clone)]
+pub enum Callee {
+    /// Picks up after `Timing::ring`, says `speech_wav` (16-bit PCM mono WAV, **8 kHz only**),
+    /// then stays silent; hangs up `hang_up_after` the answer if set.
+    Human {
+        speech_wav: Vec<u8>,
+        hang_up_after: Option<Duration>,
+    },
+    /// An answering machine: picks up, plays the greeting (8 kHz WAV, or a built-in tone), a beep,
+    /// then records silence and hangs up after `Timing::voicemail_hang_up_after`.
+    Voicemail { greeting_wav: Option<Vec<u8>> },
+    /// Rings until the ring timeout: `call.hangup` with `timeout` (or `no_answer` when the dial
+    /// had `retry_on_timeout: false`).
+    NoAnswer,
+    /// `call.hangup` with `user_busy` (SIP 486).
+    Busy,
+    /// The callee declines: `call.hangup` with `call_rejected` (SIP 603).
+    Rejected,
+}

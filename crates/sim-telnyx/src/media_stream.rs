@@ -1,0 +1,447 @@
+//! One media stream: Telnyx as the WebSocket client. Sends `connected`, `start`, then a `media`
+//! frame every 20 ms of callee audio; plays the app's `media` at real-time pace, echoes `mark`s,
+//! honours `clear`, answers bad frames with `error`, and sends `stop` when told to.
+
+use crate::dial_request::{BidiMode, StreamParams};
+use crate::ids;
+use crate::playout::Playout;
+use crate::recording::{MarkEcho, StreamErrorSent, StreamOutcome, StreamRecord};
+use crate::state::{CallInfo, Shared};
+use crate::stream_frames::{self as frames, AppFrame, StreamError};
+use crate::webhooks::Hooks;
+use crate::ws_connect::{self, ConnectError};
+use callway_audio::{mulaw, FRAME_BYTES};
+use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocketError};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// How a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamEnd {
+    /// Never connected (`streaming.failed` was sent).
+    Failed,
+    /// The simulator sent `stop` (hang-up or `streaming_stop`).
+    Stopped,
+    /// The app closed the socket or it broke.
+    ClosedByApp,
+}
+
+pub(crate) struct StreamHandle {
+    stop: Option<oneshot::Sender<()>>,
+    pub done: JoinHandle<StreamEnd>,
+}
+
+impl StreamHandle {
+    /// Sends `stop` and waits for the stream to finish.
+    pub async fn stop(mut self) -> StreamEnd {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match tokio::time::timeout(Duration::from_secs(3), &mut self.done).await {
+            Ok(Ok(end)) => end,
+            _ => {
+                self.done.abort();
+                StreamEnd::ClosedByApp
+            }
+        }
+    }
+}
+
+pub(crate) struct StreamSetup {
+    pub shared: Arc<Shared>,
+    pub info: Arc<CallInfo>,
+    pub hooks: Hooks,
+    pub params: StreamParams,
+    /// The callee's audio (PCMU) from the answer on; silence follows.
+    pub callee_audio: Arc<Vec<u8>>,
+    pub answered_at: Instant,
+}
+
+pub(crate) fn spawn(setup: StreamSetup) -> StreamHandle {
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let shared = setup.shared.clone();
+    let done = tokio::spawn(run(setup, stop_rx));
+    shared.track_task(done.abort_handle());
+    StreamHandle {
+        stop: Some(stop_tx),
+        done,
+    }
+}
+
+enum Incoming {
+    Text(String),
+    Binary,
+    /// A frame the protocol obliges us to send (pong, close reply).
+    Obligated(OpCode, Vec<u8>),
+    Closed,
+}
+
+/// Bytes per 20 ms of the codec the app sends back.
+fn frame_bytes(codec: &str, rate: u32) -> usize {
+    match codec {
+        "L16" => (rate as usize / 50) * 2,
+        _ => FRAME_BYTES,
+    }
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    idx: usize,
+    stream_id: String,
+    seq: u64,
+    playout: Playout,
+    frame_bytes: usize,
+    mode: BidiMode,
+    decode_pcmu: bool,
+    last_mp3_at: Option<Instant>,
+}
+
+impl Session {
+    fn record(&self, f: impl FnOnce(&mut StreamRecord)) {
+        let idx = self.idx;
+        self.shared.recorder.with(|r| {
+            if let Some(s) = r.streams.get_mut(idx) {
+                f(s)
+            }
+        });
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Handles one text frame from the app; returns frames to send back.
+    fn on_text(&mut self, text: &str) -> Vec<String> {
+        let now = self.shared.recorder.now_ms();
+        match frames::parse_app_frame(text, self.frame_bytes * 1500) {
+            Err(e) => vec![self.error(e)],
+            Ok(AppFrame::Media(bytes)) => {
+                if self.mode == BidiMode::Mp3 {
+                    // mp3 mode: whole MP3 files, at most one message per second; not decoded here.
+                    let too_soon = self
+                        .last_mp3_at
+                        .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+                    if too_soon {
+                        return vec![self.error(StreamError::rate_limited())];
+                    }
+                    self.last_mp3_at = Some(Instant::now());
+                    let n = bytes.len() as u64;
+                    self.record(|s| {
+                        s.app_media_messages += 1;
+                        s.app_media_bytes += n;
+                        s.app_media_at_ms.push(now);
+                    });
+                    return Vec::new();
+                }
+                let n = bytes.len();
+                let pcm = if self.decode_pcmu {
+                    mulaw::decode(&bytes)
+                } else {
+                    Vec::new()
+                };
+                let short = n < self.frame_bytes;
+                self.record(|s| {
+                    s.app_media_messages += 1;
+                    s.app_media_bytes += n as u64;
+                    s.app_media_at_ms.push(now);
+                    s.app_pcm.extend_from_slice(&pcm);
+                    if short {
+                        s.undersized_media += 1;
+                    }
+                });
+                self.playout.push_audio(bytes);
+                Vec::new()
+            }
+            Ok(AppFrame::Mark(name)) => {
+                self.record(|s| s.marks_received.push(name.clone()));
+                match self.playout.push_mark(name) {
+                    Some(n) => vec![self.mark(n, false)],
+                    None => Vec::new(),
+                }
+            }
+            Ok(AppFrame::Clear) => {
+                let (marks, dropped) = self.playout.clear();
+                self.record(|s| {
+                    s.clears_at_ms.push(now);
+                    s.cleared_bytes += dropped as u64;
+                });
+                marks.into_iter().map(|m| self.mark(m, true)).collect()
+            }
+        }
+    }
+
+    fn error(&mut self, e: StreamError) -> String {
+        let at_ms = self.shared.recorder.now_ms();
+        let rec = StreamErrorSent {
+            at_ms,
+            code: e.code,
+            title: e.title.to_owned(),
+        };
+        self.record(|s| s.errors_sent.push(rec));
+        frames::error(&self.stream_id, &e)
+    }
+
+    fn mark(&mut self, name: String, by_clear: bool) -> String {
+        let seq = self.next_seq();
+        let frame = frames::mark(seq, &self.stream_id, &name);
+        let at_ms = self.shared.recorder.now_ms();
+        self.record(|s| {
+            s.marks_echoed.push(MarkEcho {
+                at_ms,
+                name,
+                by_clear,
+            })
+        });
+        frame
+    }
+}
+
+async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEnd {
+    let StreamSetup {
+        shared,
+        info,
+        hooks,
+        params,
+        callee_audio,
+        answered_at,
+    } = setup;
+    let stream_id = ids::stream_id();
+    let user_id = ids::uuid();
+    let idx = shared.recorder.with(|r| {
+        r.streams.push(StreamRecord {
+            call_control_id: info.call_control_id.clone(),
+            stream_id: stream_id.clone(),
+            url: params.url.clone(),
+            auth_token_sent: params.auth_token.clone(),
+            outcome: StreamOutcome::Connecting,
+            connected_at_ms: None,
+            media_frames_sent: 0,
+            app_media_messages: 0,
+            app_media_bytes: 0,
+            app_media_at_ms: Vec::new(),
+            app_pcm: Vec::new(),
+            played_pcm: Vec::new(),
+            undersized_media: 0,
+            marks_received: Vec::new(),
+            marks_echoed: Vec::new(),
+            clears_at_ms: Vec::new(),
+            cleared_bytes: 0,
+            errors_sent: Vec::new(),
+            stop_sent: false,
+            closed_by_app: false,
+            ended_at_ms: None,
+        });
+        r.streams.len() - 1
+    });
+    let set_outcome = |o: StreamOutcome| {
+        let now = shared.recorder.now_ms();
+        shared.recorder.with(|r| {
+            if let Some(s) = r.streams.get_mut(idx) {
+                if o == StreamOutcome::Accepted {
+                    s.connected_at_ms = Some(now);
+                } else {
+                    s.ended_at_ms = Some(now);
+                }
+                s.outcome = o;
+            }
+        })
+    };
+    let ws = match ws_connect::connect(&params.url, params.auth_token.as_deref()).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            set_outcome(match e {
+                ConnectError::Refused(status) => StreamOutcome::Refused { status },
+                ConnectError::Failed(reason) => StreamOutcome::Failed { reason },
+            });
+            hooks.emit(
+                "streaming.failed",
+                json!({"failure_reason": "connection_failed", "stream_id": stream_id,
+                       "stream_params": {"stream_url": params.url, "track": params.track},
+                       "stream_type": "websocket"}),
+            );
+            return StreamEnd::Failed;
+        }
+    };
+    set_outcome(StreamOutcome::Accepted);
+
+    let (rx, mut tx) = ws.split(tokio::io::split);
+    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Incoming>();
+    let reader = tokio::spawn(read_loop(FragmentCollectorRead::new(rx), in_tx));
+    shared.track_task(reader.abort_handle());
+
+    let fb = frame_bytes(&params.bidi_codec, params.bidi_rate);
+    let mut s = Session {
+        shared: shared.clone(),
+        idx,
+        stream_id: stream_id.clone(),
+        seq: 0,
+        playout: Playout::new(fb),
+        frame_bytes: fb,
+        mode: params.bidi_mode,
+        decode_pcmu: params.bidi_codec == "PCMU",
+        last_mp3_at: None,
+    };
+    let send_inbound = params.track != "outbound_track";
+    let send_outbound = params.track != "inbound_track";
+    let client_state = shared.client_state(&info.call_control_id);
+
+    let mut out = vec![frames::connected(params.auth_token.as_deref())];
+    let end = 'session: {
+        if write_all(&mut tx, &mut out).await.is_err() {
+            break 'session StreamEnd::ClosedByApp;
+        }
+        hooks.emit("streaming.started", json!({"stream_url": params.url}));
+        let seq = s.next_seq();
+        out.push(frames::start(
+            seq,
+            &frames::StartInfo {
+                stream_id: &stream_id,
+                user_id: &user_id,
+                call_control_id: &info.call_control_id,
+                call_session_id: &info.call_session_id,
+                from: &info.from,
+                to: &info.to,
+                client_state: client_state.as_deref(),
+                custom_parameters: &params.custom_parameters,
+                encoding: "PCMU",
+            },
+        ));
+        if write_all(&mut tx, &mut out).await.is_err() {
+            break 'session StreamEnd::ClosedByApp;
+        }
+        // The callee has been speaking since the answer: start where the call is now.
+        let period = shared.cfg.timing.frame_period;
+        let since_answer = answered_at.elapsed().as_millis() as u64;
+        let mut audio_pos =
+            (since_answer / period.as_millis().max(1) as u64) as usize * FRAME_BYTES;
+        let mut chunk_in = 0u64;
+        let mut chunk_out = 0u64;
+        let mut ticker = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop_rx => {
+                    let seq = s.next_seq();
+                    out.push(frames::stop(seq, &stream_id, &user_id, &info.call_control_id));
+                    let _ = write_all(&mut tx, &mut out).await;
+                    s.record(|r| r.stop_sent = true);
+                    let _ = tx.write_frame(Frame::close(1000, b"")).await;
+                    break 'session StreamEnd::Stopped;
+                }
+                msg = in_rx.recv() => match msg {
+                    Some(Incoming::Text(t)) => out.extend(s.on_text(&t)),
+                    Some(Incoming::Binary) => {
+                        let e = StreamError::malformed("Binary frames are not supported; send JSON text frames");
+                        out.push(s.error(e));
+                    }
+                    Some(Incoming::Obligated(op, data)) => {
+                        let _ = tx.write_frame(Frame::new(true, op, None, Payload::Owned(data))).await;
+                    }
+                    Some(Incoming::Closed) | None => break 'session StreamEnd::ClosedByApp,
+                },
+                _ = ticker.tick() => {
+                    let tick = s.playout.tick();
+                    if send_inbound {
+                        let frame = next_callee_frame(&callee_audio, &mut audio_pos);
+                        chunk_in += 1;
+                        let seq = s.next_seq();
+                        out.push(frames::media(seq, &stream_id, "inbound", chunk_in, (chunk_in - 1) * 20, &frame));
+                        s.record(|r| r.media_frames_sent += 1);
+                    } else {
+                        audio_pos += FRAME_BYTES;
+                    }
+                    if send_outbound {
+                        let mut played = tick.played.clone();
+                        played.resize(FRAME_BYTES.max(played.len()), mulaw::SILENCE);
+                        chunk_out += 1;
+                        let seq = s.next_seq();
+                        out.push(frames::media(seq, &stream_id, "outbound", chunk_out, (chunk_out - 1) * 20, &played));
+                    }
+                    if !tick.played.is_empty() && s.decode_pcmu {
+                        let pcm = mulaw::decode(&tick.played);
+                        s.record(|r| r.played_pcm.extend_from_slice(&pcm));
+                    }
+                    for m in tick.marks {
+                        let f = s.mark(m, false);
+                        out.push(f);
+                    }
+                }
+            }
+            if write_all(&mut tx, &mut out).await.is_err() {
+                break 'session StreamEnd::ClosedByApp;
+            }
+        }
+    };
+    reader.abort();
+    let now = shared.recorder.now_ms();
+    s.record(|r| {
+        r.ended_at_ms = Some(now);
+        if end == StreamEnd::ClosedByApp {
+            r.closed_by_app = true;
+        }
+    });
+    end
+}
+
+fn next_callee_frame(audio: &[u8], pos: &mut usize) -> Vec<u8> {
+    let mut frame = vec![mulaw::SILENCE; FRAME_BYTES];
+    if *pos < audio.len() {
+        let end = (*pos + FRAME_BYTES).min(audio.len());
+        frame[..end - *pos].copy_from_slice(&audio[*pos..end]);
+    }
+    *pos += FRAME_BYTES;
+    frame
+}
+
+async fn write_all<S>(
+    tx: &mut fastwebsockets::WebSocketWrite<S>,
+    out: &mut Vec<String>,
+) -> Result<(), WebSocketError>
+where
+    S: tokio::io::AsyncWrite + Unpin,
+{
+    for text in out.drain(..) {
+        tx.write_frame(Frame::text(Payload::Owned(text.into_bytes())))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn read_loop<S>(mut rx: FragmentCollectorRead<S>, in_tx: mpsc::UnboundedSender<Incoming>)
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    loop {
+        let obligated = in_tx.clone();
+        let mut send_fn = move |f: Frame<'_>| {
+            let r = obligated
+                .send(Incoming::Obligated(f.opcode, f.payload.to_vec()))
+                .map_err(|_| "stream session gone".to_string());
+            async move { r }
+        };
+        let frame = match rx.read_frame::<_, String>(&mut send_fn).await {
+            Ok(f) => f,
+            Err(_) => {
+                let _ = in_tx.send(Incoming::Closed);
+                return;
+            }
+        };
+        let msg = match frame.opcode {
+            OpCode::Text => match String::from_utf8(frame.payload.to_vec()) {
+                Ok(t) => Incoming::Text(t),
+                Err(_) => Incoming::Binary,
+            },
+            OpCode::Binary => Incoming::Binary,
+            OpCode::Close => Incoming::Closed,
+            _ => continue,
+        };
+        let closed = matches!(msg, Incoming::Closed);
+        if in_tx.send(msg).is_err() || closed {
+            return;
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Everything the simulator saw and did, for assertions. Times are milliseconds since the
+//! simulator started.
+
+use serde_json::Value;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// A `POST /v2/calls` as received, with what the simulator answered.
+#[derive(Debug, Clone)]
+pub struct DialRecord {
+    pub at_ms: u64,
+    pub raw_body: String,
+    pub body: Option<Value>,
+    pub status: u16,
+    pub error_codes: Vec<String>,
+    pub call_control_id: Option<String>,
+    /// A repeated `command_id` inside the window: answered as before, no new call.
+    pub duplicate: bool,
+}
+
+/// A call command (`/v2/calls/{id}/actions/{command}`) or `GET /v2/calls/{id}`.
+#[derive(Debug, Clone)]
+pub struct CommandRecord {
+    pub at_ms: u64,
+    pub call_control_id: String,
+    pub command: String,
+    pub command_id: Option<String>,
+    pub body: Option<Value>,
+    pub status: u16,
+    pub error_codes: Vec<String>,
+    pub duplicate: bool,
+}
+
+/// Why a webhook delivery is not a plain genuine one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFault {
+    /// Second genuine delivery of the same event.
+    Duplicate,
+    /// Valid signature over a stale `telnyx-timestamp`.
+    Stale,
+    /// Signed with another key.
+    Forged,
+}
+
+/// One HTTP delivery attempt of a webhook.
+#[derive(Debug, Clone)]
+pub struct WebhookRecord {
+    pub at_ms: u64,
+    pub call_control_id: String,
+    pub event_type: String,
+    /// `data.id` (identical across retries, duplicates and fault copies).
+    pub id: String,
+    /// `meta.attempt`.
+    pub attempt: u32,
+    pub url: String,
+    pub timestamp: i64,
+    pub signature: String,
+    pub body: String,
+    /// The app's HTTP status; `None` when it did not answer (refused, timeout).
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub fault: Option<WebhookFault>,
+    /// Delivered after a later event on purpose (out-of-order fault).
+    pub reordered: bool,
+}
+
+impl WebhookRecord {
+    pub fn acknowledged(&self) -> bool {
+        matches!(self.status, Some(s) if (200..300).contains(&s))
+    }
+}
+
+/// How a media stream connection went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamOutcome {
+    Connecting,
+    /// The app accepted the WebSocket upgrade.
+    Accepted,
+    /// The app answered the upgrade with this HTTP status instead of 101.
+    Refused {
+        status: u16,
+    },
+    /// No connection (refused TCP, unsupported scheme, handshake error).
+    Failed {
+        reason: String,
+    },
+}
+
+/// An `error` frame the simulator sent to the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamErrorSent {
+    pub at_ms: u64,
+    pub code: u32,
+    pub title: String,
+}
+
+/// A `mark` echoed back to the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkEcho {
+    pub at_ms: u64,
+    pub name: String,
+    /// Echoed because of a `clear` rather than because its audio finished playing.
+    pub by_clear: bool,
+}
+
+/// One media stream (connection attempt and everything exchanged on it).
+#[derive(Debug, Clone)]
+pub struct StreamRecord {
+    pub call_control_id: String,
+    pub stream_id: String,
+    pub url: String,
+    /// Value sent in `x-telnyx-streaming-auth-token`, if any.
+    pub auth_token_sent: Option<String>,
+    pub outcome: StreamOutcome,
+    pub connected_at_ms: Option<u64>,
+    /// `media` frames sent to the app (callee audio, track `inbound`).
+    pub media_frames_sent: u64,
+    /// `media` messages the app sent.
+    pub app_media_messages: u64,
+    pub app_media_bytes: u64,
+    /// Arrival time of each app `media` message.
+    pub app_media_at_ms: Vec<u64>,
+    /// Every app `media` payload decoded to PCM (PCMU only), in arrival order.
+    pub app_pcm: Vec<i16>,
+    /// What was actually played into the call at real-time pace (after `clear` drops).
+    pub played_pcm: Vec<i16>,
+    /// App messages shorter than 20 ms (played, but below the documented minimum).
+    pub undersized_media: u64,
+    pub marks_received: Vec<String>,
+    pub marks_echoed: Vec<MarkEcho>,
+    pub clears_at_ms: Vec<u64>,
+    /// Bytes of queued app audio discarded by `clear`.
+    pub cleared_bytes: u64,
+    pub errors_sent: Vec<StreamErrorSent>,
+    pub stop_sent: bool,
+    /// The app closed the WebSocket (or it broke) before the simulator stopped it.
+    pub closed_by_app: bool,
+    pub ended_at_ms: Option<u64>,
+}
+
+/// A snapshot of everything recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    pub dials: Vec<DialRecord>,
+    pub commands: Vec<CommandRecord>,
+    pub webhooks: Vec<WebhookRecord>,
+    pub streams: Vec<StreamRecord>,
+}
+
+impl Recording {
+    /// Event types of a call's genuine first deliveries (no retries, duplicates or fault copies),
+    /// in the order they were sent.
+    pub fn events_for(&self, call_control_id: &str) -> Vec<String> {
+        self.webhooks
+            .iter()
+            .filter(|w| w.call_control_id == call_control_id && w.fault.is_none() && w.attempt == 1)
+            .map(|w| w.event_type.clone())
+            .collect()
+    }
+
+    /// The first genuine delivery of an event type for a call, parsed.
+    pub fn event(&self, call_control_id: &str, event_type: &str) -> Option<Value> {
+        self.webhooks
+            .iter()
+            .find(|w| {
+                w.call_control_id == call_control_id
+                    && w.event_type == event_type
+                    && w.fault.is_none()
+            })
+            .and_then(|w| serde_json::from_str(&w.body).ok())
+    }
+
+    /// The latest stream of a call.
+    pub fn stream_for(&self, call_control_id: &str) -> Option<&StreamRecord> {
+        self.streams
+            .iter()
+            .rev()
+            .find(|s| s.call_control_id == call_control_id)
+    }
+
+    /// The call control id of the latest successful dial.
+    pub fn last_call_control_id(&self) -> Option<String> {
+        self.dials
+            .iter()
+            .rev()
+            .find_map(|d| d.call_control_id.clone())
+    }
+}
+
+/// Shared recorder: a mutex-protected `Recording` plus a change counter for `wait_for`.
+pub(crate) struct Recorder {
+    started: Instant,
+    inner: Mutex<Recording>,
+    changed: watch::Sender<u64>,
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Recorder {
+            started: Instant::now(),
+            inner: Mutex::new(Recording::default()),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Recording> {
+        // A panic while holding the lock only poisons a test-side record; keep going.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Mutates the recording and wakes waiters.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Recording) -> R) -> R {
+        let r = f(&mut self.lock());
+        self.changed.send_modify(|v| *v += 1);
+        r
+    }
+
+    /// Reads the recording without cloning it.
+    pub fn read<R>(&self, f: impl FnOnce(&Recording) -> R) -> R {
+        f(&self.lock())
+    }
+
+    pub fn snapshot(&self) -> Recording {
+        self.lock().clone()
+    }
+
+    /// Runs `pred` on the current recording; clones it only when `pred` holds.
+    pub fn check(&self, pred: &mut impl FnMut(&Recording) -> bool) -> Option<Recording> {
+        let g = self.lock();
+        pred(&g).then(|| g.clone())
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}

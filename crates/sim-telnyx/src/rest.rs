@@ -1,0 +1,475 @@
+//! The Call Control REST API on hyper 1: `POST /v2/calls`, `GET /v2/calls/{id}`,
+//! `POST /v2/calls/{id}/actions/{command}`. Bearer auth, Telnyx error bodies, `command_id` dedupe.
+
+use crate::api_error::{ApiError, ErrorItem};
+use crate::call_lifecycle;
+use crate::callee_audio::Script;
+use crate::dial_request::{self, parse_dial, Account};
+use crate::fields::Fields;
+use crate::ids;
+use crate::recording::{CommandRecord, DialRecord};
+use crate::state::{lock, CallCmd, CallEntry, CallInfo, Phase, Shared};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Map, Value};
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+const MAX_BODY: usize = 1 << 20;
+
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        let tracker = shared.clone();
+        let conn = tokio::spawn(async move {
+            let svc = service_fn(move |req| handle(shared.clone(), req));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), svc)
+                .await;
+        });
+        tracker.track_task(conn.abort_handle());
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let authorized = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split_once(' '))
+        .is_some_and(|(scheme, key)| {
+            scheme.eq_ignore_ascii_case("bearer") && key.trim() == shared.cfg.api_key
+        });
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Ok(respond(
+                413,
+                &ApiError::bad_json("Request body too large").body(),
+            ))
+        }
+    };
+    let (status, value) = route(&shared, &method, &path, authorized, &body);
+    Ok(respond(status, &value))
+}
+
+fn respond(status: u16, body: &Value) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn route(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    authorized: bool,
+    body: &[u8],
+) -> (u16, Value) {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    match (method, segs.as_slice()) {
+        (&Method::POST, ["v2", "calls"]) => dial(shared, authorized, body),
+        (&Method::GET, ["v2", "calls", id]) => get_call(shared, authorized, &percent_decode(id)),
+        (&Method::POST, ["v2", "calls", id, "actions", cmd]) => {
+            command(shared, authorized, &percent_decode(id), cmd, body)
+        }
+        _ if !authorized => error(&ApiError::unauthorized()),
+        _ => error(&ApiError::not_found()),
+    }
+}
+
+fn error(e: &ApiError) -> (u16, Value) {
+    (e.status, e.body())
+}
+
+/// Parses a JSON object body. An empty body counts as `{}` for commands.
+fn parse_body(body: &[u8], empty_ok: bool) -> Result<Map<String, Value>, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_encoding())?;
+    if text.trim().is_empty() && empty_ok {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_json(
+            "The request body must be a JSON object.",
+        )),
+        Err(e) => Err(ApiError::bad_json(format!(
+            "The request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+fn dial(shared: &Arc<Shared>, authorized: bool, body: &[u8]) -> (u16, Value) {
+    let raw = String::from_utf8_lossy(body).into_owned();
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    let mut rec = DialRecord {
+        at_ms: shared.recorder.now_ms(),
+        raw_body: raw,
+        body: parsed,
+        status: 0,
+        error_codes: Vec::new(),
+        call_control_id: None,
+        duplicate: false,
+    };
+    let result = dial_inner(shared, authorized, body, &mut rec);
+    let (status, value) = match result {
+        Ok(ok) => ok,
+        Err(e) => {
+            rec.error_codes = e.codes();
+            error(&e)
+        }
+    };
+    rec.status = status;
+    shared.recorder.with(|r| r.dials.push(rec));
+    (status, value)
+}
+
+fn dial_inner(
+    shared: &Arc<Shared>,
+    authorized: bool,
+    body: &[u8],
+    rec: &mut DialRecord,
+) -> Result<(u16, Value), ApiError> {
+    if !authorized {
+        return Err(ApiError::unauthorized());
+    }
+    let obj = parse_body(body, false)?;
+    if let Some(cid) = obj.get("command_id").and_then(Value::as_str) {
+        if let Some((status, value)) = shared.stored_answer(&format!("dial|{cid}")) {
+            rec.duplicate = true;
+            rec.call_control_id = value["data"]["call_control_id"].as_str().map(str::to_owned);
+            return Ok((status, value));
+        }
+    }
+    let account = Account {
+        connection_id: &shared.cfg.connection_id,
+        from_numbers: &shared.cfg.from_numbers,
+    };
+    let params = parse_dial(&obj, &account)?;
+    let script = lock(&shared.scripts)
+        .get(&params.to)
+        .cloned()
+        .unwrap_or_else(Script::default_human);
+    let info = Arc::new(CallInfo {
+        call_control_id: ids::call_control_id(),
+        call_leg_id: ids::uuid(),
+        call_session_id: ids::uuid(),
+        from: params.from.clone(),
+        to: params.to.clone(),
+        connection_id: params.connection_id.clone(),
+        start_time: ids::now_iso(),
+        dial: params,
+    });
+    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+    lock(&shared.calls).insert(
+        info.call_control_id.clone(),
+        CallEntry {
+            info: info.clone(),
+            client_state: info.dial.client_state.clone(),
+            phase: Phase::Ringing,
+            streaming: false,
+            answer_time: None,
+            end_time: None,
+            answered_at: None,
+            ended_at: None,
+            cmd_tx,
+        },
+    );
+    let task = tokio::spawn(call_lifecycle::run(
+        shared.clone(),
+        info.clone(),
+        script,
+        cmd_rx,
+    ));
+    shared.track_task(task.abort_handle());
+    let value = json!({"data": {
+        "call_control_id": info.call_control_id,
+        "call_leg_id": info.call_leg_id,
+        "call_session_id": info.call_session_id,
+        "is_alive": false,
+        "record_type": "call",
+    }});
+    if let Some(cid) = &info.dial.command_id {
+        shared.store_answer(format!("dial|{cid}"), 200, value.clone());
+    }
+    rec.call_control_id = Some(info.call_control_id.clone());
+    Ok((200, value))
+}
+
+fn get_call(shared: &Arc<Shared>, authorized: bool, id: &str) -> (u16, Value) {
+    if !authorized {
+        return error(&ApiError::unauthorized());
+    }
+    let calls = lock(&shared.calls);
+    let Some(c) = calls.get(id) else {
+        return error(&ApiError::not_found());
+    };
+    let duration = match (c.answered_at, c.ended_at) {
+        (Some(a), Some(e)) => Some(e.duration_since(a).as_secs()),
+        (Some(a), None) => Some(a.elapsed().as_secs()),
+        _ => None,
+    };
+    (
+        200,
+        json!({"data": {
+            "call_control_id": c.info.call_control_id,
+            "call_leg_id": c.info.call_leg_id,
+            "call_session_id": c.info.call_session_id,
+            "client_state": c.client_state,
+            "is_alive": c.phase != Phase::Ended,
+            "record_type": "call",
+            "start_time": c.answer_time,
+            "end_time": c.end_time,
+            "call_duration": duration,
+        }}),
+    )
+}
+
+fn command(
+    shared: &Arc<Shared>,
+    authorized: bool,
+    id: &str,
+    cmd: &str,
+    body: &[u8],
+) -> (u16, Value) {
+    let parsed = parse_body(body, true).ok();
+    let mut rec = CommandRecord {
+        at_ms: shared.recorder.now_ms(),
+        call_control_id: id.to_owned(),
+        command: cmd.to_owned(),
+        command_id: parsed
+            .as_ref()
+            .and_then(|m| m.get("command_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        body: parsed.map(Value::Object),
+        status: 0,
+        error_codes: Vec::new(),
+        duplicate: false,
+    };
+    let (status, value) = match command_inner(shared, authorized, id, cmd, body, &mut rec) {
+        Ok(ok) => ok,
+        Err(e) => {
+            rec.error_codes = e.codes();
+            error(&e)
+        }
+    };
+    rec.status = status;
+    shared.recorder.with(|r| r.commands.push(rec));
+    (status, value)
+}
+
+const KNOWN_COMMANDS: &[&str] = &[
+    "answer",
+    "hangup",
+    "speak",
+    "playback_start",
+    "streaming_start",
+    "streaming_stop",
+    "client_state_update",
+];
+
+fn command_inner(
+    shared: &Arc<Shared>,
+    authorized: bool,
+    id: &str,
+    cmd: &str,
+    body: &[u8],
+    rec: &mut CommandRecord,
+) -> Result<(u16, Value), ApiError> {
+    if !authorized {
+        return Err(ApiError::unauthorized());
+    }
+    if !KNOWN_COMMANDS.contains(&cmd) {
+        return Err(ApiError::not_found());
+    }
+    let obj = parse_body(body, true)?;
+    if !lock(&shared.calls).contains_key(id) {
+        return Err(ApiError::invalid_call_control_id());
+    }
+    let dedupe_key = rec.command_id.as_ref().map(|cid| format!("{id}|{cid}"));
+    if let Some((status, value)) = dedupe_key.as_ref().and_then(|k| shared.stored_answer(k)) {
+        rec.duplicate = true;
+        return Ok((status, value));
+    }
+    let mut f = Fields::new(&obj);
+    let client_state = f.opt_base64("client_state").map(str::to_owned);
+    f.opt_str("command_id");
+    let action = validate_command(cmd, &mut f);
+    if !f.errors.is_empty() {
+        return Err(ApiError::unprocessable(f.errors));
+    }
+    let action = action.ok_or_else(|| {
+        ApiError::unprocessable(vec![ErrorItem::invalid("body", "Invalid command")])
+    })?;
+
+    let mut calls = lock(&shared.calls);
+    let c = calls
+        .get_mut(id)
+        .ok_or_else(ApiError::invalid_call_control_id)?;
+    match (c.phase, &action) {
+        (Phase::Ended, _) => return Err(ApiError::call_ended()),
+        (_, Action::Answer) => {
+            return Err(ApiError::unprocessable(vec![ErrorItem::invalid(
+                "call_control_id",
+                "answer applies to incoming calls; this call is outgoing.",
+            )]))
+        }
+        (Phase::Ringing, Action::Send(CallCmd::Hangup) | Action::ClientState) => {}
+        (Phase::Ringing, _) => return Err(ApiError::not_answered()),
+        (Phase::Answered, Action::Send(CallCmd::StreamingStart(_))) if c.streaming => {
+            return Err(ApiError::streaming_in_use())
+        }
+        _ => {}
+    }
+    if let Some(cs) = client_state {
+        c.client_state = Some(cs);
+    }
+    match action {
+        Action::ClientState | Action::Answer => {}
+        Action::Send(cmd) => {
+            match &cmd {
+                CallCmd::Hangup => c.phase = Phase::Ended,
+                CallCmd::StreamingStart(_) => c.streaming = true,
+                _ => {}
+            }
+            // The call task only goes away after the call ended, which was checked above.
+            let _ = c.cmd_tx.send(cmd);
+        }
+    }
+    drop(calls);
+    let value = json!({"data": {"result": "ok"}});
+    if let Some(k) = dedupe_key {
+        shared.store_answer(k, 200, value.clone());
+    }
+    Ok((200, value))
+}
+
+enum Action {
+    Answer,
+    ClientState,
+    Send(CallCmd),
+}
+
+/// Validates a command's own fields. Returns `None` only together with an error in `f`.
+fn validate_command(cmd: &str, f: &mut Fields<'_>) -> Option<Action> {
+    Some(match cmd {
+        "answer" => Action::Answer,
+        "hangup" => {
+            if f.has("custom_headers") && !f.raw("custom_headers").is_some_and(Value::is_array) {
+                f.errors.push(ErrorItem::invalid(
+                    "custom_headers",
+                    "Must be an array of {name, value}.",
+                ));
+            }
+            Action::Send(CallCmd::Hangup)
+        }
+        "client_state_update" => {
+            if !f.has("client_state") {
+                f.errors.push(ErrorItem::missing("client_state"));
+            }
+            Action::ClientState
+        }
+        "streaming_start" => {
+            if !f.has("stream_url") {
+                f.errors.push(ErrorItem::missing("stream_url"));
+            }
+            let params = dial_request::parse_stream(f, "stream_url");
+            f.opt_bool("enable_dialogflow");
+            Action::Send(CallCmd::StreamingStart(params?))
+        }
+        "streaming_stop" => {
+            f.opt_str("stream_id");
+            Action::Send(CallCmd::StreamingStop)
+        }
+        "speak" => {
+            if let Some(p) = f.req_str("payload") {
+                if p.chars().count() > 3000 {
+                    f.errors.push(ErrorItem::invalid(
+                        "payload",
+                        "The payload must be at most 3000 characters.",
+                    ));
+                }
+            }
+            f.req_str("voice");
+            f.opt_enum("payload_type", &["text", "ssml"]);
+            f.opt_enum("service_level", &["basic", "premium"]);
+            f.opt_enum("target_legs", &["self", "opposite", "both"]);
+            f.opt_enum("stop", &["current", "all"]);
+            f.opt_str("language");
+            Action::Send(CallCmd::Speak)
+        }
+        "playback_start" => {
+            let url = f.opt_http_url("audio_url").map(str::to_owned);
+            let name = f.opt_str("media_name").map(str::to_owned);
+            let content = f.opt_base64("playback_content").map(str::to_owned);
+            let given = [url.is_some(), name.is_some(), content.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if given == 0 && f.errors.is_empty() {
+                f.errors.push(ErrorItem::missing("audio_url"));
+            } else if given > 1 {
+                f.errors.push(ErrorItem::invalid(
+                    "audio_url",
+                    "audio_url, media_name and playback_content cannot be used together.",
+                ));
+            }
+            f.opt_bool("overlay");
+            f.opt_enum("target_legs", &["self", "opposite", "both"]);
+            f.opt_enum("audio_type", &["mp3", "wav"]);
+            match f.raw("loop") {
+                None => {}
+                Some(Value::String(s)) if s == "infinity" => {}
+                Some(Value::Number(n)) if n.as_u64().is_some_and(|n| (1..=100).contains(&n)) => {}
+                Some(_) => f.errors.push(ErrorItem::out_of_range(
+                    "loop",
+                    "loop must be 1-100 or \"infinity\".",
+                )),
+            }
+            Action::Send(CallCmd::Playback {
+                media: json!({"media_url": url, "media_name": name, "overlay": false}),
+            })
+        }
+        _ => return None,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

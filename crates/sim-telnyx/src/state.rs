@@ -1,0 +1,122 @@
+//! State shared by the REST server, the call tasks, the webhook senders and the stream clients.
+
+use crate::callee_audio::Script;
+use crate::config::{SimConfig, WebhookFaults};
+use crate::dial_request::{DialParams, StreamParams};
+use crate::recording::Recorder;
+use crate::signing::Signer;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::AbortHandle;
+
+/// Immutable facts about a call.
+#[derive(Debug)]
+pub(crate) struct CallInfo {
+    pub call_control_id: String,
+    pub call_leg_id: String,
+    pub call_session_id: String,
+    pub from: String,
+    pub to: String,
+    pub connection_id: String,
+    pub start_time: String,
+    pub dial: DialParams,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Ringing,
+    Answered,
+    Ended,
+}
+
+/// Requests from the REST side to a call's task.
+#[derive(Debug)]
+pub(crate) enum CallCmd {
+    Hangup,
+    StreamingStart(StreamParams),
+    StreamingStop,
+    Speak,
+    Playback { media: Value },
+}
+
+pub(crate) struct CallEntry {
+    pub info: std::sync::Arc<CallInfo>,
+    pub client_state: Option<String>,
+    pub phase: Phase,
+    pub streaming: bool,
+    pub answer_time: Option<String>,
+    pub end_time: Option<String>,
+    pub answered_at: Option<Instant>,
+    pub ended_at: Option<Instant>,
+    pub cmd_tx: UnboundedSender<CallCmd>,
+}
+
+/// A stored answer to a command, replayed for a duplicate `command_id`.
+pub(crate) struct StoredAnswer {
+    pub at: Instant,
+    pub status: u16,
+    pub body: Value,
+}
+
+pub(crate) struct Shared {
+    pub cfg: SimConfig,
+    pub signer: Signer,
+    /// Another key, for forged webhook copies.
+    pub forger: Signer,
+    pub recorder: Recorder,
+    pub http: reqwest::Client,
+    pub calls: Mutex<HashMap<String, CallEntry>>,
+    pub scripts: Mutex<HashMap<String, Script>>,
+    pub answers: Mutex<HashMap<String, StoredAnswer>>,
+    pub faults: Mutex<WebhookFaults>,
+    pub tasks: Mutex<Vec<AbortHandle>>,
+}
+
+/// Locks a mutex, ignoring poisoning (a panicked task must not take the simulator down).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn client_state(&self, call_control_id: &str) -> Option<String> {
+        lock(&self.calls)
+            .get(call_control_id)
+            .and_then(|c| c.client_state.clone())
+    }
+
+    pub fn update<R>(
+        &self,
+        call_control_id: &str,
+        f: impl FnOnce(&mut CallEntry) -> R,
+    ) -> Option<R> {
+        lock(&self.calls).get_mut(call_control_id).map(f)
+    }
+
+    pub fn track_task(&self, h: AbortHandle) {
+        let mut tasks = lock(&self.tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(h);
+    }
+
+    /// The stored answer for `key` if it is inside the dedupe window.
+    pub fn stored_answer(&self, key: &str) -> Option<(u16, Value)> {
+        let window = self.cfg.timing.dedupe_window;
+        let mut answers = lock(&self.answers);
+        answers.retain(|_, a| a.at.elapsed() < window);
+        answers.get(key).map(|a| (a.status, a.body.clone()))
+    }
+
+    pub fn store_answer(&self, key: String, status: u16, body: Value) {
+        lock(&self.answers).insert(
+            key,
+            StoredAnswer {
+                at: Instant::now(),
+                status,
+                body,
+            },
+        );
+    }
+}
