@@ -299,12 +299,27 @@ impl ContextStore {
     }
 
     /// A small per-call fact shared between services (e.g. `amd` = `human`/`machine`).
-    pub async fn set_flag(&self, call_ref: &CallRef, name: &str, value: &str) -> Result<(), ContextError> {
-        self.set(format!("callway:flag:{}:{name}", call_ref.as_str()), value.to_owned(), CONTEXT_TTL).await
+    pub async fn set_flag(
+        &self,
+        call_ref: &CallRef,
+        name: &str,
+        value: &str,
+    ) -> Result<(), ContextError> {
+        self.set(
+            format!("callway:flag:{}:{name}", call_ref.as_str()),
+            value.to_owned(),
+            CONTEXT_TTL,
+        )
+        .await
     }
 
-    pub async fn flag(&self, call_ref: &CallRef, name: &str) -> Result<Option<String>, ContextError> {
-        self.get(&format!("callway:flag:{}:{name}", call_ref.as_str())).await
+    pub async fn flag(
+        &self,
+        call_ref: &CallRef,
+        name: &str,
+    ) -> Result<Option<String>, ContextError> {
+        self.get(&format!("callway:flag:{}:{name}", call_ref.as_str()))
+            .await
     }
 
     pub async fn ping(&self) -> bool {

@@ -113,13 +113,25 @@ impl TelnyxClient {
         use crate::config::ConfigError;
         Self::new(TelnyxConfig {
             base_url: settings.telnyx_base_url.clone(),
-            api_key: settings.telnyx_api_key.clone().ok_or(ConfigError::Missing("TELNYX_API_KEY"))?,
-            connection_id: settings.telnyx_connection_id.clone().ok_or(ConfigError::Missing("TELNYX_CONNECTION_ID"))?,
-            from_number: settings.telnyx_from_number.clone().ok_or(ConfigError::Missing("TELNYX_FROM_NUMBER"))?,
+            api_key: settings
+                .telnyx_api_key
+                .clone()
+                .ok_or(ConfigError::Missing("TELNYX_API_KEY"))?,
+            connection_id: settings
+                .telnyx_connection_id
+                .clone()
+                .ok_or(ConfigError::Missing("TELNYX_CONNECTION_ID"))?,
+            from_number: settings
+                .telnyx_from_number
+                .clone()
+                .ok_or(ConfigError::Missing("TELNYX_FROM_NUMBER"))?,
             timeout: Duration::from_secs(5),
             max_attempts: 3,
         })
-        .map_err(|reason| ConfigError::Invalid { name: "TELNYX_BASE_URL", reason })
+        .map_err(|reason| ConfigError::Invalid {
+            name: "TELNYX_BASE_URL",
+            reason,
+        })
     }
 
     pub fn from_number(&self) -> &str {

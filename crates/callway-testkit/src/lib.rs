@@ -6,6 +6,7 @@ pub mod ports;
 pub mod postrust;
 pub mod redis;
 pub mod scripted_http;
+pub mod ws_sink;
 
 /// rustls needs one process-wide crypto provider; we build with ring only.
 pub fn install_crypto_provider() {

@@ -23,8 +23,6 @@ pub struct Payload {
     /// AMD result.
     pub result: Option<String>,
     pub hangup_cause: Option<String>,
-    /// `call.speak.ended` status.
-    pub status: Option<String>,
     pub failure_reason: Option<String>,
 }
 
@@ -49,15 +47,24 @@ impl CallEvent {
         match data.event_type.as_str() {
             "call.initiated" => CallEvent::Initiated,
             "call.answered" => CallEvent::Answered,
-            "call.machine.premium.detection.ended" | "call.machine.detection.ended" => match p.result.as_deref() {
-                Some("machine") | Some("fax_detected") => CallEvent::Machine,
-                Some("human") | Some("human_residence") | Some("human_business") => CallEvent::Human,
-                _ => CallEvent::AmdUnsure,
-            },
+            "call.machine.premium.detection.ended" | "call.machine.detection.ended" => {
+                match p.result.as_deref() {
+                    Some("machine") | Some("fax_detected") => CallEvent::Machine,
+                    Some("human") | Some("human_residence") | Some("human_business") => {
+                        CallEvent::Human
+                    }
+                    _ => CallEvent::AmdUnsure,
+                }
+            }
             "streaming.started" => CallEvent::StreamingStarted,
             "streaming.failed" => CallEvent::StreamingFailed,
             "call.speak.ended" => CallEvent::SpeakEnded,
-            "call.hangup" => CallEvent::Hangup { cause: p.hangup_cause.clone().unwrap_or_else(|| "unspecified".into()) },
+            "call.hangup" => CallEvent::Hangup {
+                cause: p
+                    .hangup_cause
+                    .clone()
+                    .unwrap_or_else(|| "unspecified".into()),
+            },
             _ => CallEvent::Other,
         }
     }

@@ -18,17 +18,26 @@ pub enum VoicemailAction {
 fn is_terminal(s: CallbackStatus) -> bool {
     matches!(
         s,
-        CallbackStatus::Completed | CallbackStatus::Voicemail | CallbackStatus::NoAnswer | CallbackStatus::Busy | CallbackStatus::Failed
+        CallbackStatus::Completed
+            | CallbackStatus::Voicemail
+            | CallbackStatus::NoAnswer
+            | CallbackStatus::Busy
+            | CallbackStatus::Failed
     )
 }
 
 /// The lead outcome for a hang-up, given what we learnt during the call.
-pub fn outcome(cause: &str, answered: bool, machine: bool) -> CallbackStatus {
+pub fn outcome(cause: &str, answered: bool, machine: bool, stream_failed: bool) -> CallbackStatus {
     match cause {
         _ if machine => CallbackStatus::Voicemail,
+        _ if stream_failed => CallbackStatus::Failed,
         "user_busy" => CallbackStatus::Busy,
-        "timeout" | "no_answer" | "call_rejected" | "originator_cancel" if !answered => CallbackStatus::NoAnswer,
-        "normal_clearing" | "time_limit" | "originator_cancel" if answered => CallbackStatus::Completed,
+        "timeout" | "no_answer" | "call_rejected" | "originator_cancel" if !answered => {
+            CallbackStatus::NoAnswer
+        }
+        "normal_clearing" | "time_limit" | "originator_cancel" if answered => {
+            CallbackStatus::Completed
+        }
         "normal_clearing" => CallbackStatus::NoAnswer,
         _ => CallbackStatus::Failed,
     }
@@ -41,7 +50,12 @@ pub async fn handle(state: &WebhookState, data: EventData) {
         tracing::debug!("event ignored");
         return;
     }
-    let Some(call_ref) = data.payload.client_state.as_deref().and_then(CallRef::from_client_state) else {
+    let Some(call_ref) = data
+        .payload
+        .client_state
+        .as_deref()
+        .and_then(CallRef::from_client_state)
+    else {
         tracing::warn!("event without our client_state: ignored");
         return;
     };
@@ -57,7 +71,11 @@ pub async fn handle(state: &WebhookState, data: EventData) {
             return;
         }
     };
-    let call_id = data.payload.call_control_id.clone().or(ctx.call_control_id.clone());
+    let call_id = data
+        .payload
+        .call_control_id
+        .clone()
+        .or(ctx.call_control_id.clone());
     let c = &state.contexts;
     match event {
         CallEvent::Initiated => set_status(state, &ctx.lead_id, CallbackStatus::Ringing).await,
@@ -72,7 +90,11 @@ pub async fn handle(state: &WebhookState, data: EventData) {
             let _ = c.set_flag(&call_ref, "amd", "machine").await;
             if let (Some(id), Some(telnyx)) = (call_id.as_deref(), state.telnyx.as_ref()) {
                 let done = match state.voicemail {
-                    VoicemailAction::Message => telnyx.speak(id, VOICEMAIL_MESSAGE, &random_id("cmd_")).await,
+                    VoicemailAction::Message => {
+                        telnyx
+                            .speak(id, VOICEMAIL_MESSAGE, &random_id("cmd_"))
+                            .await
+                    }
                     VoicemailAction::HangUp => telnyx.hangup(id, &random_id("cmd_")).await,
                 };
                 if let Err(e) = done {
@@ -81,8 +103,11 @@ pub async fn handle(state: &WebhookState, data: EventData) {
             }
         }
         CallEvent::SpeakEnded => {
-            let machine = c.flag(&call_ref, "amd").await.ok().flatten().as_deref() == Some("machine");
-            if let (true, Some(id), Some(telnyx)) = (machine, call_id.as_deref(), state.telnyx.as_ref()) {
+            let machine =
+                c.flag(&call_ref, "amd").await.ok().flatten().as_deref() == Some("machine");
+            if let (true, Some(id), Some(telnyx)) =
+                (machine, call_id.as_deref(), state.telnyx.as_ref())
+            {
                 if let Err(e) = telnyx.hangup(id, &random_id("cmd_")).await {
                     if !e.is_call_ended() {
                         tracing::warn!(error = %e, "hangup after voicemail message failed");
@@ -92,15 +117,26 @@ pub async fn handle(state: &WebhookState, data: EventData) {
         }
         CallEvent::StreamingStarted => tracing::info!("media stream connected"),
         CallEvent::StreamingFailed => {
-            tracing::error!(reason = data.payload.failure_reason.as_deref().unwrap_or("unknown"), "media stream failed");
+            tracing::error!(
+                reason = data.payload.failure_reason.as_deref().unwrap_or("unknown"),
+                "media stream failed"
+            );
+            let _ = c.set_flag(&call_ref, "stream_failed", "1").await;
             if let (Some(id), Some(telnyx)) = (call_id.as_deref(), state.telnyx.as_ref()) {
                 let _ = telnyx.hangup(id, &random_id("cmd_")).await;
             }
         }
         CallEvent::Hangup { cause } => {
             let answered = c.flag(&call_ref, "answered").await.ok().flatten().is_some();
-            let machine = c.flag(&call_ref, "amd").await.ok().flatten().as_deref() == Some("machine");
-            let status = outcome(&cause, answered, machine);
+            let machine =
+                c.flag(&call_ref, "amd").await.ok().flatten().as_deref() == Some("machine");
+            let stream_failed = c
+                .flag(&call_ref, "stream_failed")
+                .await
+                .ok()
+                .flatten()
+                .is_some();
+            let status = outcome(&cause, answered, machine, stream_failed);
             tracing::info!(cause = %cause, outcome = status.as_str(), "call ended");
             set_status(state, &ctx.lead_id, status).await;
             if let Err(e) = c.remove(&call_ref).await {
@@ -111,11 +147,20 @@ pub async fn handle(state: &WebhookState, data: EventData) {
     }
 }
 
-async fn set_status(state: &WebhookState, lead: &callway_core::lead::LeadId, status: CallbackStatus) {
+async fn set_status(
+    state: &WebhookState,
+    lead: &callway_core::lead::LeadId,
+    status: CallbackStatus,
+) {
     // Webhooks arrive out of order: never move a finished callback back to an earlier state.
     match state.leads.get(*lead).await {
         Ok(Some(l)) if is_terminal(l.callback_status) => return,
-        Ok(Some(l)) if status == CallbackStatus::Ringing && l.callback_status == CallbackStatus::Answered => return,
+        Ok(Some(l))
+            if status == CallbackStatus::Ringing
+                && l.callback_status == CallbackStatus::Answered =>
+        {
+            return
+        }
         Ok(Some(_)) => {}
         Ok(None) => return,
         Err(e) => {
@@ -134,11 +179,33 @@ mod tests {
 
     #[test]
     fn hangup_causes_map_to_outcomes() {
-        assert_eq!(outcome("normal_clearing", true, false), CallbackStatus::Completed);
-        assert_eq!(outcome("normal_clearing", true, true), CallbackStatus::Voicemail);
-        assert_eq!(outcome("timeout", false, false), CallbackStatus::NoAnswer);
-        assert_eq!(outcome("user_busy", false, false), CallbackStatus::Busy);
-        assert_eq!(outcome("not_found", false, false), CallbackStatus::Failed);
-        assert_eq!(outcome("time_limit", true, false), CallbackStatus::Completed);
+        assert_eq!(
+            outcome("normal_clearing", true, false, false),
+            CallbackStatus::Completed
+        );
+        assert_eq!(
+            outcome("normal_clearing", true, true, false),
+            CallbackStatus::Voicemail
+        );
+        assert_eq!(
+            outcome("normal_clearing", true, false, true),
+            CallbackStatus::Failed
+        );
+        assert_eq!(
+            outcome("timeout", false, false, false),
+            CallbackStatus::NoAnswer
+        );
+        assert_eq!(
+            outcome("user_busy", false, false, false),
+            CallbackStatus::Busy
+        );
+        assert_eq!(
+            outcome("not_found", false, false, false),
+            CallbackStatus::Failed
+        );
+        assert_eq!(
+            outcome("time_limit", true, false, false),
+            CallbackStatus::Completed
+        );
     }
 }

@@ -42,8 +42,16 @@ pub async fn health_report(state: &WebhookState) -> HealthReport {
     HealthReport::new(
         "webhook-svc",
         vec![
-            DependencyHealth { name: "context_store", kind: state.contexts.kind().into(), ok: state.contexts.ping().await },
-            DependencyHealth { name: "lead_store", kind: state.leads.kind().into(), ok: state.leads.ping().await.is_ok() },
+            DependencyHealth {
+                name: "context_store",
+                kind: state.contexts.kind().into(),
+                ok: state.contexts.ping().await,
+            },
+            DependencyHealth {
+                name: "lead_store",
+                kind: state.leads.kind().into(),
+                ok: state.leads.ping().await.is_ok(),
+            },
         ],
     )
 }
@@ -67,6 +75,9 @@ pub fn voicemail_action(settings: &callway_core::Settings) -> Result<VoicemailAc
     match settings.callway_voicemail_action.as_str() {
         "message" => Ok(VoicemailAction::Message),
         "hangup" => Ok(VoicemailAction::HangUp),
-        other => Err(ConfigError::Invalid { name: "CALLWAY_VOICEMAIL_ACTION", reason: format!("{other:?} is not message or hangup") }),
+        other => Err(ConfigError::Invalid {
+            name: "CALLWAY_VOICEMAIL_ACTION",
+            reason: format!("{other:?} is not message or hangup"),
+        }),
     }
 }

@@ -14,7 +14,10 @@ async fn main() -> anyhow::Result<()> {
         settings.rust_log.as_deref(),
     );
     let key = Settings::require::<str>("TELNYX_PUBLIC_KEY", &settings.telnyx_public_key)?;
-    let key = WebhookKey::from_base64(key).map_err(|reason| ConfigError::Invalid { name: "TELNYX_PUBLIC_KEY", reason })?;
+    let key = WebhookKey::from_base64(key).map_err(|reason| ConfigError::Invalid {
+        name: "TELNYX_PUBLIC_KEY",
+        reason,
+    })?;
     let redis = Settings::require::<str>("REDIS_URL", &settings.redis_url)?;
     let contexts = ContextStore::Redis(callway_core::redis_conn::connect(redis).await?);
     let telnyx = callway_core::telnyx::TelnyxClient::from_settings(&settings)?;
@@ -25,7 +28,8 @@ async fn main() -> anyhow::Result<()> {
         telnyx: Some(telnyx),
         voicemail: webhook_svc::voicemail_action(&settings)?,
     };
-    let listener = std::net::TcpListener::bind((settings.callway_host.as_str(), settings.webhook_svc_port))?;
+    let listener =
+        std::net::TcpListener::bind((settings.callway_host.as_str(), settings.webhook_svc_port))?;
     tracing::info!(addr = %listener.local_addr()?, "webhook-svc listening");
     webhook_svc::serve(listener, state)?.await?;
     Ok(())

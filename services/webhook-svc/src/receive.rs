@@ -16,7 +16,11 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 #[tracing::instrument(name = "webhook.receive", skip_all, fields(event, event_id))]
-pub async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<WebhookState>) -> HttpResponse {
+pub async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<WebhookState>,
+) -> HttpResponse {
     let verified = state.key.verify(
         header(&req, "telnyx-signature-ed25519"),
         header(&req, "telnyx-timestamp"),
@@ -30,7 +34,8 @@ pub async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Webhoo
             SignatureError::Stale => "timestamp_out_of_window",
             SignatureError::Malformed | SignatureError::Forged => "signature_invalid",
         };
-        return HttpResponse::Unauthorized().json(ApiErrorBody::new(code, "Signature du webhook refusée."));
+        return HttpResponse::Unauthorized()
+            .json(ApiErrorBody::new(code, "Signature du webhook refusée."));
     }
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
@@ -43,12 +48,17 @@ pub async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Webhoo
     let span = tracing::Span::current();
     span.record("event", envelope.data.event_type.as_str());
     span.record("event_id", envelope.data.id.as_str());
-    let first = match state.contexts.claim(&format!("callway:webhook:{}", envelope.data.id), DEDUP_TTL).await {
+    let first = match state
+        .contexts
+        .claim(&format!("callway:webhook:{}", envelope.data.id), DEDUP_TTL)
+        .await
+    {
         Ok(first) => first,
         Err(e) => {
             // Without de-duplication we cannot promise "once": let Telnyx retry later.
             tracing::error!(error = %e, "de-duplication store unavailable");
-            return HttpResponse::ServiceUnavailable().json(ApiErrorBody::new("unavailable", "Service indisponible."));
+            return HttpResponse::ServiceUnavailable()
+                .json(ApiErrorBody::new("unavailable", "Service indisponible."));
         }
     };
     if !first {

@@ -7,7 +7,9 @@ use base64::Engine;
 
 pub const TOLERANCE_SECS: i64 = 300;
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo, in case the key is pasted in that form.
-const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -28,18 +30,30 @@ pub struct WebhookKey([u8; 32]);
 impl WebhookKey {
     /// From the portal's base64 (raw 32 bytes, or a 44-byte SPKI DER).
     pub fn from_base64(b64: &str) -> Result<Self, String> {
-        let bytes = STANDARD.decode(b64.trim()).map_err(|_| "TELNYX_PUBLIC_KEY is not base64".to_owned())?;
+        let bytes = STANDARD
+            .decode(b64.trim())
+            .map_err(|_| "TELNYX_PUBLIC_KEY is not base64".to_owned())?;
         let raw = match bytes.len() {
             32 => bytes,
             44 if bytes[..12] == SPKI_PREFIX => bytes[12..].to_vec(),
-            n => return Err(format!("TELNYX_PUBLIC_KEY decodes to {n} bytes, expected a 32-byte Ed25519 key")),
+            n => {
+                return Err(format!(
+                    "TELNYX_PUBLIC_KEY decodes to {n} bytes, expected a 32-byte Ed25519 key"
+                ))
+            }
         };
         let mut key = [0u8; 32];
         key.copy_from_slice(&raw);
         Ok(Self(key))
     }
 
-    pub fn verify(&self, signature_b64: Option<&str>, timestamp: Option<&str>, body: &[u8], now: i64) -> Result<(), SignatureError> {
+    pub fn verify(
+        &self,
+        signature_b64: Option<&str>,
+        timestamp: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), SignatureError> {
         let (sig, ts) = match (signature_b64, timestamp) {
             (Some(s), Some(t)) if !s.is_empty() && !t.is_empty() => (s, t),
             _ => return Err(SignatureError::MissingHeader),
@@ -48,7 +62,9 @@ impl WebhookKey {
         if (now - ts_value).abs() > TOLERANCE_SECS {
             return Err(SignatureError::Stale);
         }
-        let sig = STANDARD.decode(sig.trim()).map_err(|_| SignatureError::Malformed)?;
+        let sig = STANDARD
+            .decode(sig.trim())
+            .map_err(|_| SignatureError::Malformed)?;
         if sig.len() != 64 {
             return Err(SignatureError::Malformed);
         }
@@ -87,16 +103,43 @@ mod tests {
         let sig = sign(&kp, "1000", body);
         assert_eq!(key.verify(Some(&sig), Some("1000"), body, 1000), Ok(()));
         assert_eq!(key.verify(Some(&sig), Some("1000"), body, 1300), Ok(()));
-        assert_eq!(key.verify(Some(&sig), Some("1000"), body, 1301), Err(SignatureError::Stale));
-        assert_eq!(key.verify(Some(&sig), Some("1000"), body, 699), Err(SignatureError::Stale));
-        assert_eq!(key.verify(Some(&sig), Some("1001"), body, 1000), Err(SignatureError::Forged));
-        assert_eq!(key.verify(Some(&sig), Some("1000"), br#"{"data":{"id":"2"}}"#, 1000), Err(SignatureError::Forged));
-        assert_eq!(key.verify(None, Some("1000"), body, 1000), Err(SignatureError::MissingHeader));
-        assert_eq!(key.verify(Some(&sig), None, body, 1000), Err(SignatureError::MissingHeader));
-        assert_eq!(key.verify(Some("!!"), Some("1000"), body, 1000), Err(SignatureError::Malformed));
-        assert_eq!(key.verify(Some(&sig), Some("soon"), body, 1000), Err(SignatureError::Malformed));
+        assert_eq!(
+            key.verify(Some(&sig), Some("1000"), body, 1301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            key.verify(Some(&sig), Some("1000"), body, 699),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            key.verify(Some(&sig), Some("1001"), body, 1000),
+            Err(SignatureError::Forged)
+        );
+        assert_eq!(
+            key.verify(Some(&sig), Some("1000"), br#"{"data":{"id":"2"}}"#, 1000),
+            Err(SignatureError::Forged)
+        );
+        assert_eq!(
+            key.verify(None, Some("1000"), body, 1000),
+            Err(SignatureError::MissingHeader)
+        );
+        assert_eq!(
+            key.verify(Some(&sig), None, body, 1000),
+            Err(SignatureError::MissingHeader)
+        );
+        assert_eq!(
+            key.verify(Some("!!"), Some("1000"), body, 1000),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            key.verify(Some(&sig), Some("soon"), body, 1000),
+            Err(SignatureError::Malformed)
+        );
         let other = Ed25519KeyPair::from_seed_unchecked(&[8u8; 32]).unwrap();
-        assert_eq!(key.verify(Some(&sign(&other, "1000", body)), Some("1000"), body, 1000), Err(SignatureError::Forged));
+        assert_eq!(
+            key.verify(Some(&sign(&other, "1000", body)), Some("1000"), body, 1000),
+            Err(SignatureError::Forged)
+        );
     }
 
     #[test]

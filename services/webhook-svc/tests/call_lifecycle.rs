@@ -1,0 +1,347 @@
+//! The phone leg's control plane against the Telnyx simulator: tools-svc dials, the simulator
+//! plays the callee and sends signed webhooks to webhook-svc, which records the outcome on the
+//! lead, handles voicemail, and cleans the context. Context and de-duplication live in Redis.
+
+use callway_core::call_context::{CallRef, ContextStore};
+use callway_core::lead::{CallbackStatus, LeadId};
+use callway_core::lead_store::{EmbeddedLeadStore, LeadStore};
+use callway_core::phone::PhonePolicy;
+use callway_core::secret::Secret;
+use callway_core::session_token::{SessionTokens, WebSessionId};
+use callway_core::telnyx::{TelnyxClient, TelnyxConfig};
+use serde_json::{json, Value};
+use sim_telnyx::{Callee, SimConfig, TelnyxSim, Timing, WebhookFaults};
+use std::time::Duration;
+use tools_svc::{CallDeps, ToolsState};
+use webhook_svc::{VoicemailAction, WebhookKey, WebhookState};
+
+const FROM: &str = "+33100000001";
+const CALLEE: &str = "+33612345678";
+
+struct World {
+    sim: TelnyxSim,
+    tools: String,
+    tokens: SessionTokens,
+    leads: LeadStore,
+    contexts: ContextStore,
+    hook_port: u16,
+    _media: callway_testkit::ws_sink::WsSink,
+    _redis: callway_testkit::redis::TempRedis,
+    _dir: tempfile::TempDir,
+}
+
+fn bind() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    (l, p)
+}
+
+async fn world(faults: WebhookFaults, voicemail: VoicemailAction) -> World {
+    world_with_media(faults, voicemail, true).await
+}
+
+async fn world_with_media(
+    faults: WebhookFaults,
+    voicemail: VoicemailAction,
+    media_up: bool,
+) -> World {
+    callway_testkit::install_crypto_provider();
+    let redis = callway_testkit::redis::TempRedis::start().await.unwrap();
+    let contexts = ContextStore::Redis(
+        callway_core::redis_conn::connect(&redis.url())
+            .await
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let leads = LeadStore::Embedded(EmbeddedLeadStore::open(dir.path()).unwrap());
+    let (hook_listener, hook_port) = bind();
+    let mut cfg = SimConfig::new(
+        "KEYtest",
+        "conn-1",
+        vec![FROM.into()],
+        format!("http://127.0.0.1:{hook_port}/api/telnyx/webhooks"),
+    );
+    cfg.timing = Timing::fast();
+    cfg.webhook_faults = faults;
+    let sim = TelnyxSim::start(cfg).await.unwrap();
+    let telnyx = TelnyxClient::new(TelnyxConfig {
+        base_url: sim.base_url(),
+        api_key: Secret::new("KEYtest"),
+        connection_id: "conn-1".into(),
+        from_number: FROM.into(),
+        timeout: Duration::from_secs(2),
+        max_attempts: 2,
+    })
+    .unwrap();
+    let hooks = WebhookState {
+        key: WebhookKey::from_base64(&sim.public_key_base64()).unwrap(),
+        contexts: contexts.clone(),
+        leads: leads.clone(),
+        telnyx: Some(telnyx.clone()),
+        voicemail,
+    };
+    tokio::spawn(webhook_svc::serve(hook_listener, hooks).unwrap());
+    let tokens = SessionTokens::new(&Secret::new("lifecycle-test-session-secret-0123456789"));
+    let media = callway_testkit::ws_sink::WsSink::start().await;
+    let tools_state = ToolsState {
+        leads: leads.clone(),
+        tokens: tokens.clone(),
+        policy: PhonePolicy::default(),
+        consent_version: "v1".into(),
+        calls: Some(CallDeps {
+            telnyx,
+            contexts: contexts.clone(),
+            // The media plane is a sink here (or nothing at all, to test a refused stream).
+            stream_url: format!(
+                "ws://127.0.0.1:{}/media/telnyx",
+                if media_up {
+                    media.port
+                } else {
+                    callway_testkit::ports::free_port()
+                }
+            ),
+            webhook_url: None,
+            cooldown: Duration::from_secs(600),
+            daily_cap: 100,
+        }),
+    };
+    let (tools_listener, tools_port) = bind();
+    tokio::spawn(tools_svc::serve(tools_listener, tools_state).unwrap());
+    World {
+        sim,
+        tools: format!("http://127.0.0.1:{tools_port}"),
+        tokens,
+        leads,
+        contexts,
+        hook_port,
+        _media: media,
+        _redis: redis,
+        _dir: dir,
+    }
+}
+
+impl World {
+    /// save_lead + trigger_call as the browser would; returns (lead id, call ref).
+    async fn request_callback(&self) -> (LeadId, CallRef) {
+        let t = self.tokens.mint(
+            &WebSessionId::generate(),
+            chrono::Utc::now().timestamp() + 600,
+        );
+        let http = reqwest::Client::new();
+        let post = |tool: &str, body: Value| {
+            http.post(format!("{}/api/tools/{tool}", self.tools))
+                .header("authorization", format!("Bearer {t}"))
+                .json(&body)
+                .send()
+        };
+        let lead: Value = post("save_lead", json!({"first_name":"Marie","last_name":"Curie","phone":"06 12 34 56 78","consent":true})).await.unwrap().json().await.unwrap();
+        let call: Value = post(
+            "trigger_call",
+            json!({"lead_id": lead["lead_id"], "summary": "Cabinet dentaire."}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        (
+            LeadId::parse(lead["lead_id"].as_str().unwrap()).unwrap(),
+            CallRef::parse(call["call_id"].as_str().expect("call_id")).unwrap(),
+        )
+    }
+
+    async fn final_status(&self, lead: LeadId) -> CallbackStatus {
+        for _ in 0..200 {
+            let s = self.leads.get(lead).await.unwrap().unwrap().callback_status;
+            if !matches!(
+                s,
+                CallbackStatus::Pending
+                    | CallbackStatus::Dialing
+                    | CallbackStatus::Ringing
+                    | CallbackStatus::Answered
+            ) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the lead never reached a final status");
+    }
+
+    async fn context_gone(&self, call: &CallRef) -> bool {
+        for _ in 0..100 {
+            if self.contexts.load(call).await.unwrap().is_none() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+}
+
+#[tokio::test]
+async fn voicemail_gets_the_short_message_then_a_hangup_and_the_outcome_is_recorded() {
+    let w = world(WebhookFaults::default(), VoicemailAction::Message).await;
+    w.sim
+        .script_callee(CALLEE, Callee::Voicemail { greeting_wav: None })
+        .unwrap();
+    let (lead, call) = w.request_callback().await;
+    assert_eq!(w.final_status(lead).await, CallbackStatus::Voicemail);
+    assert!(
+        w.context_gone(&call).await,
+        "the context must be cleaned at hang-up"
+    );
+    let rec = w.sim.recorded();
+    let commands: Vec<&str> = rec.commands.iter().map(|c| c.command.as_str()).collect();
+    assert!(commands.contains(&"speak"), "{commands:?}");
+    assert!(commands.contains(&"hangup"), "{commands:?}");
+    let speak = rec.commands.iter().find(|c| c.command == "speak").unwrap();
+    assert_eq!(speak.status, 200, "{:?}", speak.error_codes);
+    assert!(
+        rec.webhooks.iter().all(|h| h.acknowledged()),
+        "every genuine webhook answered 2xx"
+    );
+}
+
+#[tokio::test]
+async fn voicemail_can_be_hung_up_on_directly() {
+    let w = world(WebhookFaults::default(), VoicemailAction::HangUp).await;
+    w.sim
+        .script_callee(CALLEE, Callee::Voicemail { greeting_wav: None })
+        .unwrap();
+    let (lead, _) = w.request_callback().await;
+    assert_eq!(w.final_status(lead).await, CallbackStatus::Voicemail);
+    assert!(!w
+        .sim
+        .recorded()
+        .commands
+        .iter()
+        .any(|c| c.command == "speak"));
+}
+
+#[tokio::test]
+async fn no_answer_and_busy_are_recorded_as_such() {
+    for (callee, want) in [
+        (Callee::NoAnswer, CallbackStatus::NoAnswer),
+        (Callee::Busy, CallbackStatus::Busy),
+    ] {
+        let w = world(WebhookFaults::default(), VoicemailAction::Message).await;
+        w.sim.script_callee(CALLEE, callee).unwrap();
+        let (lead, call) = w.request_callback().await;
+        assert_eq!(w.final_status(lead).await, want);
+        assert!(w.context_gone(&call).await);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_media_stream_hangs_up_and_the_callback_is_failed() {
+    let w = world_with_media(WebhookFaults::default(), VoicemailAction::Message, false).await;
+    let (lead, _) = w.request_callback().await;
+    assert_eq!(w.final_status(lead).await, CallbackStatus::Failed);
+    assert!(w
+        .sim
+        .recorded()
+        .commands
+        .iter()
+        .any(|c| c.command == "hangup"));
+}
+
+#[tokio::test]
+async fn forged_stale_and_duplicate_webhooks_are_refused_or_handled_once() {
+    let faults = WebhookFaults {
+        duplicate: true,
+        stale_copy_age: Some(Duration::from_secs(400)),
+        forged_copy: true,
+        ..Default::default()
+    };
+    let w = world(faults, VoicemailAction::Message).await;
+    w.sim
+        .script_callee(CALLEE, Callee::Voicemail { greeting_wav: None })
+        .unwrap();
+    let (lead, _) = w.request_callback().await;
+    assert_eq!(w.final_status(lead).await, CallbackStatus::Voicemail);
+    let rec = w.sim.recorded();
+    let forged: Vec<_> = rec.webhooks.iter().filter(|h| h.fault.is_some()).collect();
+    assert!(!forged.is_empty());
+    for h in &forged {
+        let dup = format!("{:?}", h.fault).to_lowercase().contains("dup");
+        if dup {
+            assert_eq!(h.status, Some(200), "a duplicate is acknowledged: {h:?}");
+        } else {
+            assert_eq!(
+                h.status,
+                Some(401),
+                "forged/stale copies are refused: {h:?}"
+            );
+        }
+    }
+    // The voicemail message was spoken once, despite every webhook arriving twice.
+    assert_eq!(
+        rec.commands
+            .iter()
+            .filter(|c| c.command == "speak" && !c.duplicate)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn unsigned_forged_and_unknown_events_over_plain_http() {
+    use base64::Engine;
+    use ring::signature::Ed25519KeyPair;
+    let w = world(WebhookFaults::default(), VoicemailAction::Message).await;
+    let url = format!("http://127.0.0.1:{}/api/telnyx/webhooks", w.hook_port);
+    let http = reqwest::Client::new();
+    let body = json!({"data":{"id":"evt-1","event_type":"call.recording.saved","record_type":"event","payload":{}},"meta":{"attempt":1}}).to_string();
+    let unsigned = http.post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
+    // SimConfig's default signing seed is [7; 32]: sign like Telnyx does.
+    let kp = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+    let sign = |ts: i64, body: &str| {
+        base64::engine::general_purpose::STANDARD
+            .encode(kp.sign(format!("{ts}|{body}").as_bytes()).as_ref())
+    };
+    let now = chrono::Utc::now().timestamp();
+    let ok = http
+        .post(&url)
+        .header("telnyx-timestamp", now.to_string())
+        .header("telnyx-signature-ed25519", sign(now, &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200, "unknown events are acknowledged");
+    let tampered = body.replace("evt-1", "evt-2");
+    let forged = http
+        .post(&url)
+        .header("telnyx-timestamp", now.to_string())
+        .header("telnyx-signature-ed25519", sign(now, &body))
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+    let future = now + 301;
+    let early = http
+        .post(&url)
+        .header("telnyx-timestamp", future.to_string())
+        .header("telnyx-signature-ed25519", sign(future, &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        early.status().as_u16(),
+        401,
+        "timestamps too far in the future are refused too"
+    );
+    let big = "x".repeat(300 * 1024);
+    let huge = http
+        .post(&url)
+        .header("telnyx-timestamp", now.to_string())
+        .header("telnyx-signature-ed25519", sign(now, &big))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status().as_u16(), 413);
+}
