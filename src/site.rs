@@ -37,7 +37,24 @@ fn session_secret(settings: &Settings) -> anyhow::Result<Secret> {
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let secret = session_secret(&settings)?;
     settings.callway_session_secret = Some(secret.clone());
-    let tools = tools_svc::state_from_settings(&settings)?;
+    let contexts = match &settings.redis_url {
+        Some(url) => callway_core::call_context::ContextStore::Redis(callway_core::redis_conn::connect(url).await?),
+        None => callway_core::call_context::ContextStore::memory(),
+    };
+    let mut tools = tools_svc::state_from_settings(&settings)?;
+    tools.calls = tools_svc::calls_from_settings(&settings, contexts.clone()).await?;
+    let webhooks = match &settings.telnyx_public_key {
+        Some(key) => Some(webhook_svc::WebhookState {
+            key: webhook_svc::WebhookKey::from_base64(key).map_err(|reason| {
+                callway_core::config::ConfigError::Invalid { name: "TELNYX_PUBLIC_KEY", reason }
+            })?,
+            contexts: contexts.clone(),
+            leads: tools.leads.clone(),
+            telnyx: Some(callway_core::telnyx::TelnyxClient::from_settings(&settings)?),
+            voicemail: webhook_svc::voicemail_action(&settings)?,
+        }),
+        None => None,
+    };
     let token = match &settings.openai_api_key {
         Some(_) => Some(token_svc::state_from_settings(&settings).await?),
         None => None,
@@ -52,12 +69,16 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let server = HttpServer::new(move || {
         let tools = tools.clone();
         let token = token.clone();
+        let webhooks = webhooks.clone();
         let mut app = App::new()
             .wrap(tracing_actix_web::TracingLogger::default())
             .wrap(headers())
             .configure(tools_svc::configure(tools.clone()));
         if let Some(t) = token.clone() {
             app = app.configure(token_svc::configure(t));
+        }
+        if let Some(w) = webhooks.clone() {
+            app = app.configure(webhook_svc::configure(w));
         }
         app.route(
             "/api/health",
