@@ -186,7 +186,7 @@ pub fn types(evs: &[Value]) -> Vec<String> {
     evs.iter().map(|e| e["type"].as_str().unwrap_or("?").to_string()).collect()
 }
 
-/// 20 ms mu-law frames: `tone_ms` of a 300 Hz tone at about -12 dBFS, then `silence_ms` of silence.
+/// 20 ms mu-law frames: `tone_ms` of a 300 Hz tone at about -15 dBFS (amplitude 8000), then `silence_ms` of silence.
 pub fn pcmu_frames(tone_ms: usize, silence_ms: usize) -> Vec<Vec<u8>> {
     let mut pcm: Vec<i16> = (0..tone_ms * 8)
         .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * 300.0 / 8000.0).sin() * 8000.0) as i16)
