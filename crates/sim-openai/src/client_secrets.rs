@@ -15,7 +15,11 @@ const PATH: &str = "/v1/realtime/client_secrets";
 
 fn record(shared: &Shared, body: Value, status: StatusCode, value: Option<String>) {
     shared.recorder.with(|r| {
-        r.client_secret_requests.push(SecretRequest { body, status: status.as_u16(), value })
+        r.client_secret_requests.push(SecretRequest {
+            body,
+            status: status.as_u16(),
+            value,
+        })
     });
 }
 
@@ -32,7 +36,11 @@ fn validate(body: &Value) -> Result<(SessionConfig, u64), FieldError> {
     if let Some(ea) = o.get("expires_after") {
         let eo = v::object(ea, "expires_after")?;
         v::known_keys(eo, &["anchor", "seconds"], "expires_after")?;
-        v::one_of(v::required(eo, "anchor", "expires_after")?, "expires_after.anchor", &["created_at"])?;
+        v::one_of(
+            v::required(eo, "anchor", "expires_after")?,
+            "expires_after.anchor",
+            &["created_at"],
+        )?;
         if let Some(s) = eo.get("seconds") {
             ttl = v::integer(s, "expires_after.seconds", 10, 7200)? as u64;
         }
@@ -47,17 +55,32 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Shared) -> Resp {
     let bytes = match read_body(req).await {
         Ok(b) => b,
         Err(e) => {
-            let err = rest_error(&format!("Could not read the request body: {e}"), "invalid_request_error", None, None);
+            let err = rest_error(
+                &format!("Could not read the request body: {e}"),
+                "invalid_request_error",
+                None,
+                None,
+            );
             return fail(shared, Value::Null, StatusCode::BAD_REQUEST, err);
         }
     };
     let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
     let body_json = parsed.clone().unwrap_or(Value::Null);
     if key.as_deref() != Some(shared.api_key.as_str()) {
-        return fail(shared, body_json, StatusCode::UNAUTHORIZED, errors::invalid_api_key(key.as_deref()));
+        return fail(
+            shared,
+            body_json,
+            StatusCode::UNAUTHORIZED,
+            errors::invalid_api_key(key.as_deref()),
+        );
     }
     if beta {
-        return fail(shared, body_json, StatusCode::BAD_REQUEST, errors::beta_disabled().rest_body());
+        return fail(
+            shared,
+            body_json,
+            StatusCode::BAD_REQUEST,
+            errors::beta_disabled().rest_body(),
+        );
     }
     let Some(body) = parsed else {
         let err = rest_error(
@@ -74,7 +97,13 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Shared) -> Resp {
     };
     let value = new_id("ek_");
     let expires_at = unix_now() + ttl;
-    lock(&shared.secrets).insert(value.clone(), Secret { expires_at, session: session.clone() });
+    lock(&shared.secrets).insert(
+        value.clone(),
+        Secret {
+            expires_at,
+            session: session.clone(),
+        },
+    );
     record(shared, body, StatusCode::OK, Some(value.clone()));
     json_response(
         StatusCode::OK,
@@ -84,7 +113,7 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Shared) -> Resp {
 
 /// What an `ek_` bearer token is worth right now.
 pub(crate) enum EphemeralCheck {
-    Valid(SessionConfig),
+    Valid(Box<SessionConfig>),
     Expired,
     Unknown,
 }
@@ -96,7 +125,7 @@ pub(crate) fn check_ephemeral(shared: &Shared, token: &str) -> EphemeralCheck {
         Some(s) => {
             let mut session = s.session.clone();
             session.id = new_id("sess_");
-            EphemeralCheck::Valid(session)
+            EphemeralCheck::Valid(Box::new(session))
         }
     }
 }

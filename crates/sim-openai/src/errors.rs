@@ -21,7 +21,12 @@ impl FieldError {
 
     /// The REST error body for this failure (`type` is always `invalid_request_error`).
     pub fn rest_body(&self) -> Value {
-        rest_error(&self.message, "invalid_request_error", self.param.as_deref(), Some(&self.code))
+        rest_error(
+            &self.message,
+            "invalid_request_error",
+            self.param.as_deref(),
+            Some(&self.code),
+        )
     }
 }
 
@@ -39,7 +44,12 @@ pub fn invalid_api_key(provided: Option<&str>) -> Value {
             mask_key(key)
         ),
     };
-    rest_error(&message, "invalid_request_error", None, Some("invalid_api_key"))
+    rest_error(
+        &message,
+        "invalid_request_error",
+        None,
+        Some("invalid_api_key"),
+    )
 }
 
 /// `sk-pr************wxyz`: never echo a whole secret.
@@ -99,9 +109,14 @@ mod tests {
         assert_eq!(body["error"]["code"], "invalid_api_key");
         assert_eq!(body["error"]["type"], "invalid_request_error");
         assert!(body["error"]["param"].is_null());
-        let ev = error_event(&FieldError::new("invalid_value", "m", Some("type")), Some("evt_1"));
+        let ev = error_event(
+            &FieldError::new("invalid_value", "m", Some("type")),
+            Some("evt_1"),
+        );
         assert_eq!(ev["type"], "error");
         assert_eq!(ev["error"]["event_id"], "evt_1");
-        assert!(ev["event_id"].as_str().is_some_and(|s| s.starts_with("event_")));
+        assert!(ev["event_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("event_")));
     }
 }

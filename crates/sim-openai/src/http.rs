@@ -20,12 +20,19 @@ const MAX_BODY: usize = 1024 * 1024;
 pub(crate) fn json_response(status: StatusCode, body: &Value) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
 /// An error response, recorded.
-pub(crate) fn error_response(shared: &Shared, method: &Method, path: &str, status: StatusCode, body: Value) -> Resp {
+pub(crate) fn error_response(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    body: Value,
+) -> Resp {
     shared.recorder.with(|r| {
         r.http_errors.push(HttpError {
             method: method.to_string(),
@@ -39,9 +46,15 @@ pub(crate) fn error_response(shared: &Shared, method: &Method, path: &str, statu
 
 /// `Authorization: Bearer <token>`.
 pub(crate) fn bearer<B>(req: &Request<B>) -> Option<String> {
-    let h = req.headers().get(hyper::header::AUTHORIZATION)?.to_str().ok()?;
+    let h = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = h.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 pub(crate) fn has_beta_header<B>(req: &Request<B>) -> bool {
@@ -59,7 +72,10 @@ pub(crate) async fn read_body(req: Request<Incoming>) -> Result<Bytes, String> {
 fn with_cors(mut r: Resp) -> Resp {
     let h = r.headers_mut();
     h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    h.insert("access-control-expose-headers", HeaderValue::from_static("Location"));
+    h.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("Location"),
+    );
     r
 }
 
@@ -67,7 +83,10 @@ fn preflight() -> Resp {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     let h = r.headers_mut();
-    h.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
     h.insert(
         "access-control-allow-headers",
         HeaderValue::from_static("authorization, content-type, openai-safety-identifier"),
@@ -103,7 +122,10 @@ fn forced_failure(shared: &Shared, method: &Method, path: &str, f: &Failure) -> 
 }
 
 /// Entry point for every request.
-pub(crate) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Resp, Infallible> {
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Resp, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     if method == Method::OPTIONS {
@@ -118,17 +140,29 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Resul
         }
     }
     let resp = match (method.clone(), path.as_str()) {
-        (Method::POST, "/v1/realtime/client_secrets") => crate::client_secrets::handle(req, &shared).await,
+        (Method::POST, "/v1/realtime/client_secrets") => {
+            crate::client_secrets::handle(req, &shared).await
+        }
         (Method::POST, "/v1/realtime/calls") => crate::calls::create(req, &shared).await,
-        (Method::POST, p) if p.starts_with("/v1/realtime/calls/") => crate::calls::control(req, &shared).await,
+        (Method::POST, p) if p.starts_with("/v1/realtime/calls/") => {
+            crate::calls::control(req, &shared).await
+        }
         (Method::GET, "/v1/realtime") => crate::ws::upgrade(req, &shared),
-        (Method::POST, "/v1/realtime/sessions") | (Method::POST, "/v1/realtime/transcription_sessions") => {
+        (Method::POST, "/v1/realtime/sessions")
+        | (Method::POST, "/v1/realtime/transcription_sessions") => {
             let body = errors::beta_disabled().rest_body();
             error_response(&shared, &method, &path, StatusCode::BAD_REQUEST, body)
         }
-        (Method::GET, "/health") => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        (Method::GET, "/health") => {
+            json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+        }
         _ => {
-            let body = rest_error(&format!("Invalid URL ({method} {path})"), "invalid_request_error", None, None);
+            let body = rest_error(
+                &format!("Invalid URL ({method} {path})"),
+                "invalid_request_error",
+                None,
+                None,
+            );
             error_response(&shared, &method, &path, StatusCode::NOT_FOUND, body)
         }
     };

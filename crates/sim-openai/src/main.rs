@@ -15,13 +15,17 @@ fn parse_args() -> anyhow::Result<SimConfig> {
     let mut speed = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value\n{USAGE}"));
+        let mut val = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value\n{USAGE}"))
+        };
         match a.as_str() {
             "--bind" => bind = val()?.parse()?,
             "--api-key" => key = Some(val()?),
             "--scenario" => {
                 let path = val()?;
-                let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
                 scenario = Scenario::from_json(&text)?;
             }
             "--scenario-preset" => {

@@ -82,7 +82,12 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
-    pub fn new(session_id: &str, transport: TransportKind, call_id: Option<String>, session: Value) -> Self {
+    pub fn new(
+        session_id: &str,
+        transport: TransportKind,
+        call_id: Option<String>,
+        session: Value,
+    ) -> Self {
         SessionRecord {
             session_id: session_id.to_string(),
             transport,
@@ -135,7 +140,10 @@ impl Recorder {
             r.sessions.push(rec);
             r.sessions.len() - 1
         });
-        SessionHandle { recorder: self.clone(), index }
+        SessionHandle {
+            recorder: self.clone(),
+            index,
+        }
     }
 }
 

@@ -110,7 +110,13 @@ pub enum ScenarioError {
 }
 
 fn say(on: Trigger, text: &str) -> Step {
-    Step { on, expect_transcript: None, say: Some(text.into()), say_wav: None, call: None }
+    Step {
+        on,
+        expect_transcript: None,
+        say: Some(text.into()),
+        say_wav: None,
+        call: None,
+    }
 }
 
 impl Scenario {
@@ -219,7 +225,9 @@ mod tests {
         assert!(Scenario::from_json(r#"{"steps":[{"on":"later","say":"x"}]}"#).is_err());
         assert!(Scenario::from_json(r#"{"steps":[],"extra":1}"#).is_err());
         assert!(matches!(
-            Scenario::from_json(r#"{"steps":[{"on":"user_turn","call":{"name":"f","arguments":[1]}}]}"#),
+            Scenario::from_json(
+                r#"{"steps":[{"on":"user_turn","call":{"name":"f","arguments":[1]}}]}"#
+            ),
             Err(ScenarioError::BadArguments(0))
         ));
         let s = Scenario::from_json(r#"{"steps":[{"on":"session_start","say":"Salut"}]}"#).unwrap();

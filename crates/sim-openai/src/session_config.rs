@@ -85,7 +85,9 @@ impl AudioFormat {
             "audio/pcm" => {
                 if let Some(rate) = o.get("rate") {
                     let p = join(path, "rate");
-                    let r = rate.as_i64().ok_or_else(|| v::invalid_value(&p, &rate.to_string(), &["24000"]))?;
+                    let r = rate
+                        .as_i64()
+                        .ok_or_else(|| v::invalid_value(&p, &rate.to_string(), &["24000"]))?;
                     if r != 24_000 {
                         return Err(v::invalid_value(&p, &r.to_string(), &["24000"]));
                     }
@@ -170,29 +172,47 @@ impl TurnDetection {
             ..Default::default()
         };
         if td.semantic {
-            v::known_keys(o, &["type", "eagerness", "create_response", "interrupt_response"], path)?;
+            v::known_keys(
+                o,
+                &["type", "eagerness", "create_response", "interrupt_response"],
+                path,
+            )?;
             if let Some(e) = o.get("eagerness") {
-                td.eagerness = v::one_of(e, &join(path, "eagerness"), &["low", "medium", "high", "auto"])?;
+                td.eagerness = v::one_of(
+                    e,
+                    &join(path, "eagerness"),
+                    &["low", "medium", "high", "auto"],
+                )?;
             }
         } else {
             v::known_keys(
                 o,
-                &["type", "threshold", "prefix_padding_ms", "silence_duration_ms", "idle_timeout_ms",
-                  "create_response", "interrupt_response"],
+                &[
+                    "type",
+                    "threshold",
+                    "prefix_padding_ms",
+                    "silence_duration_ms",
+                    "idle_timeout_ms",
+                    "create_response",
+                    "interrupt_response",
+                ],
                 path,
             )?;
             if let Some(x) = o.get("threshold") {
                 td.threshold = v::number(x, &join(path, "threshold"), 0.0, 1.0)?;
             }
             if let Some(x) = o.get("prefix_padding_ms") {
-                td.prefix_padding_ms = v::integer(x, &join(path, "prefix_padding_ms"), 0, 10_000)? as u64;
+                td.prefix_padding_ms =
+                    v::integer(x, &join(path, "prefix_padding_ms"), 0, 10_000)? as u64;
             }
             if let Some(x) = o.get("silence_duration_ms") {
-                td.silence_duration_ms = v::integer(x, &join(path, "silence_duration_ms"), 0, 10_000)? as u64;
+                td.silence_duration_ms =
+                    v::integer(x, &join(path, "silence_duration_ms"), 0, 10_000)? as u64;
             }
             if let Some(x) = o.get("idle_timeout_ms") {
                 if !x.is_null() {
-                    td.idle_timeout_ms = Some(v::integer(x, &join(path, "idle_timeout_ms"), 5_000, 30_000)? as u64);
+                    td.idle_timeout_ms =
+                        Some(v::integer(x, &join(path, "idle_timeout_ms"), 5_000, 30_000)? as u64);
                 }
             }
         }
@@ -295,14 +315,22 @@ impl SessionConfig {
         Ok(())
     }
 
-    fn apply_inner(&mut self, val: &Value, path: &str, locks: UpdateLocks) -> Result<(), FieldError> {
+    fn apply_inner(
+        &mut self,
+        val: &Value,
+        path: &str,
+        locks: UpdateLocks,
+    ) -> Result<(), FieldError> {
         let o = v::object(val, path)?;
         let t = parse_type(o, path)?;
         if t != self.session_type {
             let got = v::string(v::required(o, "type", path)?, &join(path, "type"))?;
             return Err(FieldError::new(
                 "invalid_value",
-                format!("Cannot update a session's type. The session type is '{}', but got '{got}'.", self.type_str()),
+                format!(
+                    "Cannot update a session's type. The session type is '{}', but got '{got}'.",
+                    self.type_str()
+                ),
                 Some(&join(path, "type")),
             ));
         }
@@ -311,9 +339,22 @@ impl SessionConfig {
         } else {
             v::known_keys(
                 o,
-                &["type", "model", "output_modalities", "instructions", "audio", "tools", "tool_choice",
-                  "parallel_tool_calls", "reasoning", "max_output_tokens", "truncation", "prompt", "include",
-                  "tracing"],
+                &[
+                    "type",
+                    "model",
+                    "output_modalities",
+                    "instructions",
+                    "audio",
+                    "tools",
+                    "tool_choice",
+                    "parallel_tool_calls",
+                    "reasoning",
+                    "max_output_tokens",
+                    "truncation",
+                    "prompt",
+                    "include",
+                    "tracing",
+                ],
                 path,
             )?;
         }
@@ -342,7 +383,8 @@ impl SessionConfig {
                     Some(&p),
                 ));
             }
-            self.output_modalities = vec![v::one_of(&arr[0], &format!("{p}[0]"), &["audio", "text"])?];
+            self.output_modalities =
+                vec![v::one_of(&arr[0], &format!("{p}[0]"), &["audio", "text"])?];
         }
         if let Some(x) = o.get("instructions") {
             self.instructions = v::string(x, &join(path, "instructions"))?.to_string();
@@ -370,7 +412,11 @@ impl SessionConfig {
             let r = v::object(x, &p)?;
             v::known_keys(r, &["effort"], &p)?;
             if let Some(e) = r.get("effort") {
-                v::one_of(e, &join(&p, "effort"), &["minimal", "low", "medium", "high", "xhigh"])?;
+                v::one_of(
+                    e,
+                    &join(&p, "effort"),
+                    &["minimal", "low", "medium", "high", "xhigh"],
+                )?;
             }
             self.reasoning = Some(x.clone());
         }
@@ -401,7 +447,11 @@ impl SessionConfig {
             let p = join(path, "include");
             if !x.is_null() {
                 for (i, s) in v::array(x, &p)?.iter().enumerate() {
-                    v::one_of(s, &format!("{p}[{i}]"), &["item.input_audio_transcription.logprobs"])?;
+                    v::one_of(
+                        s,
+                        &format!("{p}[{i}]"),
+                        &["item.input_audio_transcription.logprobs"],
+                    )?;
                 }
             }
             self.include = x.clone();
@@ -429,14 +479,36 @@ impl SessionConfig {
         Ok(())
     }
 
-    fn apply_audio(&mut self, val: &Value, path: &str, locks: UpdateLocks) -> Result<(), FieldError> {
+    fn apply_audio(
+        &mut self,
+        val: &Value,
+        path: &str,
+        locks: UpdateLocks,
+    ) -> Result<(), FieldError> {
         let o = v::object(val, path)?;
         let transcription_only = self.session_type == SessionType::Transcription;
-        v::known_keys(o, if transcription_only { &["input"] } else { &["input", "output"] }, path)?;
+        v::known_keys(
+            o,
+            if transcription_only {
+                &["input"]
+            } else {
+                &["input", "output"]
+            },
+            path,
+        )?;
         if let Some(input) = o.get("input") {
             let p = join(path, "input");
             let io = v::object(input, &p)?;
-            v::known_keys(io, &["format", "transcription", "noise_reduction", "turn_detection"], &p)?;
+            v::known_keys(
+                io,
+                &[
+                    "format",
+                    "transcription",
+                    "noise_reduction",
+                    "turn_detection",
+                ],
+                &p,
+            )?;
             if let Some(f) = io.get("format") {
                 self.input_format = AudioFormat::parse(f, &join(&p, "format"))?;
             }
@@ -444,7 +516,18 @@ impl SessionConfig {
                 let tp = join(&p, "transcription");
                 if !t.is_null() {
                     let to = v::object(t, &tp)?;
-                    v::known_keys(to, &["model", "language", "prompt", "languages", "keywords", "delay"], &tp)?;
+                    v::known_keys(
+                        to,
+                        &[
+                            "model",
+                            "language",
+                            "prompt",
+                            "languages",
+                            "keywords",
+                            "delay",
+                        ],
+                        &tp,
+                    )?;
                     if let Some(m) = to.get("model") {
                         v::one_of(m, &join(&tp, "model"), TRANSCRIPTION_MODELS)?;
                     }
@@ -461,7 +544,11 @@ impl SessionConfig {
                 if !n.is_null() {
                     let no = v::object(n, &np)?;
                     v::known_keys(no, &["type"], &np)?;
-                    v::one_of(v::required(no, "type", &np)?, &join(&np, "type"), &["near_field", "far_field"])?;
+                    v::one_of(
+                        v::required(no, "type", &np)?,
+                        &join(&np, "type"),
+                        &["near_field", "far_field"],
+                    )?;
                 }
                 self.noise_reduction = n.clone();
             }
@@ -599,9 +686,16 @@ fn parse_type(o: &Obj, path: &str) -> Result<SessionType, FieldError> {
 
 fn validate_tool(tool: &Value, path: &str) -> Result<(), FieldError> {
     let o = v::object(tool, path)?;
-    let t = v::one_of(v::required(o, "type", path)?, &join(path, "type"), &["function", "mcp"])?;
+    let t = v::one_of(
+        v::required(o, "type", path)?,
+        &join(path, "type"),
+        &["function", "mcp"],
+    )?;
     if t == "mcp" {
-        v::string(v::required(o, "server_label", path)?, &join(path, "server_label"))?;
+        v::string(
+            v::required(o, "server_label", path)?,
+            &join(path, "server_label"),
+        )?;
         return Ok(());
     }
     v::known_keys(o, &["type", "name", "description", "parameters"], path)?;
@@ -609,7 +703,9 @@ fn validate_tool(tool: &Value, path: &str) -> Result<(), FieldError> {
     let name = v::string(v::required(o, "name", path)?, &np)?;
     if name.is_empty()
         || name.len() > 64
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         return Err(FieldError::new(
             "invalid_value",
@@ -638,19 +734,36 @@ fn validate_json_schema(schema: &Value, path: &str) -> Result<(), FieldError> {
     };
     match o.get("type") {
         Some(Value::String(t)) if t == "object" => {}
-        Some(other) => return Err(bad(&format!("schema must be a JSON Schema of 'type: \"object\"', got 'type: {other}'."))),
-        None => return Err(bad("schema must be a JSON Schema of 'type: \"object\"', got 'type: None'.")),
+        Some(other) => {
+            return Err(bad(&format!(
+                "schema must be a JSON Schema of 'type: \"object\"', got 'type: {other}'."
+            )))
+        }
+        None => {
+            return Err(bad(
+                "schema must be a JSON Schema of 'type: \"object\"', got 'type: None'.",
+            ))
+        }
     }
     let props = match o.get("properties") {
         None => None,
-        Some(p) => Some(p.as_object().ok_or_else(|| bad("'properties' must be an object."))?),
+        Some(p) => Some(
+            p.as_object()
+                .ok_or_else(|| bad("'properties' must be an object."))?,
+        ),
     };
     if let Some(req) = o.get("required") {
-        let req = req.as_array().ok_or_else(|| bad("'required' must be an array."))?;
+        let req = req
+            .as_array()
+            .ok_or_else(|| bad("'required' must be an array."))?;
         for r in req {
-            let name = r.as_str().ok_or_else(|| bad("'required' entries must be strings."))?;
+            let name = r
+                .as_str()
+                .ok_or_else(|| bad("'required' entries must be strings."))?;
             if !props.is_some_and(|p| p.contains_key(name)) {
-                return Err(bad(&format!("'required' names '{name}', which is not in 'properties'.")));
+                return Err(bad(&format!(
+                    "'required' names '{name}', which is not in 'properties'."
+                )));
             }
         }
     }
@@ -664,13 +777,20 @@ fn validate_tool_choice(x: &Value, path: &str) -> Result<(), FieldError> {
         }
         _ => {
             let o = v::object(x, path)?;
-            let t = v::one_of(v::required(o, "type", path)?, &join(path, "type"), &["function", "mcp"])?;
+            let t = v::one_of(
+                v::required(o, "type", path)?,
+                &join(path, "type"),
+                &["function", "mcp"],
+            )?;
             if t == "function" {
                 v::known_keys(o, &["type", "name"], path)?;
                 v::string(v::required(o, "name", path)?, &join(path, "name"))?;
             } else {
                 v::known_keys(o, &["type", "server_label", "name"], path)?;
-                v::string(v::required(o, "server_label", path)?, &join(path, "server_label"))?;
+                v::string(
+                    v::required(o, "server_label", path)?,
+                    &join(path, "server_label"),
+                )?;
             }
         }
     }
@@ -691,8 +811,17 @@ fn validate_truncation(x: &Value, path: &str) -> Result<(), FieldError> {
         _ => {
             let o = v::object(x, path)?;
             v::known_keys(o, &["type", "retention_ratio", "token_limits"], path)?;
-            v::one_of(v::required(o, "type", path)?, &join(path, "type"), &["retention_ratio"])?;
-            v::number(v::required(o, "retention_ratio", path)?, &join(path, "retention_ratio"), 0.0, 1.0)?;
+            v::one_of(
+                v::required(o, "type", path)?,
+                &join(path, "type"),
+                &["retention_ratio"],
+            )?;
+            v::number(
+                v::required(o, "retention_ratio", path)?,
+                &join(path, "retention_ratio"),
+                0.0,
+                1.0,
+            )?;
             if let Some(tl) = o.get("token_limits") {
                 let tp = join(path, "token_limits");
                 let t = v::object(tl, &tp)?;
@@ -726,20 +855,36 @@ mod tests {
         let e = err(json!({"type": "realtime", "modalities": ["audio"]}));
         assert_eq!(e.code, "unknown_parameter");
         assert_eq!(e.message, "Unknown parameter: 'session.modalities'.");
-        let e = err(json!({"type": "realtime", "audio": {"output": {"voice": "alloy", "colour": 1}}}));
+        let e =
+            err(json!({"type": "realtime", "audio": {"output": {"voice": "alloy", "colour": 1}}}));
         assert_eq!(e.param.as_deref(), Some("session.audio.output.colour"));
     }
 
     #[test]
     fn enums_ranges_and_tools_are_checked() {
-        assert_eq!(err(json!({"type": "realtime", "model": "gpt-live-1"})).code, "invalid_model");
-        assert_eq!(err(json!({"type": "realtime", "audio": {"output": {"voice": "bob"}}})).code, "invalid_value");
+        assert_eq!(
+            err(json!({"type": "realtime", "model": "gpt-live-1"})).code,
+            "invalid_model"
+        );
+        assert_eq!(
+            err(json!({"type": "realtime", "audio": {"output": {"voice": "bob"}}})).code,
+            "invalid_value"
+        );
         assert_eq!(err(json!({"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}})).code, "invalid_value");
-        assert_eq!(err(json!({"type": "realtime", "max_output_tokens": 5000})).code, "integer_above_max_value");
+        assert_eq!(
+            err(json!({"type": "realtime", "max_output_tokens": 5000})).code,
+            "integer_above_max_value"
+        );
         assert_eq!(err(json!({"type": "realtime", "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 100}}}})).code, "integer_below_min_value");
-        assert_eq!(err(json!({"type": "realtime", "tools": [{"type": "function", "name": "a b"}]})).code, "invalid_value");
+        assert_eq!(
+            err(json!({"type": "realtime", "tools": [{"type": "function", "name": "a b"}]})).code,
+            "invalid_value"
+        );
         assert_eq!(err(json!({"type": "realtime", "tools": [{"type": "function", "name": "f", "parameters": {"type": "string"}}]})).code, "invalid_function_parameters");
-        assert_eq!(err(json!({"type": "realtime", "instructions": 3})).code, "invalid_type");
+        assert_eq!(
+            err(json!({"type": "realtime", "instructions": 3})).code,
+            "invalid_type"
+        );
     }
 
     #[test]
@@ -749,17 +894,38 @@ mod tests {
             "session",
         )
         .unwrap();
-        s.apply(&json!({"type": "realtime", "audio": {"output": {"voice": "marin"}}}), "session", UpdateLocks::default())
-            .unwrap();
+        s.apply(
+            &json!({"type": "realtime", "audio": {"output": {"voice": "marin"}}}),
+            "session",
+            UpdateLocks::default(),
+        )
+        .unwrap();
         assert_eq!(s.instructions, "hi");
         assert_eq!(s.input_format, AudioFormat::Pcmu);
         assert_eq!(s.to_json()["audio"]["output"]["voice"], "marin");
-        let locks = UpdateLocks { connected: true, audio_produced: true };
-        let e = s.apply(&json!({"type": "realtime", "audio": {"output": {"voice": "cedar"}}}), "session", locks).unwrap_err();
+        let locks = UpdateLocks {
+            connected: true,
+            audio_produced: true,
+        };
+        let e = s
+            .apply(
+                &json!({"type": "realtime", "audio": {"output": {"voice": "cedar"}}}),
+                "session",
+                locks,
+            )
+            .unwrap_err();
         assert_eq!(e.code, "cannot_update_voice");
-        let e = s.apply(&json!({"type": "transcription"}), "session", locks).unwrap_err();
+        let e = s
+            .apply(&json!({"type": "transcription"}), "session", locks)
+            .unwrap_err();
         assert_eq!(e.code, "invalid_value");
-        let e = s.apply(&json!({"type": "realtime", "instructions": "x", "bogus": 1}), "session", locks).unwrap_err();
+        let e = s
+            .apply(
+                &json!({"type": "realtime", "instructions": "x", "bogus": 1}),
+                "session",
+                locks,
+            )
+            .unwrap_err();
         assert_eq!(e.code, "unknown_parameter");
         assert_eq!(s.instructions, "hi", "a rejected update changes nothing");
     }

@@ -27,7 +27,11 @@ impl OpenAiSim {
         cfg.scenario.check()?;
         let listener = TcpListener::bind(cfg.bind).await?;
         let addr = listener.local_addr()?;
-        let media_ip = if addr.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { addr.ip() };
+        let media_ip = if addr.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            addr.ip()
+        };
         let (tx, rx) = watch::channel(false);
         let shared = Arc::new(Shared::new(&cfg, media_ip, rx.clone()));
         let srv_shared = shared.clone();
@@ -42,14 +46,21 @@ impl OpenAiSim {
                 let shared = srv_shared.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| crate::http::handle(req, shared.clone()));
-                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades();
+                    let conn = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades();
                     if let Err(e) = conn.await {
                         tracing::debug!("http connection: {e}");
                     }
                 });
             }
         });
-        Ok(OpenAiSim { addr, shared, shutdown: tx, server })
+        Ok(OpenAiSim {
+            addr,
+            shared,
+            shutdown: tx,
+            server,
+        })
     }
 
     /// The bound address.

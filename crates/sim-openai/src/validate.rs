@@ -38,7 +38,8 @@ pub fn join(path: &str, key: &str) -> String {
 }
 
 pub fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Obj, FieldError> {
-    v.as_object().ok_or_else(|| invalid_type(path, "an object", v))
+    v.as_object()
+        .ok_or_else(|| invalid_type(path, "an object", v))
 }
 
 /// Refuses keys not in `allowed` (`unknown_parameter`).
@@ -73,11 +74,13 @@ pub fn string<'a>(v: &'a Value, path: &str) -> Result<&'a str, FieldError> {
 }
 
 pub fn boolean(v: &Value, path: &str) -> Result<bool, FieldError> {
-    v.as_bool().ok_or_else(|| invalid_type(path, "a boolean", v))
+    v.as_bool()
+        .ok_or_else(|| invalid_type(path, "a boolean", v))
 }
 
 pub fn array<'a>(v: &'a Value, path: &str) -> Result<&'a Vec<Value>, FieldError> {
-    v.as_array().ok_or_else(|| invalid_type(path, "an array", v))
+    v.as_array()
+        .ok_or_else(|| invalid_type(path, "an array", v))
 }
 
 pub fn invalid_value(path: &str, got: &str, allowed: &[&str]) -> FieldError {
@@ -102,7 +105,9 @@ pub fn one_of(v: &Value, path: &str, allowed: &[&str]) -> Result<String, FieldEr
 }
 
 pub fn integer(v: &Value, path: &str, min: i64, max: i64) -> Result<i64, FieldError> {
-    let n = v.as_i64().ok_or_else(|| invalid_type(path, "an integer", v))?;
+    let n = v
+        .as_i64()
+        .ok_or_else(|| invalid_type(path, "an integer", v))?;
     if n < min {
         return Err(FieldError::new(
             "integer_below_min_value",
@@ -121,7 +126,9 @@ pub fn integer(v: &Value, path: &str, min: i64, max: i64) -> Result<i64, FieldEr
 }
 
 pub fn number(v: &Value, path: &str, min: f64, max: f64) -> Result<f64, FieldError> {
-    let n = v.as_f64().ok_or_else(|| invalid_type(path, "a number", v))?;
+    let n = v
+        .as_f64()
+        .ok_or_else(|| invalid_type(path, "a number", v))?;
     if n < min {
         return Err(FieldError::new(
             "decimal_below_min_value",
@@ -150,9 +157,21 @@ mod tests {
         let e = known_keys(o.as_object().unwrap(), &["a"], "session").unwrap_err();
         assert_eq!(e.code, "unknown_parameter");
         assert_eq!(e.message, "Unknown parameter: 'session.zz'.");
-        assert_eq!(integer(&json!(5), "x", 10, 20).unwrap_err().code, "integer_below_min_value");
-        assert_eq!(integer(&json!(50), "x", 10, 20).unwrap_err().code, "integer_above_max_value");
-        assert_eq!(integer(&json!("5"), "x", 10, 20).unwrap_err().code, "invalid_type");
-        assert_eq!(one_of(&json!("b"), "t", &["a"]).unwrap_err().code, "invalid_value");
+        assert_eq!(
+            integer(&json!(5), "x", 10, 20).unwrap_err().code,
+            "integer_below_min_value"
+        );
+        assert_eq!(
+            integer(&json!(50), "x", 10, 20).unwrap_err().code,
+            "integer_above_max_value"
+        );
+        assert_eq!(
+            integer(&json!("5"), "x", 10, 20).unwrap_err().code,
+            "invalid_type"
+        );
+        assert_eq!(
+            one_of(&json!("b"), "t", &["a"]).unwrap_err().code,
+            "invalid_value"
+        );
     }
 }

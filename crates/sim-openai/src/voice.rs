@@ -19,7 +19,11 @@ pub fn synth_speech(text: &str, rate: u32, ms_per_char: u32) -> Vec<i16> {
         let syl = (t / syllable_s) as u64;
         let pos = (t / syllable_s).fract();
         // Gap at the end of each syllable, raised-cosine attack/decay inside it.
-        let env = if pos > 0.82 { 0.0 } else { (PI * pos / 0.82).sin().powf(0.6) };
+        let env = if pos > 0.82 {
+            0.0
+        } else {
+            (PI * pos / 0.82).sin().powf(0.6)
+        };
         // Pitch glides around 140 Hz, different per syllable.
         let f0 = 125.0 + 25.0 * ((syl as f64) * 1.7).sin() + 10.0 * (2.0 * PI * 3.0 * t).sin();
         phase += 2.0 * PI * f0 / rate_f;
@@ -34,7 +38,9 @@ pub fn synth_speech(text: &str, rate: u32, ms_per_char: u32) -> Vec<i16> {
         let mut k = 1.0;
         while k * f0 < nyquist_guard {
             let f = k * f0;
-            let w = (-((f - f1) / 180.0).powi(2)).exp() + 0.6 * (-((f - f2) / 250.0).powi(2)).exp() + 0.08 / k;
+            let w = (-((f - f1) / 180.0).powi(2)).exp()
+                + 0.6 * (-((f - f2) / 250.0).powi(2)).exp()
+                + 0.08 / k;
             s += w * (k * phase).sin();
             k += 1.0;
         }
@@ -91,7 +97,9 @@ mod tests {
 
     #[test]
     fn resample_keeps_duration_and_level() {
-        let tone: Vec<i16> = (0..8_000).map(|i| ((i as f64 * 2.0 * PI * 300.0 / 8_000.0).sin() * 10_000.0) as i16).collect();
+        let tone: Vec<i16> = (0..8_000)
+            .map(|i| ((i as f64 * 2.0 * PI * 300.0 / 8_000.0).sin() * 10_000.0) as i16)
+            .collect();
         let up = resample(&tone, 8_000, 48_000);
         assert_eq!(up.len(), 48_000);
         assert!((rms_dbfs(&up) - rms_dbfs(&tone)).abs() < 0.5);

@@ -27,18 +27,38 @@ fn invalid_offer(msg: impl Into<String>) -> FieldError {
 }
 
 /// Checks the offer, builds the peer and its answer, and spawns its run loop.
-pub(crate) fn start_peer(offer_sdp: &str, session: SessionConfig, call_id: String, shared: Arc<Shared>) -> Result<String, FieldError> {
+pub(crate) fn start_peer(
+    offer_sdp: &str,
+    session: SessionConfig,
+    call_id: String,
+    shared: Arc<Shared>,
+) -> Result<String, FieldError> {
     if !offer_sdp.trim_start().starts_with("v=0") {
-        return Err(invalid_offer("Invalid SDP offer: expected a session description starting with 'v=0'."));
+        return Err(invalid_offer(
+            "Invalid SDP offer: expected a session description starting with 'v=0'.",
+        ));
     }
-    let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| invalid_offer(format!("Invalid SDP offer: {e}")))?;
+    let offer = SdpOffer::from_sdp_string(offer_sdp)
+        .map_err(|e| invalid_offer(format!("Invalid SDP offer: {e}")))?;
     if !offer_sdp.lines().any(|l| l.starts_with("m=audio")) {
-        return Err(invalid_offer("Invalid SDP offer: no audio media section (m=audio)."));
+        return Err(invalid_offer(
+            "Invalid SDP offer: no audio media section (m=audio).",
+        ));
     }
-    let std_socket = std::net::UdpSocket::bind(SocketAddr::new(shared.media_ip, 0))
-        .map_err(|e| FieldError::new("server_error", format!("cannot bind a media socket: {e}"), None))?;
-    std_socket.set_nonblocking(true).map_err(|e| FieldError::new("server_error", e.to_string(), None))?;
-    let local = std_socket.local_addr().map_err(|e| FieldError::new("server_error", e.to_string(), None))?;
+    let std_socket =
+        std::net::UdpSocket::bind(SocketAddr::new(shared.media_ip, 0)).map_err(|e| {
+            FieldError::new(
+                "server_error",
+                format!("cannot bind a media socket: {e}"),
+                None,
+            )
+        })?;
+    std_socket
+        .set_nonblocking(true)
+        .map_err(|e| FieldError::new("server_error", e.to_string(), None))?;
+    let local = std_socket
+        .local_addr()
+        .map_err(|e| FieldError::new("server_error", e.to_string(), None))?;
     let mut rtc = RtcConfig::new()
         .set_ice_lite(true)
         .clear_codecs()
@@ -46,19 +66,33 @@ pub(crate) fn start_peer(offer_sdp: &str, session: SessionConfig, call_id: Strin
         .enable_pcmu(true, false)
         .enable_pcma(true, false)
         .build(Instant::now());
-    let cand = Candidate::host(local, "udp").map_err(|e| FieldError::new("server_error", e.to_string(), None))?;
+    let cand = Candidate::host(local, "udp")
+        .map_err(|e| FieldError::new("server_error", e.to_string(), None))?;
     rtc.add_local_candidate(cand);
-    let answer = rtc
-        .sdp_api()
-        .accept_offer(offer)
-        .map_err(|e| invalid_offer(format!("Invalid SDP offer: {e}")))?;
-    let socket = UdpSocket::from_std(std_socket).map_err(|e| FieldError::new("server_error", e.to_string(), None))?;
+    // str0m is defensive, but a hostile offer must never take the simulator down.
+    let accepted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rtc.sdp_api().accept_offer(offer)
+    }))
+    .map_err(|_| invalid_offer("Invalid SDP offer: could not be negotiated."))?;
+    let answer = accepted.map_err(|e| invalid_offer(format!("Invalid SDP offer: {e}")))?;
+    let socket = UdpSocket::from_std(std_socket)
+        .map_err(|e| FieldError::new("server_error", e.to_string(), None))?;
     let hangup = Arc::new(Notify::new());
     lock(&shared.calls).insert(call_id.clone(), hangup.clone());
-    let record = shared
-        .recorder
-        .add_session(SessionRecord::new(&session.id, TransportKind::WebRtc, Some(call_id.clone()), session.to_json()));
-    let engine = Engine::new(session, TransportKind::WebRtc, 48_000, shared.scenario(), shared.opts, record);
+    let record = shared.recorder.add_session(SessionRecord::new(
+        &session.id,
+        TransportKind::WebRtc,
+        Some(call_id.clone()),
+        session.to_json(),
+    ));
+    let engine = Engine::new(
+        session,
+        TransportKind::WebRtc,
+        48_000,
+        shared.scenario(),
+        shared.opts,
+        record,
+    );
     tokio::spawn(async move {
         let mut peer = Peer::new(rtc, socket, local, engine);
         peer.run(&shared, &hangup).await;
@@ -179,7 +213,9 @@ impl Peer {
     fn on_event(&mut self, e: Event) {
         match e {
             Event::Connected => self.connected = true,
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => self.done = true,
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
+                self.done = true
+            }
             Event::MediaAdded(m) if m.kind == MediaKind::Audio => {
                 self.mid = Some(m.mid);
                 self.pick_codec();
@@ -198,11 +234,16 @@ impl Peer {
                 let (pcm, rate) = match d.params.spec().codec {
                     Codec::Opus => {
                         let mut out = vec![0i16; 5760];
-                        let n = match (self.decoder.as_mut(), audiopus::packet::Packet::try_from(&d.data[..])) {
-                            (Some(dec), Ok(pkt)) => match audiopus::MutSignals::try_from(&mut out[..]) {
-                                Ok(sig) => dec.decode(Some(pkt), sig, false).unwrap_or(0),
-                                Err(_) => 0,
-                            },
+                        let n = match (
+                            self.decoder.as_mut(),
+                            audiopus::packet::Packet::try_from(&d.data[..]),
+                        ) {
+                            (Some(dec), Ok(pkt)) => {
+                                match audiopus::MutSignals::try_from(&mut out[..]) {
+                                    Ok(sig) => dec.decode(Some(pkt), sig, false).unwrap_or(0),
+                                    Err(_) => 0,
+                                }
+                            }
                             _ => 0,
                         };
                         out.truncate(n);
@@ -220,13 +261,20 @@ impl Peer {
 
     fn pick_codec(&mut self) {
         let Some(mid) = self.mid else { return };
-        let Some(writer) = self.rtc.writer(mid) else { return };
+        let Some(writer) = self.rtc.writer(mid) else {
+            return;
+        };
         let params: Vec<_> = writer.payload_params().cloned().collect();
-        let choice = [(Codec::Opus, SendCodec::Opus), (Codec::PCMU, SendCodec::Pcmu), (Codec::PCMA, SendCodec::Pcma)]
-            .into_iter()
-            .find_map(|(c, s)| params.iter().find(|p| p.spec().codec == c).map(|p| (*p, s)));
+        let choice = [
+            (Codec::Opus, SendCodec::Opus),
+            (Codec::PCMU, SendCodec::Pcmu),
+            (Codec::PCMA, SendCodec::Pcma),
+        ]
+        .into_iter()
+        .find_map(|(c, s)| params.iter().find(|p| p.spec().codec == c).map(|p| (*p, s)));
         if let Some((p, s)) = choice {
-            self.engine.set_track_rate(if s == SendCodec::Opus { 48_000 } else { 8_000 });
+            self.engine
+                .set_track_rate(if s == SendCodec::Opus { 48_000 } else { 8_000 });
             self.send = Some((p, s));
         }
     }
@@ -262,13 +310,21 @@ impl Peer {
 
     /// One 20 ms frame of output audio (silence when nothing is queued).
     fn send_frame(&mut self, now: Instant) {
-        let (Some(mid), Some((params, codec))) = (self.mid, self.send) else { return };
+        let (Some(mid), Some((params, codec))) = (self.mid, self.send) else {
+            return;
+        };
         if !self.connected {
             return;
         }
-        let rate: u32 = if codec == SendCodec::Opus { 48_000 } else { 8_000 };
+        let rate: u32 = if codec == SendCodec::Opus {
+            48_000
+        } else {
+            8_000
+        };
         let n = (rate / 50) as usize;
-        let pcm: Vec<i16> = (0..n).map(|_| self.playback.pop_front().unwrap_or(0)).collect();
+        let pcm: Vec<i16> = (0..n)
+            .map(|_| self.playback.pop_front().unwrap_or(0))
+            .collect();
         let data = match codec {
             SendCodec::Opus => {
                 let mut out = vec![0u8; 1500];
@@ -283,7 +339,11 @@ impl Peer {
             SendCodec::Pcmu => callway_audio::mulaw::encode(&pcm),
             SendCodec::Pcma => crate::alaw::encode(&pcm),
         };
-        let freq = if codec == SendCodec::Opus { Frequency::FORTY_EIGHT_KHZ } else { Frequency::EIGHT_KHZ };
+        let freq = if codec == SendCodec::Opus {
+            Frequency::FORTY_EIGHT_KHZ
+        } else {
+            Frequency::EIGHT_KHZ
+        };
         let t = MediaTime::new(self.rtp_samples, freq);
         self.rtp_samples += n as u64;
         if let Some(w) = self.rtc.writer(mid) {

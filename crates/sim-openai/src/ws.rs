@@ -52,22 +52,32 @@ fn subprotocols(req: &Request<Incoming>) -> Vec<String> {
 pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp {
     let protos = subprotocols(&req);
     let key = bearer(&req).or_else(|| {
-        protos
-            .iter()
-            .find_map(|p| p.strip_prefix("openai-insecure-api-key.").map(str::to_string))
+        protos.iter().find_map(|p| {
+            p.strip_prefix("openai-insecure-api-key.")
+                .map(str::to_string)
+        })
     });
-    let unauthorized = |shared: &Shared, body: Value| error_response(shared, &Method::GET, PATH, StatusCode::UNAUTHORIZED, body);
+    let unauthorized = |shared: &Shared, body: Value| {
+        error_response(shared, &Method::GET, PATH, StatusCode::UNAUTHORIZED, body)
+    };
     let from_secret = match key.as_deref() {
         Some(k) if k == shared.api_key => None,
         Some(k) if k.starts_with("ek_") => match check_ephemeral(shared, k) {
-            EphemeralCheck::Valid(s) => Some(s),
+            EphemeralCheck::Valid(s) => Some(*s),
             EphemeralCheck::Expired => return unauthorized(shared, expired_body()),
-            EphemeralCheck::Unknown => return unauthorized(shared, errors::invalid_api_key(Some(k))),
+            EphemeralCheck::Unknown => {
+                return unauthorized(shared, errors::invalid_api_key(Some(k)))
+            }
         },
         other => return unauthorized(shared, errors::invalid_api_key(other)),
     };
     if !upgrade::is_upgrade_request(&req) {
-        let body = errors::rest_error("This endpoint expects a WebSocket upgrade request.", "invalid_request_error", None, None);
+        let body = errors::rest_error(
+            "This endpoint expects a WebSocket upgrade request.",
+            "invalid_request_error",
+            None,
+            None,
+        );
         return error_response(shared, &Method::GET, PATH, StatusCode::BAD_REQUEST, body);
     }
     let beta = has_beta_header(&req) || protos.iter().any(|p| p.starts_with("openai-beta."));
@@ -79,10 +89,22 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
     let start = if beta {
         Start::Refuse(errors::beta_disabled(), 4000)
     } else if selectors.len() > 1 {
-        Start::Refuse(FieldError::new("invalid_request_error", "Specify exactly one of 'model', 'call_id' or 'intent'.", None), 1008)
+        Start::Refuse(
+            FieldError::new(
+                "invalid_request_error",
+                "Specify exactly one of 'model', 'call_id' or 'intent'.",
+                None,
+            ),
+            1008,
+        )
     } else {
-        match (selectors.first().map(|(k, v)| (k.as_str(), v.as_str())), from_secret) {
-            (Some(("model", m)), _) if !is_known_model(m) => Start::Refuse(errors::invalid_model(m, Some("model")), 1008),
+        match (
+            selectors.first().map(|(k, v)| (k.as_str(), v.as_str())),
+            from_secret,
+        ) {
+            (Some(("model", m)), _) if !is_known_model(m) => {
+                Start::Refuse(errors::invalid_model(m, Some("model")), 1008)
+            }
             (Some(("model", m)), Some(mut s)) => {
                 s.model = m.to_string();
                 Start::Session(Box::new(s))
@@ -93,11 +115,20 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
                 Start::Session(Box::new(s))
             }
             (Some(("intent", "transcription")), s) => {
-                Start::Session(Box::new(s.unwrap_or_else(|| SessionConfig::new_default(SessionType::Transcription))))
+                Start::Session(Box::new(s.unwrap_or_else(|| {
+                    SessionConfig::new_default(SessionType::Transcription)
+                })))
             }
-            (Some(("intent", other)), _) => Start::Refuse(crate::validate::invalid_value("intent", other, &["transcription"]), 1008),
+            (Some(("intent", other)), _) => Start::Refuse(
+                crate::validate::invalid_value("intent", other, &["transcription"]),
+                1008,
+            ),
             (Some(("call_id", _)), _) => Start::Refuse(
-                FieldError::new("invalid_value", "Sideband connections (call_id) are not supported by the simulator.", Some("call_id")),
+                FieldError::new(
+                    "invalid_value",
+                    "Sideband connections (call_id) are not supported by the simulator.",
+                    Some("call_id"),
+                ),
                 1008,
             ),
             (_, Some(s)) => Start::Session(Box::new(s)),
@@ -107,7 +138,12 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
     let (resp, fut) = match upgrade::upgrade(&mut req) {
         Ok(x) => x,
         Err(e) => {
-            let body = errors::rest_error(&format!("Bad WebSocket upgrade: {e}"), "invalid_request_error", None, None);
+            let body = errors::rest_error(
+                &format!("Bad WebSocket upgrade: {e}"),
+                "invalid_request_error",
+                None,
+                None,
+            );
             return error_response(shared, &Method::GET, PATH, StatusCode::BAD_REQUEST, body);
         }
     };
@@ -122,7 +158,10 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
     let (parts, _) = resp.into_parts();
     let mut resp = Resp::from_parts(parts, Full::new(Bytes::new()));
     if protos.iter().any(|p| p == "realtime") {
-        resp.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("realtime"));
+        resp.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("realtime"),
+        );
     }
     resp
 }
@@ -134,7 +173,11 @@ enum Incoming_ {
 
 type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
 
-async fn run(ws: fastwebsockets::WebSocket<Upgraded>, start: Start, shared: Arc<Shared>) -> Result<(), WebSocketError> {
+async fn run(
+    ws: fastwebsockets::WebSocket<Upgraded>,
+    start: Start,
+    shared: Arc<Shared>,
+) -> Result<(), WebSocketError> {
     let (rx, mut tx) = ws.split(tokio::io::split);
     let (in_tx, mut in_rx) = mpsc::channel::<Incoming_>(256);
     let (obligated_tx, mut obligated_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(16);
@@ -145,7 +188,11 @@ async fn run(ws: fastwebsockets::WebSocket<Upgraded>, start: Start, shared: Arc<
             let mut send = move |f: Frame<'_>| {
                 let ob = ob.clone();
                 let owned = (f.opcode, f.payload.to_vec());
-                async move { ob.send(owned).await.map_err(|e| WebSocketError::IoError(std::io::Error::other(e.to_string()))) }
+                async move {
+                    ob.send(owned)
+                        .await
+                        .map_err(|e| WebSocketError::IoError(std::io::Error::other(e.to_string())))
+                }
             };
             match rx.read_frame(&mut send).await {
                 Ok(frame) => match frame.opcode {
@@ -172,17 +219,33 @@ async fn run(ws: fastwebsockets::WebSocket<Upgraded>, start: Start, shared: Arc<
     let session = match start {
         Start::Refuse(err, code) => {
             let ev = error_event(&err, None);
-            tx.write_frame(Frame::text(Payload::Owned(ev.to_string().into_bytes()))).await?;
-            tx.write_frame(Frame::close(code, err.message.as_bytes())).await?;
+            tx.write_frame(Frame::text(Payload::Owned(ev.to_string().into_bytes())))
+                .await?;
+            tx.write_frame(Frame::close(code, err.message.as_bytes()))
+                .await?;
             reader.abort();
             return Ok(());
         }
         Start::Session(s) => *s,
     };
-    let record = shared.recorder.add_session(SessionRecord::new(&session.id, TransportKind::WebSocket, None, session.to_json()));
-    let mut engine = Engine::new(session, TransportKind::WebSocket, 24_000, shared.scenario(), shared.opts, record);
+    let record = shared.recorder.add_session(SessionRecord::new(
+        &session.id,
+        TransportKind::WebSocket,
+        None,
+        session.to_json(),
+    ));
+    let mut engine = Engine::new(
+        session,
+        TransportKind::WebSocket,
+        24_000,
+        shared.scenario(),
+        shared.opts,
+        record,
+    );
     let started = Instant::now();
-    let drop_at = shared.ws_fail_after.map(|d| tokio::time::Instant::now() + d);
+    let drop_at = shared
+        .ws_fail_after
+        .map(|d| tokio::time::Instant::now() + d);
     let mut sent_events = 0usize;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -191,15 +254,20 @@ async fn run(ws: fastwebsockets::WebSocket<Upgraded>, start: Start, shared: Arc<
         for out in engine.take_output() {
             match out {
                 Output::Event(ev) => {
-                    tx.write_frame(Frame::text(Payload::Owned(ev.to_string().into_bytes()))).await?;
+                    tx.write_frame(Frame::text(Payload::Owned(ev.to_string().into_bytes())))
+                        .await?;
                     sent_events += 1;
-                    if shared.ws_fail_after_events.is_some_and(|n| sent_events >= n) {
+                    if shared
+                        .ws_fail_after_events
+                        .is_some_and(|n| sent_events >= n)
+                    {
                         reader.abort();
                         return Ok(()); // dropped without a close frame
                     }
                 }
                 Output::Close { code, reason } => {
-                    tx.write_frame(Frame::close(code, reason.as_bytes())).await?;
+                    tx.write_frame(Frame::close(code, reason.as_bytes()))
+                        .await?;
                     reader.abort();
                     return Ok(());
                 }

@@ -64,7 +64,13 @@ impl Engine {
         }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(audio)
-            .map_err(|_| FieldError::new("invalid_value", "Invalid 'audio'. Expected base64-encoded audio bytes.", Some("audio")))?;
+            .map_err(|_| {
+                FieldError::new(
+                    "invalid_value",
+                    "Invalid 'audio'. Expected base64-encoded audio bytes.",
+                    Some("audio"),
+                )
+            })?;
         let fmt = self.session.input_format;
         let pcm = match fmt {
             AudioFormat::Pcmu => callway_audio::mulaw::decode(&bytes),
@@ -104,7 +110,8 @@ impl Engine {
         }
         if max_db.is_finite() {
             self.record.update(|r| {
-                r.audio_in_max_dbfs = Some(r.audio_in_max_dbfs.map_or(max_db, |m: f64| m.max(max_db)))
+                r.audio_in_max_dbfs =
+                    Some(r.audio_in_max_dbfs.map_or(max_db, |m: f64| m.max(max_db)))
             });
         }
         for db in levels {
@@ -151,7 +158,11 @@ impl Engine {
             if self.input.silence_run_ms < td.end_silence_ms() {
                 return;
             }
-            let item_id = self.input.item_id.clone().unwrap_or_else(|| new_id("item_"));
+            let item_id = self
+                .input
+                .item_id
+                .clone()
+                .unwrap_or_else(|| new_id("item_"));
             self.emit(
                 "input_audio_buffer.speech_stopped",
                 json!({"audio_end_ms": cursor + WINDOW_MS, "item_id": item_id}),
@@ -179,7 +190,11 @@ impl Engine {
             )
             .into());
         }
-        let item_id = self.input.item_id.clone().unwrap_or_else(|| new_id("item_"));
+        let item_id = self
+            .input
+            .item_id
+            .clone()
+            .unwrap_or_else(|| new_id("item_"));
         self.input.reset_vad();
         self.commit_buffer(item_id);
         Ok(())
@@ -200,8 +215,14 @@ impl Engine {
             "role": "user", "content": [{"type": "input_audio", "transcript": null}]
         });
         self.conv.push(item.clone());
-        self.emit("conversation.item.added", json!({"previous_item_id": previous, "item": item}));
-        self.emit("conversation.item.done", json!({"previous_item_id": previous, "item": item}));
+        self.emit(
+            "conversation.item.added",
+            json!({"previous_item_id": previous, "item": item}),
+        );
+        self.emit(
+            "conversation.item.done",
+            json!({"previous_item_id": previous, "item": item}),
+        );
         if !self.session.transcription.is_null() {
             self.conv.set_user_transcript(&item_id, &transcript);
             self.emit(

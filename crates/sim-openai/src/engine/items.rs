@@ -28,7 +28,10 @@ impl Conversation {
     }
 
     pub(crate) fn push(&mut self, item: Value) {
-        self.items.push(ConvItem { value: item, audio_ms: 0 });
+        self.items.push(ConvItem {
+            value: item,
+            audio_ms: 0,
+        });
     }
 
     fn position(&self, id: &str) -> Option<usize> {
@@ -54,7 +57,9 @@ impl Conversation {
     }
 
     pub(crate) fn audio_ms(&self, id: &str) -> u64 {
-        self.position(id).map(|p| self.items[p].audio_ms).unwrap_or(0)
+        self.position(id)
+            .map(|p| self.items[p].audio_ms)
+            .unwrap_or(0)
     }
 
     pub(crate) fn set_user_transcript(&mut self, id: &str, transcript: &str) {
@@ -108,11 +113,19 @@ fn validate_item(val: &Value) -> Result<Value, FieldError> {
         v::one_of(s, "item.object", &["realtime.item"])?;
     }
     if let Some(s) = o.get("status") {
-        v::one_of(s, "item.status", &["completed", "incomplete", "in_progress"])?;
+        v::one_of(
+            s,
+            "item.status",
+            &["completed", "incomplete", "in_progress"],
+        )?;
     }
     match t.as_str() {
         "message" => {
-            let role = v::one_of(v::required(o, "role", "item")?, "item.role", &["user", "assistant", "system"])?;
+            let role = v::one_of(
+                v::required(o, "role", "item")?,
+                "item.role",
+                &["user", "assistant", "system"],
+            )?;
             let content = v::array(v::required(o, "content", "item")?, "item.content")?;
             let kinds: &[&str] = match role.as_str() {
                 "user" => &["input_text", "input_audio", "input_image"],
@@ -142,8 +155,14 @@ fn validate_item(val: &Value) -> Result<Value, FieldError> {
                 }
                 if pt == "input_image" {
                     let url = v::string(v::required(po, "image_url", &p)?, &join(&p, "image_url"))?;
-                    if !(url.starts_with("data:image/png;base64,") || url.starts_with("data:image/jpeg;base64,")) {
-                        return Err(FieldError::new("invalid_value", "Invalid 'image_url': expected a PNG or JPEG data URI.", Some(&join(&p, "image_url"))));
+                    if !(url.starts_with("data:image/png;base64,")
+                        || url.starts_with("data:image/jpeg;base64,"))
+                    {
+                        return Err(FieldError::new(
+                            "invalid_value",
+                            "Invalid 'image_url': expected a PNG or JPEG data URI.",
+                            Some(&join(&p, "image_url")),
+                        ));
                     }
                 }
             }
@@ -172,7 +191,12 @@ impl Engine {
         let item = validate_item(v::required(obj, "item", "")?)?;
         let id = item["id"].as_str().unwrap_or_default().to_string();
         if self.conv.get(&id).is_some() {
-            return Err(FieldError::new("invalid_value", format!("Item with id '{id}' already exists."), Some("item.id")).into());
+            return Err(FieldError::new(
+                "invalid_value",
+                format!("Item with id '{id}' already exists."),
+                Some("item.id"),
+            )
+            .into());
         }
         let previous = match obj.get("previous_item_id") {
             None | Some(Value::Null) => self.conv.last_id(),
@@ -195,28 +219,42 @@ impl Engine {
                 .into());
             }
             let output = item["output"].as_str().unwrap_or_default().to_string();
-            self.record.update(|r| r.tool_outputs.push((call_id, output)));
+            self.record
+                .update(|r| r.tool_outputs.push((call_id, output)));
             self.pending_tool_output = true;
         } else if item["type"] == "message" && item["role"] == "user" {
             self.pending_user_turn = true;
             self.user_turns += 1;
         }
         self.conv.push(item.clone());
-        self.emit("conversation.item.added", json!({"previous_item_id": previous, "item": item}));
-        self.emit("conversation.item.done", json!({"previous_item_id": previous, "item": item}));
+        self.emit(
+            "conversation.item.added",
+            json!({"previous_item_id": previous, "item": item}),
+        );
+        self.emit(
+            "conversation.item.done",
+            json!({"previous_item_id": previous, "item": item}),
+        );
         Ok(())
     }
 
     pub(super) fn on_item_retrieve(&mut self, obj: &v::Obj) -> Result<(), Rejection> {
         let id = v::string(v::required(obj, "item_id", "")?, "item_id")?;
-        let item = self.conv.get(id).cloned().ok_or_else(|| not_found(id, "item_id"))?;
+        let item = self
+            .conv
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found(id, "item_id"))?;
         self.emit("conversation.item.retrieved", json!({ "item": item }));
         Ok(())
     }
 
     pub(super) fn on_item_delete(&mut self, obj: &v::Obj) -> Result<(), Rejection> {
         let id = v::string(v::required(obj, "item_id", "")?, "item_id")?.to_string();
-        let pos = self.conv.position(&id).ok_or_else(|| not_found(&id, "item_id"))?;
+        let pos = self
+            .conv
+            .position(&id)
+            .ok_or_else(|| not_found(&id, "item_id"))?;
         self.conv.items.remove(pos);
         self.emit("conversation.item.deleted", json!({ "item_id": id }));
         Ok(())
@@ -224,11 +262,30 @@ impl Engine {
 
     pub(super) fn on_item_truncate(&mut self, obj: &v::Obj) -> Result<(), Rejection> {
         let id = v::string(v::required(obj, "item_id", "")?, "item_id")?.to_string();
-        let content_index = v::integer(v::required(obj, "content_index", "")?, "content_index", 0, i64::MAX)?;
-        let end = v::integer(v::required(obj, "audio_end_ms", "")?, "audio_end_ms", 0, i64::MAX)? as u64;
-        let item = self.conv.get(&id).cloned().ok_or_else(|| not_found(&id, "item_id"))?;
+        let content_index = v::integer(
+            v::required(obj, "content_index", "")?,
+            "content_index",
+            0,
+            i64::MAX,
+        )?;
+        let end = v::integer(
+            v::required(obj, "audio_end_ms", "")?,
+            "audio_end_ms",
+            0,
+            i64::MAX,
+        )? as u64;
+        let item = self
+            .conv
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found(&id, "item_id"))?;
         if item["type"] != "message" || item["role"] != "assistant" {
-            return Err(FieldError::new("invalid_value", "Only assistant messages can be truncated.", Some("item_id")).into());
+            return Err(FieldError::new(
+                "invalid_value",
+                "Only assistant messages can be truncated.",
+                Some("item_id"),
+            )
+            .into());
         }
         if content_index != 0 {
             return Err(FieldError::new("invalid_value", format!("Invalid 'content_index': item '{id}' has no content part {content_index} with audio."), Some("content_index")).into());

@@ -138,7 +138,8 @@ impl Engine {
         if let (Some(dst), Value::Object(src)) = (ev.as_object_mut(), body) {
             dst.extend(src);
         }
-        self.record.update(|r| r.server_event_types.push(ty.to_string()));
+        self.record
+            .update(|r| r.server_event_types.push(ty.to_string()));
         self.out.push(Output::Event(ev));
     }
 
@@ -154,7 +155,10 @@ impl Engine {
     fn close(&mut self, code: u16, reason: &str) {
         self.closed = true;
         self.record.update(|r| r.closed_with = Some(code));
-        self.out.push(Output::Close { code, reason: reason.to_string() });
+        self.out.push(Output::Close {
+            code,
+            reason: reason.to_string(),
+        });
     }
 
     /// Advances generation, playback and the session clock.
@@ -164,13 +168,16 @@ impl Engine {
         }
         if now >= self.opts.max_session {
             let secs = self.opts.max_session.as_secs();
-            let span = if secs % 60 == 0 && secs > 0 {
+            let span = if secs.is_multiple_of(60) && secs > 0 {
                 format!("{} minutes", secs / 60)
             } else {
                 format!("{secs} seconds")
             };
             let message = format!("Your session hit the maximum duration of {span}.");
-            self.emit_error(FieldError::new("session_expired", message.clone(), None), None);
+            self.emit_error(
+                FieldError::new("session_expired", message.clone(), None),
+                None,
+            );
             self.close(1001, &message);
             return;
         }
@@ -193,7 +200,11 @@ impl Engine {
             Ok(v) => v,
             Err(e) => {
                 return self.emit_error(
-                    FieldError::new("invalid_json", format!("The event is not valid JSON: {e}."), None),
+                    FieldError::new(
+                        "invalid_json",
+                        format!("The event is not valid JSON: {e}."),
+                        None,
+                    ),
                     None,
                 )
             }
@@ -244,8 +255,16 @@ impl Engine {
             "session.update" => &["type", "event_id", "session"],
             "input_audio_buffer.append" => &["type", "event_id", "audio"],
             "conversation.item.create" => &["type", "event_id", "previous_item_id", "item"],
-            "conversation.item.retrieve" | "conversation.item.delete" => &["type", "event_id", "item_id"],
-            "conversation.item.truncate" => &["type", "event_id", "item_id", "content_index", "audio_end_ms"],
+            "conversation.item.retrieve" | "conversation.item.delete" => {
+                &["type", "event_id", "item_id"]
+            }
+            "conversation.item.truncate" => &[
+                "type",
+                "event_id",
+                "item_id",
+                "content_index",
+                "audio_end_ms",
+            ],
             "response.create" => &["type", "event_id", "response"],
             "response.cancel" => &["type", "event_id", "response_id"],
             _ => &["type", "event_id"],
@@ -282,11 +301,16 @@ impl Engine {
     fn on_session_update(&mut self, obj: &v::Obj) -> Result<(), Rejection> {
         let s = v::required(obj, "session", "")?;
         if let Some(so) = s.as_object() {
-            if !so.contains_key("type") && so.keys().any(|k| BETA_SESSION_KEYS.contains(&k.as_str())) {
+            if !so.contains_key("type")
+                && so.keys().any(|k| BETA_SESSION_KEYS.contains(&k.as_str()))
+            {
                 return Err(Rejection::Beta);
             }
         }
-        let locks = UpdateLocks { connected: true, audio_produced: self.audio_produced };
+        let locks = UpdateLocks {
+            connected: true,
+            audio_produced: self.audio_produced,
+        };
         let before_td = self.session.turn_detection.clone();
         self.session.apply(s, "session", locks)?;
         if self.session.turn_detection != before_td {

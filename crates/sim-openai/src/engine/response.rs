@@ -71,12 +71,26 @@ enum EndReason {
 }
 
 const RESPONSE_KEYS: &[&str] = &[
-    "output_modalities", "instructions", "audio", "tools", "tool_choice", "parallel_tool_calls",
-    "reasoning", "max_output_tokens", "conversation", "metadata", "prompt", "input",
+    "output_modalities",
+    "instructions",
+    "audio",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "reasoning",
+    "max_output_tokens",
+    "conversation",
+    "metadata",
+    "prompt",
+    "input",
 ];
 
 impl Engine {
-    pub(super) fn on_response_create(&mut self, obj: &v::Obj, now: Duration) -> Result<(), Rejection> {
+    pub(super) fn on_response_create(
+        &mut self,
+        obj: &v::Obj,
+        now: Duration,
+    ) -> Result<(), Rejection> {
         if let Some(r) = &self.response {
             return Err(FieldError::new(
                 "conversation_already_has_active_response",
@@ -122,13 +136,20 @@ impl Engine {
         }
     }
 
-    fn start_response_checked(&mut self, now: Duration, params: Option<&v::Obj>) -> Result<(), FieldError> {
+    fn start_response_checked(
+        &mut self,
+        now: Duration,
+        params: Option<&v::Obj>,
+    ) -> Result<(), FieldError> {
         let (cfg, in_conversation, metadata) = self.response_config(params)?;
         let id = new_id("resp_");
         let parts = if in_conversation {
             self.plan_parts(&cfg)
         } else {
-            VecDeque::from([Part::Say { text: self.scenario.fallback_say.clone(), wav: None }])
+            VecDeque::from([Part::Say {
+                text: self.scenario.fallback_say.clone(),
+                wav: None,
+            }])
         };
         self.responses_started += 1;
         let r = ActiveResponse {
@@ -154,7 +175,10 @@ impl Engine {
     }
 
     /// Effective config for one response: session + `response` overrides, validated.
-    fn response_config(&self, params: Option<&v::Obj>) -> Result<(SessionConfig, bool, Value), FieldError> {
+    fn response_config(
+        &self,
+        params: Option<&v::Obj>,
+    ) -> Result<(SessionConfig, bool, Value), FieldError> {
         let mut cfg = self.session.clone();
         let Some(p) = params else {
             return Ok((cfg, true, Value::Null));
@@ -162,15 +186,32 @@ impl Engine {
         v::known_keys(p, RESPONSE_KEYS, "response")?;
         let mut shaped = serde_json::Map::new();
         shaped.insert("type".into(), json!("realtime"));
-        for key in ["output_modalities", "instructions", "audio", "tools", "tool_choice", "parallel_tool_calls", "reasoning", "max_output_tokens", "prompt"] {
+        for key in [
+            "output_modalities",
+            "instructions",
+            "audio",
+            "tools",
+            "tool_choice",
+            "parallel_tool_calls",
+            "reasoning",
+            "max_output_tokens",
+            "prompt",
+        ] {
             if let Some(x) = p.get(key) {
                 shaped.insert(key.into(), x.clone());
             }
         }
         if let Some(audio) = p.get("audio") {
-            v::known_keys(v::object(audio, "response.audio")?, &["output"], "response.audio")?;
+            v::known_keys(
+                v::object(audio, "response.audio")?,
+                &["output"],
+                "response.audio",
+            )?;
         }
-        let locks = UpdateLocks { connected: true, audio_produced: false };
+        let locks = UpdateLocks {
+            connected: true,
+            audio_produced: false,
+        };
         cfg.apply(&Value::Object(shaped), "response", locks)?;
         let in_conversation = match p.get("conversation") {
             None => true,
@@ -187,7 +228,10 @@ impl Engine {
             for (i, it) in v::array(input, "response.input")?.iter().enumerate() {
                 let path = format!("response.input[{i}]");
                 v::object(it, &path)?;
-                v::string(v::required(v::object(it, &path)?, "type", &path)?, &join(&path, "type"))?;
+                v::string(
+                    v::required(v::object(it, &path)?, "type", &path)?,
+                    &join(&path, "type"),
+                )?;
             }
         }
         Ok((cfg, in_conversation, metadata))
@@ -206,10 +250,17 @@ impl Engine {
         };
         self.pending_tool_output = false;
         self.pending_user_turn = false;
-        let fallback = Part::Say { text: self.scenario.fallback_say.clone(), wav: None };
+        let fallback = Part::Say {
+            text: self.scenario.fallback_say.clone(),
+            wav: None,
+        };
         let step = self.scenario.steps.get(self.step).cloned();
         let Some(step) = step.filter(|s| Some(s.on) == trigger) else {
-            let next = self.scenario.steps.get(self.step).map(|s| format!("{:?}", s.on));
+            let next = self
+                .scenario
+                .steps
+                .get(self.step)
+                .map(|s| format!("{:?}", s.on));
             let note = format!(
                 "response {} triggered by {:?}, but the next scenario step is {}; said the fallback line",
                 self.responses_started + 1,
@@ -222,7 +273,10 @@ impl Engine {
         self.step += 1;
         let mut parts = VecDeque::new();
         if step.say.is_some() || step.say_wav.is_some() {
-            parts.push_back(Part::Say { text: step.say.clone().unwrap_or_default(), wav: step.say_wav.clone() });
+            parts.push_back(Part::Say {
+                text: step.say.clone().unwrap_or_default(),
+                wav: step.say_wav.clone(),
+            });
         }
         if let Some(call) = &step.call {
             match check_call(cfg, &call.name, &call.arguments) {
@@ -243,7 +297,9 @@ impl Engine {
 
     fn next_part(&mut self, now: Duration) {
         loop {
-            let Some(r) = self.response.as_mut() else { return };
+            let Some(r) = self.response.as_mut() else {
+                return;
+            };
             let Some(part) = r.parts.pop_front() else {
                 self.end_response(EndReason::Completed);
                 return;
@@ -266,7 +322,9 @@ impl Engine {
     }
 
     fn begin_say(&mut self, text: String, wav: Option<PathBuf>, now: Duration) {
-        let Some(r) = self.response.as_ref() else { return };
+        let Some(r) = self.response.as_ref() else {
+            return;
+        };
         let (rate, pcm, total) = if r.audio {
             let rate = self.out_rate(r);
             let pcm = match wav.as_deref().map(|p| crate::voice::load_wav(p, rate)) {
@@ -289,15 +347,26 @@ impl Engine {
         let output_index = r.next_output_index;
         let item = json!({"id": item_id, "type": "message", "object": "realtime.item", "status": "in_progress",
                           "role": "assistant", "content": []});
-        self.emit("response.output_item.added", json!({"response_id": rid, "output_index": output_index, "item": item}));
+        self.emit(
+            "response.output_item.added",
+            json!({"response_id": rid, "output_index": output_index, "item": item}),
+        );
         if in_conv {
             let previous = self.conv.last_id();
             let mut stored = item.clone();
-            stored["content"] = json!([{"type": if audio {"output_audio"} else {"output_text"}, "transcript": ""}]);
+            stored["content"] =
+                json!([{"type": if audio {"output_audio"} else {"output_text"}, "transcript": ""}]);
             self.conv.push(stored);
-            self.emit("conversation.item.added", json!({"previous_item_id": previous, "item": item}));
+            self.emit(
+                "conversation.item.added",
+                json!({"previous_item_id": previous, "item": item}),
+            );
         }
-        let part = if audio { json!({"type": "audio", "transcript": ""}) } else { json!({"type": "text", "text": ""}) };
+        let part = if audio {
+            json!({"type": "audio", "transcript": ""})
+        } else {
+            json!({"type": "text", "text": ""})
+        };
         self.emit(
             "response.content_part.added",
             json!({"response_id": rid, "item_id": item_id, "output_index": output_index, "content_index": 0, "part": part}),
@@ -308,8 +377,18 @@ impl Engine {
         if let Some(r) = self.response.as_mut() {
             r.next_output_index += 1;
             r.current = Some(SayProgress {
-                item_id, output_index, text, pcm, total, rate, sent: 0, words, words_sent: 0,
-                started: now, transcript: String::new(), stopped: false,
+                item_id,
+                output_index,
+                text,
+                pcm,
+                total,
+                rate,
+                sent: 0,
+                words,
+                words_sent: 0,
+                started: now,
+                transcript: String::new(),
+                stopped: false,
             });
         }
     }
@@ -317,13 +396,19 @@ impl Engine {
     /// Emits what generation has produced by `now`.
     pub(super) fn advance_response(&mut self, now: Duration) {
         loop {
-            let Some(r) = self.response.as_mut() else { return };
+            let Some(r) = self.response.as_mut() else {
+                return;
+            };
             let Some(p) = r.current.as_mut() else { return };
             let rid = r.id.clone();
             let audio = r.audio;
             let fmt = r.out_format;
             let elapsed = now.saturating_sub(p.started).as_secs_f64() * self.opts.generation_speed;
-            let target = if p.stopped { p.sent } else { ((elapsed * p.rate as f64) as usize).min(p.total) };
+            let target = if p.stopped {
+                p.sent
+            } else {
+                ((elapsed * p.rate as f64) as usize).min(p.total)
+            };
             let chunk = (p.rate / 10) as usize;
             let mut chunks = vec![];
             while p.sent < target && (target - p.sent >= chunk || target == p.total) {
@@ -331,14 +416,22 @@ impl Engine {
                 chunks.push((p.sent, n));
                 p.sent += n;
             }
-            let words_due = if p.total == 0 { p.words.len() } else { (p.sent * p.words.len()).div_ceil(p.total) };
+            let words_due = if p.total == 0 {
+                p.words.len()
+            } else {
+                (p.sent * p.words.len()).div_ceil(p.total)
+            };
             let finished = p.stopped || p.sent >= p.total;
             let words_due = if p.stopped { p.words_sent } else { words_due };
-            let new_words: Vec<String> = p.words[p.words_sent..words_due.min(p.words.len())].to_vec();
+            let new_words: Vec<String> =
+                p.words[p.words_sent..words_due.min(p.words.len())].to_vec();
             p.words_sent = words_due.min(p.words.len()).max(p.words_sent);
             let (item_id, output_index, rate) = (p.item_id.clone(), p.output_index, p.rate);
             let pcm_chunks: Vec<Vec<i16>> = if audio {
-                chunks.iter().map(|&(at, n)| p.pcm[at..at + n].to_vec()).collect()
+                chunks
+                    .iter()
+                    .map(|&(at, n)| p.pcm[at..at + n].to_vec())
+                    .collect()
             } else {
                 vec![]
             };
@@ -365,14 +458,24 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn emit_audio_chunk(&mut self, rid: &str, item_id: &str, output_index: usize, fmt: AudioFormat, rate: u32, pcm: Vec<i16>, now: Duration) {
+    fn emit_audio_chunk(
+        &mut self,
+        rid: &str,
+        item_id: &str,
+        output_index: usize,
+        fmt: AudioFormat,
+        rate: u32,
+        pcm: Vec<i16>,
+        now: Duration,
+    ) {
         let ms = pcm.len() as f64 * 1000.0 / rate as f64;
         self.audio_produced = true;
         self.conv.add_audio(item_id, ms.round() as u64);
         if let Some(r) = self.response.as_mut() {
             r.audio_ms += ms.round() as u64;
         }
-        self.record.update(|rec| rec.audio_out_ms += ms.round() as u64);
+        self.record
+            .update(|rec| rec.audio_out_ms += ms.round() as u64);
         match self.transport {
             TransportKind::WebSocket => {
                 let bytes = match fmt {
@@ -415,7 +518,9 @@ impl Engine {
 
     /// Closes the current spoken part (`incomplete` when cut short).
     fn finish_say(&mut self, incomplete: bool) {
-        let Some(r) = self.response.as_mut() else { return };
+        let Some(r) = self.response.as_mut() else {
+            return;
+        };
         let Some(p) = r.current.take() else { return };
         let rid = r.id.clone();
         let audio = r.audio;
@@ -430,27 +535,49 @@ impl Engine {
         };
         let (content, part) = if audio {
             self.emit("response.output_audio.done", base.clone());
-            self.emit("response.output_audio_transcript.done", with("transcript", json!(transcript)));
-            (json!({"type": "output_audio", "transcript": transcript}), json!({"type": "audio", "transcript": transcript}))
+            self.emit(
+                "response.output_audio_transcript.done",
+                with("transcript", json!(transcript)),
+            );
+            (
+                json!({"type": "output_audio", "transcript": transcript}),
+                json!({"type": "audio", "transcript": transcript}),
+            )
         } else {
             self.emit("response.output_text.done", with("text", json!(transcript)));
-            (json!({"type": "output_text", "text": transcript}), json!({"type": "text", "text": transcript}))
+            (
+                json!({"type": "output_text", "text": transcript}),
+                json!({"type": "text", "text": transcript}),
+            )
         };
         self.emit("response.content_part.done", with("part", part));
-        let status = if incomplete { "incomplete" } else { "completed" };
+        let status = if incomplete {
+            "incomplete"
+        } else {
+            "completed"
+        };
         let item = json!({"id": p.item_id, "type": "message", "object": "realtime.item", "status": status,
                           "role": "assistant", "content": [content]});
-        self.emit("response.output_item.done", json!({"response_id": rid, "output_index": p.output_index, "item": item}));
+        self.emit(
+            "response.output_item.done",
+            json!({"response_id": rid, "output_index": p.output_index, "item": item}),
+        );
         if in_conv {
             // Keep a truncation already applied to the stored transcript.
             let mut stored = item.clone();
             if let Some(prev) = self.conv.get(&p.item_id) {
-                if prev["content"][0]["transcript"].as_str().is_some_and(|t| t.len() < transcript.len() && p.stopped) {
+                if prev["content"][0]["transcript"]
+                    .as_str()
+                    .is_some_and(|t| t.len() < transcript.len() && p.stopped)
+                {
                     stored["content"][0]["transcript"] = prev["content"][0]["transcript"].clone();
                 }
             }
             self.conv.replace(stored);
-            self.emit("conversation.item.done", json!({"previous_item_id": Value::Null, "item": item}));
+            self.emit(
+                "conversation.item.done",
+                json!({"previous_item_id": Value::Null, "item": item}),
+            );
         }
         if let Some(r) = self.response.as_mut() {
             r.output.push(item);
@@ -458,7 +585,9 @@ impl Engine {
     }
 
     fn emit_call(&mut self, name: &str, arguments: &str) {
-        let Some(r) = self.response.as_mut() else { return };
+        let Some(r) = self.response.as_mut() else {
+            return;
+        };
         let rid = r.id.clone();
         let in_conv = r.in_conversation;
         let output_index = r.next_output_index;
@@ -468,10 +597,16 @@ impl Engine {
         let call_id = new_id("call_");
         let mut item = json!({"id": item_id, "type": "function_call", "object": "realtime.item", "status": "in_progress",
                               "name": name, "call_id": call_id, "arguments": ""});
-        self.emit("response.output_item.added", json!({"response_id": rid, "output_index": output_index, "item": item}));
+        self.emit(
+            "response.output_item.added",
+            json!({"response_id": rid, "output_index": output_index, "item": item}),
+        );
         if in_conv {
             let previous = self.conv.last_id();
-            self.emit("conversation.item.added", json!({"previous_item_id": previous, "item": item}));
+            self.emit(
+                "conversation.item.added",
+                json!({"previous_item_id": previous, "item": item}),
+            );
         }
         let chars: Vec<char> = arguments.chars().collect();
         let step = chars.len().div_ceil(3).max(1);
@@ -489,10 +624,16 @@ impl Engine {
         );
         item["status"] = json!("completed");
         item["arguments"] = json!(arguments);
-        self.emit("response.output_item.done", json!({"response_id": rid, "output_index": output_index, "item": item}));
+        self.emit(
+            "response.output_item.done",
+            json!({"response_id": rid, "output_index": output_index, "item": item}),
+        );
         if in_conv {
             self.conv.push(item.clone());
-            self.emit("conversation.item.done", json!({"previous_item_id": Value::Null, "item": item}));
+            self.emit(
+                "conversation.item.done",
+                json!({"previous_item_id": Value::Null, "item": item}),
+            );
         }
         let rec = ToolCallRecord {
             call_id,
@@ -509,12 +650,15 @@ impl Engine {
         if matches!(reason, EndReason::Cancelled(_)) {
             self.finish_say(true);
         }
-        let Some(r) = self.response.take() else { return };
+        let Some(r) = self.response.take() else {
+            return;
+        };
         let (status, details) = match reason {
             EndReason::Completed => ("completed", Value::Null),
             EndReason::Cancelled(why) => ("cancelled", json!({"type": "cancelled", "reason": why})),
         };
-        let input_tokens = (self.session.instructions.len() / 4) as u64 + 20 * self.user_turns as u64;
+        let input_tokens =
+            (self.session.instructions.len() / 4) as u64 + 20 * self.user_turns as u64;
         let audio_tokens = r.audio_ms / 50;
         let text_tokens = r.text_chars.div_ceil(4);
         let usage = json!({
@@ -529,9 +673,23 @@ impl Engine {
         self.emit("response.done", json!({ "response": body }));
     }
 
-    fn response_json(&self, r: &ActiveResponse, status: &str, details: Value, usage: Value) -> Value {
-        let modalities = if r.audio { json!(["audio"]) } else { json!(["text"]) };
-        let conversation_id = if r.in_conversation { json!(format!("conv_{}", &self.session.id[5..])) } else { Value::Null };
+    fn response_json(
+        &self,
+        r: &ActiveResponse,
+        status: &str,
+        details: Value,
+        usage: Value,
+    ) -> Value {
+        let modalities = if r.audio {
+            json!(["audio"])
+        } else {
+            json!(["text"])
+        };
+        let conversation_id = if r.in_conversation {
+            json!(format!("conv_{}", &self.session.id[5..]))
+        } else {
+            Value::Null
+        };
         json!({
             "object": "realtime.response", "id": r.id, "status": status, "status_details": details,
             "output": r.output, "conversation_id": conversation_id, "output_modalities": modalities,
@@ -554,21 +712,34 @@ impl Engine {
 
     /// WebRTC: drops queued audio and truncates the item being played where playback stopped.
     pub(super) fn clear_playback(&mut self, now: Duration) -> Value {
-        let Some(pb) = self.playback.take() else { return Value::Null };
+        let Some(pb) = self.playback.take() else {
+            return Value::Null;
+        };
         self.out.push(Output::ClearAudio);
         let elapsed = (now.saturating_sub(pb.start)).as_secs_f64() * 1000.0;
         let mut cut: Option<(String, u64)> = None;
         for (item, offset, len) in &pb.segments {
             if elapsed < offset + len {
                 let played = (elapsed - offset).clamp(0.0, *len);
-                let before: f64 = pb.segments.iter().filter(|s| &s.0 == item && s.1 < *offset).map(|s| s.2).sum();
+                let before: f64 = pb
+                    .segments
+                    .iter()
+                    .filter(|s| &s.0 == item && s.1 < *offset)
+                    .map(|s| s.2)
+                    .sum();
                 cut = Some((item.clone(), (before + played) as u64));
                 break;
             }
         }
         if let Some((item, played)) = cut {
-            if self.conv.get(&item).is_some() && played < self.conv.audio_ms(&item) && self.truncate_item(&item, played).is_ok() {
-                self.emit("conversation.item.truncated", json!({"item_id": item, "content_index": 0, "audio_end_ms": played}));
+            if self.conv.get(&item).is_some()
+                && played < self.conv.audio_ms(&item)
+                && self.truncate_item(&item, played).is_ok()
+            {
+                self.emit(
+                    "conversation.item.truncated",
+                    json!({"item_id": item, "content_index": 0, "audio_end_ms": played}),
+                );
             }
         }
         json!(pb.response_id)
@@ -576,8 +747,13 @@ impl Engine {
 
     /// WebRTC: `output_audio_buffer.stopped` once the last queued audio has played.
     pub(super) fn advance_playback(&mut self, now: Duration) {
-        let Some(pb) = self.playback.as_ref() else { return };
-        let generating = self.response.as_ref().is_some_and(|r| r.id == pb.response_id);
+        let Some(pb) = self.playback.as_ref() else {
+            return;
+        };
+        let generating = self
+            .response
+            .as_ref()
+            .is_some_and(|r| r.id == pb.response_id);
         let end = pb.start + Duration::from_secs_f64(pb.queued_ms / 1000.0);
         if !generating && now >= end {
             let rid = pb.response_id.clone();
@@ -604,7 +780,11 @@ impl Engine {
     /// For tests and diagnostics: the text of the line being generated.
     #[allow(dead_code)]
     pub(crate) fn current_line(&self) -> Option<&str> {
-        self.response.as_ref()?.current.as_ref().map(|p| p.text.as_str())
+        self.response
+            .as_ref()?
+            .current
+            .as_ref()
+            .map(|p| p.text.as_str())
     }
 }
 
@@ -619,16 +799,24 @@ fn format_json(f: AudioFormat) -> Value {
 /// A real model only calls declared tools, with their required arguments.
 fn check_call(cfg: &SessionConfig, name: &str, arguments: &Value) -> Result<(), String> {
     if cfg.tool_choice == json!("none") {
-        return Err(format!("scenario calls '{name}' but tool_choice is 'none'; said the line only"));
+        return Err(format!(
+            "scenario calls '{name}' but tool_choice is 'none'; said the line only"
+        ));
     }
     let Some(tool) = cfg.function_tool(name) else {
-        let declared: Vec<&str> = cfg.tools.iter().filter_map(|t| t["name"].as_str()).collect();
+        let declared: Vec<&str> = cfg
+            .tools
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
         return Err(format!("scenario calls '{name}' but the session declares no such function tool (declared: {declared:?})"));
     };
     if let Some(req) = tool["parameters"]["required"].as_array() {
         for r in req.iter().filter_map(Value::as_str) {
             if arguments.get(r).is_none() {
-                return Err(format!("scenario calls '{name}' without its required argument '{r}'"));
+                return Err(format!(
+                    "scenario calls '{name}' without its required argument '{r}'"
+                ));
             }
         }
     }

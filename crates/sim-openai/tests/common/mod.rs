@@ -24,7 +24,9 @@ pub fn config(scenario: Scenario) -> SimConfig {
 }
 
 pub async fn start(scenario: Scenario) -> OpenAiSim {
-    OpenAiSim::start(config(scenario)).await.expect("simulator starts")
+    OpenAiSim::start(config(scenario))
+        .await
+        .expect("simulator starts")
 }
 
 #[derive(Debug)]
@@ -39,7 +41,10 @@ impl HttpResp {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -47,9 +52,18 @@ impl HttpResp {
 }
 
 /// One HTTP/1.1 request with `Connection: close`; reads the whole answer.
-pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResp {
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResp {
     let mut s = TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -58,18 +72,35 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, 
     s.write_all(body).await.expect("write body");
     let mut raw = vec![];
     s.read_to_end(&mut raw).await.expect("read");
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("status");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
     let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
-    HttpResp { status, headers, body }
+    HttpResp {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
@@ -96,7 +127,13 @@ pub async fn post_json(addr: SocketAddr, path: &str, key: Option<&str>, body: &V
 
 /// Mints an `ek_` with this session.
 pub async fn mint(sim: &OpenAiSim, session: Value) -> String {
-    let r = post_json(sim.addr(), "/v1/realtime/client_secrets", Some(KEY), &json!({ "session": session })).await;
+    let r = post_json(
+        sim.addr(),
+        "/v1/realtime/client_secrets",
+        Some(KEY),
+        &json!({ "session": session }),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["value"].as_str().expect("value").to_string()
 }
@@ -115,7 +152,11 @@ where
 pub type Ws = FragmentCollector<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// Opens a WebSocket; `Err(status)` when the handshake is refused.
-pub async fn ws_connect(addr: SocketAddr, path_and_query: &str, headers: &[(&str, &str)]) -> Result<Ws, String> {
+pub async fn ws_connect(
+    addr: SocketAddr,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> Result<Ws, String> {
     let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let mut b = Request::builder()
         .method("GET")
@@ -123,7 +164,10 @@ pub async fn ws_connect(addr: SocketAddr, path_and_query: &str, headers: &[(&str
         .header("Host", addr.to_string())
         .header("Upgrade", "websocket")
         .header("Connection", "upgrade")
-        .header("Sec-WebSocket-Key", fastwebsockets::handshake::generate_key())
+        .header(
+            "Sec-WebSocket-Key",
+            fastwebsockets::handshake::generate_key(),
+        )
         .header("Sec-WebSocket-Version", "13");
     for (k, v) in headers {
         b = b.header(*k, *v);
@@ -137,11 +181,19 @@ pub async fn ws_connect(addr: SocketAddr, path_and_query: &str, headers: &[(&str
 
 pub async fn ws_open(sim: &OpenAiSim) -> Ws {
     let auth = format!("Bearer {KEY}");
-    ws_connect(sim.addr(), "/v1/realtime?model=gpt-realtime", &[("Authorization", &auth)]).await.expect("ws opens")
+    ws_connect(
+        sim.addr(),
+        "/v1/realtime?model=gpt-realtime",
+        &[("Authorization", &auth)],
+    )
+    .await
+    .expect("ws opens")
 }
 
 pub async fn send(ws: &mut Ws, ev: Value) {
-    ws.write_frame(Frame::text(Payload::Owned(ev.to_string().into_bytes()))).await.expect("send");
+    ws.write_frame(Frame::text(Payload::Owned(ev.to_string().into_bytes())))
+        .await
+        .expect("send");
 }
 
 /// What the server sent next.
@@ -159,11 +211,20 @@ pub async fn next(ws: &mut Ws, within: Duration) -> Got {
         Err(_) => Got::Timeout,
         Ok(Err(_)) => Got::Dropped,
         Ok(Ok(f)) => match f.opcode {
-            OpCode::Text => Got::Event(serde_json::from_slice(&f.payload).expect("server sends JSON")),
+            OpCode::Text => {
+                Got::Event(serde_json::from_slice(&f.payload).expect("server sends JSON"))
+            }
             OpCode::Close => {
                 let p = f.payload.to_vec();
-                let code = if p.len() >= 2 { u16::from_be_bytes([p[0], p[1]]) } else { 0 };
-                Got::Closed(code, String::from_utf8_lossy(p.get(2..).unwrap_or(&[])).into_owned())
+                let code = if p.len() >= 2 {
+                    u16::from_be_bytes([p[0], p[1]])
+                } else {
+                    0
+                };
+                Got::Closed(
+                    code,
+                    String::from_utf8_lossy(p.get(2..).unwrap_or(&[])).into_owned(),
+                )
             }
             _ => Got::Dropped,
         },
@@ -183,7 +244,9 @@ pub async fn until(ws: &mut Ws, ty: &str) -> (Value, Vec<Value>) {
 }
 
 pub fn types(evs: &[Value]) -> Vec<String> {
-    evs.iter().map(|e| e["type"].as_str().unwrap_or("?").to_string()).collect()
+    evs.iter()
+        .map(|e| e["type"].as_str().unwrap_or("?").to_string())
+        .collect()
 }
 
 /// 20 ms mu-law frames: `tone_ms` of a 300 Hz tone at about -15 dBFS (amplitude 8000), then `silence_ms` of silence.
@@ -192,14 +255,21 @@ pub fn pcmu_frames(tone_ms: usize, silence_ms: usize) -> Vec<Vec<u8>> {
         .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * 300.0 / 8000.0).sin() * 8000.0) as i16)
         .collect();
     pcm.extend(std::iter::repeat_n(0i16, silence_ms * 8));
-    callway_audio::mulaw::encode(&pcm).chunks(160).map(|c| c.to_vec()).collect()
+    callway_audio::mulaw::encode(&pcm)
+        .chunks(160)
+        .map(|c| c.to_vec())
+        .collect()
 }
 
 pub async fn append_pcmu(ws: &mut Ws, frames: &[Vec<u8>]) {
     use base64::Engine as _;
     for f in frames {
         let audio = base64::engine::general_purpose::STANDARD.encode(f);
-        send(ws, json!({"type": "input_audio_buffer.append", "audio": audio})).await;
+        send(
+            ws,
+            json!({"type": "input_audio_buffer.append", "audio": audio}),
+        )
+        .await;
     }
 }
 
