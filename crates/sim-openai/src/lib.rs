@@ -1,0 +1,28 @@
+//! Protocol-faithful local OpenAI Realtime simulator (GA interface): client secrets REST,
+//! WebRTC calls (a real str0m peer with Opus audio and the `oai-events` data channel) and
+//! WebSocket sessions, scripted by a [`Scenario`]. It rejects what OpenAI rejects.
+//!
+//! See the crate README for the endpoints, the knobs and what is simulated how.
+
+mod alaw;
+mod calls;
+mod client_secrets;
+mod config;
+mod engine;
+pub mod errors;
+mod http;
+pub mod ids;
+pub mod recording;
+pub mod scenario;
+pub mod session_config;
+mod sim;
+mod state;
+mod validate;
+pub mod voice;
+mod webrtc;
+mod ws;
+
+pub use config::{Failure, SimConfig};
+pub use recording::{Recording, SessionRecord, ToolCallRecord, TransportKind};
+pub use scenario::{Scenario, Step, ToolCall, Trigger};
+pub use sim::OpenAiSim;

@@ -1,0 +1,114 @@
+//! [`OpenAiSim`]: binds, serves, records.
+
+use crate::config::{Failure, SimConfig};
+use crate::recording::Recording;
+use crate::scenario::Scenario;
+use crate::state::{lock, Shared};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A running simulator.
+pub struct OpenAiSim {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+impl OpenAiSim {
+    /// Binds `cfg.bind`, spawns the server on the current tokio runtime and returns.
+    pub async fn start(cfg: SimConfig) -> anyhow::Result<OpenAiSim> {
+        cfg.scenario.check()?;
+        let listener = TcpListener::bind(cfg.bind).await?;
+        let addr = listener.local_addr()?;
+        let media_ip = if addr.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            addr.ip()
+        };
+        let (tx, rx) = watch::channel(false);
+        let shared = Arc::new(Shared::new(&cfg, media_ip, rx.clone()));
+        let srv_shared = shared.clone();
+        let mut stop = rx;
+        let server = tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = stop.changed() => break,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = srv_shared.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| crate::http::handle(req, shared.clone()));
+                    let conn = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades();
+                    if let Err(e) = conn.await {
+                        tracing::debug!("http connection: {e}");
+                    }
+                });
+            }
+        });
+        Ok(OpenAiSim {
+            addr,
+            shared,
+            shutdown: tx,
+            server,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// `base_url() + "/realtime/calls"`.
+    pub fn realtime_calls_url(&self) -> String {
+        format!("{}/realtime/calls", self.base_url())
+    }
+
+    /// `ws://IP:PORT/v1/realtime`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/realtime", self.addr)
+    }
+
+    /// Script for sessions started from now on.
+    pub fn set_scenario(&self, s: Scenario) {
+        *lock(&self.shared.scenario) = s;
+    }
+
+    /// Forces a failure on the next HTTP request (REST call or WebSocket handshake).
+    pub fn fail_next(&self, f: Failure) {
+        *lock(&self.shared.fail_next) = Some(f);
+    }
+
+    /// Makes every client secret minted so far expired (to test expiry without waiting).
+    pub fn expire_client_secrets(&self) {
+        for s in lock(&self.shared.secrets).values_mut() {
+            s.expires_at = 0;
+        }
+    }
+
+    /// Snapshot of everything recorded.
+    pub fn recorded(&self) -> Recording {
+        self.shared.recorder.snapshot()
+    }
+
+    /// Stops accepting, closes sessions (WebSocket close 1001, WebRTC peers disconnect), waits for the listener.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,64 @@
+//! State shared by the HTTP front, the WebSocket sessions and the WebRTC peers.
+
+use crate::config::{Failure, SimConfig};
+use crate::engine::EngineOptions;
+use crate::recording::Recorder;
+use crate::scenario::Scenario;
+use crate::session_config::SessionConfig;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{watch, Notify};
+
+/// A minted `ek_` client secret.
+#[derive(Debug, Clone)]
+pub(crate) struct Secret {
+    pub expires_at: u64,
+    pub session: SessionConfig,
+}
+
+pub(crate) struct Shared {
+    pub api_key: String,
+    pub opts: EngineOptions,
+    pub ws_fail_after: Option<std::time::Duration>,
+    pub ws_fail_after_events: Option<usize>,
+    pub media_ip: IpAddr,
+    pub scenario: Mutex<Scenario>,
+    pub fail_next: Mutex<Option<Failure>>,
+    pub secrets: Mutex<HashMap<String, Secret>>,
+    /// Hang-up signals of live WebRTC calls, by `rtc_…` id.
+    pub calls: Mutex<HashMap<String, Arc<Notify>>>,
+    pub recorder: Recorder,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Locks, recovering from a poisoned mutex (a panicked session must not take the simulator down).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(cfg: &SimConfig, media_ip: IpAddr, shutdown: watch::Receiver<bool>) -> Self {
+        Shared {
+            api_key: cfg.api_key.clone(),
+            opts: EngineOptions {
+                generation_speed: cfg.generation_speed.max(0.01),
+                max_session: cfg.max_session,
+                vad_min_speech_ms: cfg.vad_min_speech_ms.max(10),
+            },
+            ws_fail_after: cfg.ws_fail_after,
+            ws_fail_after_events: cfg.ws_fail_after_events,
+            media_ip,
+            scenario: Mutex::new(cfg.scenario.clone()),
+            fail_next: Mutex::new(cfg.fail_next.clone()),
+            secrets: Mutex::new(HashMap::new()),
+            calls: Mutex::new(HashMap::new()),
+            recorder: Recorder::default(),
+            shutdown,
+        }
+    }
+
+    pub(crate) fn scenario(&self) -> Scenario {
+        lock(&self.scenario).clone()
+    }
+}
