@@ -533,6 +533,9 @@ impl Bridge {
             return;
         }
         self.stats.outbound_frames += frames as u64;
+        if response_id == FAILURE_ITEM {
+            return;
+        }
         if !self.first_audio_sent {
             self.first_audio_sent = true;
             if let Some(start) = self.started_at {
@@ -588,6 +591,8 @@ impl Bridge {
         }
         self.speech_stopped_at = None;
         self.turn = None;
+        // The caller is talking: no response is due until their next `speech_stopped`.
+        self.awaiting_response_since = None;
         // Server VAD cancels the active response itself (`interrupt_response`); we only make sure
         // none of its late audio is played.
         if let Some(id) = self.active_response.clone() {

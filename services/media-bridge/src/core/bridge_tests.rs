@@ -354,11 +354,10 @@ fn mark_echoes_advance_played_time_and_unknown_marks_are_ignored() {
     h.at(250).mark_echo(&names[0]);
     h.at(300).mark_echo("someone-elses-mark");
     // Barge-in at 300 ms: 200 acknowledged + 50 elapsed.
-    h.openai(
+    let outs = h.openai(
         json!({"type":"input_audio_buffer.speech_started","audio_start_ms":1000,"item_id":"u1"}),
     );
-    // (Asserted in detail in the barge-in tests.)
-    assert_eq!(h.b.stats().truncations, 1);
+    assert_eq!(truncates(&outs)[0]["audio_end_ms"], 250);
 }
 
 // ----- barge-in ------------------------------------------------------------------------------
@@ -777,4 +776,19 @@ fn unknown_tools_get_an_error_output_and_a_follow_up_response() {
     );
     let outs = h.done("r1");
     assert_eq!(of_type(&openai_events(&outs), "response.create").len(), 1);
+}
+
+#[test]
+fn a_long_caller_turn_is_not_mistaken_for_a_silent_openai() {
+    let mut h = H::live();
+    h.created("r0");
+    h.done("r0");
+    h.at(1000)
+        .openai(json!({"type":"input_audio_buffer.speech_stopped"}));
+    // The caller goes on talking for 30 s before the model answers.
+    h.at(1200)
+        .openai(json!({"type":"input_audio_buffer.speech_started"}));
+    h.at(31_200);
+    assert!(hangups(&h.input(Input::Tick)).is_empty());
+    assert_eq!(h.b.state(), State::Live);
 }
