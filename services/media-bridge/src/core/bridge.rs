@@ -711,6 +711,22 @@ impl Bridge {
         {
             return;
         }
+        if self
+            .ending
+            .as_ref()
+            .is_some_and(|e| e.wait == WaitFor::Playback)
+        {
+            // The last words are already queued at Telnyx: let them play out.
+            self.log(
+                LogLevel::Info,
+                format!("bridge: OpenAI gone while ending: {why}"),
+            );
+            if self.openai_open {
+                self.out.push_back(Output::CloseOpenAi);
+                self.openai_open = false;
+            }
+            return;
+        }
         self.log(LogLevel::Error, format!("bridge: OpenAI failed: {why}"));
         if self.openai_open {
             self.out.push_back(Output::CloseOpenAi);

@@ -792,3 +792,24 @@ fn a_long_caller_turn_is_not_mistaken_for_a_silent_openai() {
     assert!(hangups(&h.input(Input::Tick)).is_empty());
     assert_eq!(h.b.state(), State::Live);
 }
+
+#[test]
+fn openai_closing_during_the_goodbye_does_not_cut_it() {
+    let mut h = H::live();
+    h.created("r1");
+    h.delta("r1", "i1", &audio(300, 5));
+    h.openai(
+        json!({"type":"response.function_call_arguments.done","response_id":"r1",
+        "call_id":"c","name":"end_call","arguments":"{}"}),
+    );
+    let names = mark_names(&telnyx_frames(&h.done("r1")));
+    let outs = h.input(Input::OpenAiClosed {
+        code: Some(1000),
+        reason: "bye",
+    });
+    assert!(hangups(&outs).is_empty());
+    assert!(!telnyx_frames(&outs).contains(&json!({"event":"clear"})));
+    let outs = h.at(310).mark_echo(names.last().expect("mark"));
+    assert_eq!(hangups(&outs), vec![HangupReason::AgentEnded]);
+    assert!(!outs.contains(&Output::CloseOpenAi));
+}
