@@ -3,6 +3,7 @@
 
 pub mod level;
 pub mod mulaw;
+pub mod resample;
 pub mod wav;
 
 /// Telnyx and OpenAI `audio/pcmu` both run at 8 kHz.
