@@ -38,7 +38,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let secret = session_secret(&settings)?;
     settings.callway_session_secret = Some(secret.clone());
     let contexts = match &settings.redis_url {
-        Some(url) => callway_core::call_context::ContextStore::Redis(callway_core::redis_conn::connect(url).await?),
+        Some(url) => callway_core::call_context::ContextStore::Redis(
+            callway_core::redis_conn::connect(url).await?,
+        ),
         None => callway_core::call_context::ContextStore::memory(),
     };
     let mut tools = tools_svc::state_from_settings(&settings)?;
@@ -46,11 +48,16 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let webhooks = match &settings.telnyx_public_key {
         Some(key) => Some(webhook_svc::WebhookState {
             key: webhook_svc::WebhookKey::from_base64(key).map_err(|reason| {
-                callway_core::config::ConfigError::Invalid { name: "TELNYX_PUBLIC_KEY", reason }
+                callway_core::config::ConfigError::Invalid {
+                    name: "TELNYX_PUBLIC_KEY",
+                    reason,
+                }
             })?,
             contexts: contexts.clone(),
             leads: tools.leads.clone(),
-            telnyx: Some(callway_core::telnyx::TelnyxClient::from_settings(&settings)?),
+            telnyx: Some(callway_core::telnyx::TelnyxClient::from_settings(
+                &settings,
+            )?),
             voicemail: webhook_svc::voicemail_action(&settings)?,
         }),
         None => None,
