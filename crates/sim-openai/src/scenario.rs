@@ -28,7 +28,8 @@
 //! ```
 //! A call is only made if the session declares a function tool of that name (a real model cannot
 //! call an undeclared tool) and the arguments carry the tool's `required` properties; otherwise the
-//! mismatch is recorded and the fallback line is said instead.
+//! mismatch is recorded and the fallback line is said instead. A string argument `"{{output.FIELD}}"`
+//! takes that field of the last `function_call_output` (e.g. the `lead_id` that `save_lead` returned).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -174,7 +175,7 @@ impl Scenario {
                     say_wav: None,
                     call: Some(ToolCall {
                         name: "trigger_call".into(),
-                        arguments: json!({"summary": "Marie Curie s'intéresse à Callway : une cinquantaine d'appels par jour, surtout le matin. Elle souhaite être rappelée maintenant."}),
+                        arguments: json!({"lead_id": "{{output.lead_id}}", "summary": "Marie Curie s'intéresse à Callway : une cinquantaine d'appels par jour, surtout le matin. Elle souhaite être rappelée maintenant."}),
                     }),
                 },
                 say(Trigger::ToolOutput, "Votre téléphone va sonner dans quelques secondes. Je termine cette session web, à tout de suite !"),

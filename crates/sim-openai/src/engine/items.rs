@@ -219,6 +219,7 @@ impl Engine {
                 .into());
             }
             let output = item["output"].as_str().unwrap_or_default().to_string();
+            self.last_tool_output = serde_json::from_str(&output).ok();
             self.record
                 .update(|r| r.tool_outputs.push((call_id, output)));
             self.pending_tool_output = true;

@@ -57,6 +57,9 @@ pub(crate) struct Engine {
     user_turns: u32,
     pending_user_turn: bool,
     pending_tool_output: bool,
+    /// The last `function_call_output` received, parsed as JSON when it is JSON: scenario call
+    /// arguments may refer to its fields as `{{output.FIELD}}` (a model reuses what a tool returned).
+    last_tool_output: Option<serde_json::Value>,
     responses_started: u32,
     closed: bool,
 }
@@ -115,6 +118,7 @@ impl Engine {
             user_turns: 0,
             pending_user_turn: false,
             pending_tool_output: false,
+            last_tool_output: None,
             responses_started: 0,
             closed: false,
         };

@@ -279,10 +279,11 @@ impl Engine {
             });
         }
         if let Some(call) = &step.call {
-            match check_call(cfg, &call.name, &call.arguments) {
+            let arguments = fill_templates(&call.arguments, self.last_tool_output.as_ref());
+            match check_call(cfg, &call.name, &arguments) {
                 Ok(()) => parts.push_back(Part::Call {
                     name: call.name.clone(),
-                    arguments: call.arguments.to_string(),
+                    arguments: arguments.to_string(),
                 }),
                 Err(why) => {
                     self.record.update(|r| r.scenario_mismatches.push(why));
@@ -793,6 +794,29 @@ fn format_json(f: AudioFormat) -> Value {
         AudioFormat::Pcm24k => json!({"type": "audio/pcm", "rate": 24000}),
         AudioFormat::Pcmu => json!({"type": "audio/pcmu"}),
         AudioFormat::Pcma => json!({"type": "audio/pcma"}),
+    }
+}
+
+/// Replaces string values `{{output.FIELD}}` with that field of the last tool output; a value that
+/// cannot be filled is dropped, so a required argument then shows up as a scenario mismatch.
+fn fill_templates(arguments: &Value, last_output: Option<&Value>) -> Value {
+    match arguments {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| {
+                    let filled = match v
+                        .as_str()
+                        .and_then(|s| s.strip_prefix("{{output."))
+                        .and_then(|s| s.strip_suffix("}}"))
+                    {
+                        Some(field) => last_output.and_then(|o| o.get(field)).cloned()?,
+                        None => fill_templates(v, last_output),
+                    };
+                    Some((k.clone(), filled))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
