@@ -5,6 +5,7 @@
 //! Sub-commands for the RGPD duties: `callway delete-lead <phone>` and `callway purge-leads`.
 
 mod admin;
+mod sandbox;
 mod site;
 
 use callway_core::Settings;

@@ -1,6 +1,8 @@
 //! The all-in-one site: static page + every service's routes, as Caddy would put them together.
 
 use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use callway_core::call_context::ContextStore;
+use callway_core::config::ConfigError;
 use callway_core::secret::Secret;
 use callway_core::Settings;
 use serde_json::json;
@@ -10,114 +12,98 @@ fn headers() -> middleware::DefaultHeaders {
     middleware::DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "strict-origin-when-cross-origin"))
-        .add((
-            "Permissions-Policy",
-            "microphone=(self), camera=(), geolocation=()",
-        ))
+        .add(("Permissions-Policy", "microphone=(self), camera=(), geolocation=()"))
         .add(("X-Frame-Options", "DENY"))
 }
 
 fn session_secret(settings: &Settings) -> anyhow::Result<Secret> {
     match settings.session_secret() {
         Ok(s) => Ok(s.clone()),
-        Err(callway_core::config::ConfigError::Missing(_)) => {
-            tracing::warn!(
-                "CALLWAY_SESSION_SECRET unset: using a random per-process secret (sandbox)"
-            );
-            Ok(Secret::new(format!(
-                "{}{}",
-                callway_core::session_token::WebSessionId::generate(),
-                callway_core::session_token::WebSessionId::generate()
-            )))
+        Err(ConfigError::Missing(_)) => {
+            tracing::warn!("CALLWAY_SESSION_SECRET unset: using a random per-process secret (sandbox)");
+            Ok(Secret::new(callway_core::call_context::random_id("sandbox-session-secret-")))
         }
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
-    let secret = session_secret(&settings)?;
-    settings.callway_session_secret = Some(secret.clone());
-    let contexts = match &settings.redis_url {
-        Some(url) => callway_core::call_context::ContextStore::Redis(
-            callway_core::redis_conn::connect(url).await?,
-        ),
-        None => callway_core::call_context::ContextStore::memory(),
+async fn context_store(settings: &Settings) -> anyhow::Result<ContextStore> {
+    Ok(match &settings.redis_url {
+        Some(url) => ContextStore::Redis(callway_core::redis_conn::connect(url).await?),
+        None => ContextStore::memory(),
+    })
+}
+
+fn webhook_state(
+    settings: &Settings,
+    contexts: &ContextStore,
+    leads: &callway_core::lead_store::LeadStore,
+) -> Result<Option<webhook_svc::WebhookState>, ConfigError> {
+    let Some(key) = &settings.telnyx_public_key else {
+        return Ok(None);
     };
+    Ok(Some(webhook_svc::WebhookState {
+        key: webhook_svc::WebhookKey::from_base64(key)
+            .map_err(|reason| ConfigError::Invalid { name: "TELNYX_PUBLIC_KEY", reason })?,
+        contexts: contexts.clone(),
+        leads: leads.clone(),
+        telnyx: Some(callway_core::telnyx::TelnyxClient::from_settings(settings)?),
+        voicemail: webhook_svc::voicemail_action(settings)?,
+    }))
+}
+
+pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind((settings.callway_host.as_str(), settings.callway_port))?;
+    let site_url = format!("http://{}", listener.local_addr()?);
+    let sims = crate::sandbox::start_missing(&mut settings, &site_url).await?;
+    settings.callway_session_secret = Some(session_secret(&settings)?);
+
+    let contexts = context_store(&settings).await?;
     let mut tools = tools_svc::state_from_settings(&settings)?;
     tools.calls = tools_svc::calls_from_settings(&settings, contexts.clone()).await?;
-    let webhooks = match &settings.telnyx_public_key {
-        Some(key) => Some(webhook_svc::WebhookState {
-            key: webhook_svc::WebhookKey::from_base64(key).map_err(|reason| {
-                callway_core::config::ConfigError::Invalid {
-                    name: "TELNYX_PUBLIC_KEY",
-                    reason,
-                }
-            })?,
-            contexts: contexts.clone(),
-            leads: tools.leads.clone(),
-            telnyx: Some(callway_core::telnyx::TelnyxClient::from_settings(
-                &settings,
-            )?),
-            voicemail: webhook_svc::voicemail_action(&settings)?,
-        }),
-        None => None,
-    };
-    let token = match &settings.openai_api_key {
-        Some(_) => Some(token_svc::state_from_settings(&settings).await?),
-        None => None,
-    };
+    let webhooks = webhook_state(&settings, &contexts, &tools.leads)?;
+    let token = token_svc::state_from_settings(&settings).await?;
     let static_dir = settings.callway_static_dir.clone();
-    let addr = (settings.callway_host.clone(), settings.callway_port);
-    let mode = if token.is_some() {
-        "live OpenAI"
-    } else {
-        "sandbox (no OPENAI_API_KEY)"
-    };
+
     let server = HttpServer::new(move || {
-        let tools = tools.clone();
-        let token = token.clone();
-        let webhooks = webhooks.clone();
         let mut app = App::new()
             .wrap(tracing_actix_web::TracingLogger::default())
             .wrap(headers())
-            .configure(tools_svc::configure(tools.clone()));
-        if let Some(t) = token.clone() {
-            app = app.configure(token_svc::configure(t));
-        }
+            .configure(tools_svc::configure(tools.clone()))
+            .configure(token_svc::configure(token.clone()));
         if let Some(w) = webhooks.clone() {
             app = app.configure(webhook_svc::configure(w));
         }
+        let (tools, token) = (tools.clone(), token.clone());
         app.route(
             "/api/health",
             web::get().to(move || {
-                let tools = tools.clone();
-                let token = token.clone();
-                async move {
-                    let mut services =
-                        vec![serde_json::to_value(tools_svc::health_report(&tools).await)
-                            .unwrap_or_default()];
-                    if let Some(t) = &token {
-                        services.push(
-                            serde_json::to_value(token_svc::health_report(t).await)
-                                .unwrap_or_default(),
-                        );
-                    }
-                    let ok = services.iter().all(|s| s["status"] == "ok");
-                    HttpResponse::Ok().json(json!({
-                        "service": "callway",
-                        "version": env!("CARGO_PKG_VERSION"),
-                        "status": if ok { "ok" } else { "degraded" },
-                        "services": services,
-                    }))
-                }
+                let (tools, token) = (tools.clone(), token.clone());
+                async move { HttpResponse::Ok().json(site_health(&tools, &token).await) }
             }),
         )
         .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
     })
-    .bind(addr.clone())?
+    .listen(listener)?
     .run();
-    tracing::info!(mode, "Callway on http://{}:{}/", addr.0, addr.1);
-    println!("Callway ({mode}) on http://{}:{}/", addr.0, addr.1);
+    let mode = sims.describe();
+    tracing::info!(mode = %mode, "Callway on {site_url}/");
+    println!("Callway ({mode}) on {site_url}/");
     server.await?;
+    drop(sims);
     Ok(())
+}
+
+async fn site_health(tools: &tools_svc::ToolsState, token: &token_svc::TokenState) -> serde_json::Value {
+    let services = [
+        serde_json::to_value(tools_svc::health_report(tools).await).unwrap_or_default(),
+        serde_json::to_value(token_svc::health_report(token).await).unwrap_or_default(),
+    ];
+    let ok = services.iter().all(|s| s["status"] == "ok");
+    json!({
+        "service": "callway",
+        "version": env!("CARGO_PKG_VERSION"),
+        "status": if ok { "ok" } else { "degraded" },
+        "services": services,
+    })
 }
