@@ -51,9 +51,9 @@ export function writeToneWav(path, { rate = 48000, toneSec = 1.0, silenceSec = 2
  * browser context. fakeUi: auto-accept the microphone prompt; fakeDevice: a fake microphone that
  * plays our WAV. contextOptions go to browser.newContext (viewport, isMobile, reducedMotion…).
  */
-export async function launchBrowser({ fakeUi = true, fakeDevice = true, args = [], contextOptions = {} } = {}) {
+export async function launchBrowser({ fakeUi = true, fakeDevice = true, args = [], contextOptions = {}, wav: wavOptions = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'callway-e2e-'));
-  const wav = writeToneWav(join(dir, 'mic.wav'));
+  const wav = writeToneWav(join(dir, 'mic.wav'), wavOptions);
   const flags = [...BASE_FLAGS, ...args];
   if (fakeDevice) flags.push('--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`);
   if (fakeUi) flags.push('--use-fake-ui-for-media-stream');

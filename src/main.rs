@@ -4,16 +4,12 @@
 //! set (see `.env.example`) the same command talks to the real OpenAI / Supabase.
 //! Sub-commands for the RGPD duties: `callway delete-lead <phone>` and `callway purge-leads`.
 
-mod admin;
-mod sandbox;
-mod site;
-
+use callway::{admin, site};
 use callway_core::Settings;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    let mut settings = Settings::load()?;
-    settings.callway_sandbox = true;
+    let settings = Settings::load()?;
     let _telemetry = callway_core::telemetry::init(
         "callway",
         settings.otel_exporter_otlp_endpoint.as_deref(),

@@ -41,7 +41,11 @@ pub async fn start_missing(settings: &mut Settings, site_url: &str) -> anyhow::R
     if settings.openai_api_key.is_none() {
         let key = random_id("sk-sandbox-");
         let mut cfg = sim_openai::SimConfig::new(key.clone(), loopback);
-        cfg.scenario = sim_openai::Scenario::default_sandbox();
+        cfg.scenario = match &settings.callway_sandbox_scenario {
+            Some(path) => sim_openai::Scenario::from_json(&std::fs::read_to_string(path)?)
+                .map_err(|e| anyhow::anyhow!("CALLWAY_SANDBOX_SCENARIO {path}: {e}"))?,
+            None => sim_openai::Scenario::default_sandbox(),
+        };
         let sim = sim_openai::OpenAiSim::start(cfg).await?;
         settings.openai_api_key = Some(Secret::new(key));
         settings.openai_base_url = sim.base_url();

@@ -12,7 +12,10 @@ fn headers() -> middleware::DefaultHeaders {
     middleware::DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "strict-origin-when-cross-origin"))
-        .add(("Permissions-Policy", "microphone=(self), camera=(), geolocation=()"))
+        .add((
+            "Permissions-Policy",
+            "microphone=(self), camera=(), geolocation=()",
+        ))
         .add(("X-Frame-Options", "DENY"))
 }
 
@@ -20,8 +23,12 @@ fn session_secret(settings: &Settings) -> anyhow::Result<Secret> {
     match settings.session_secret() {
         Ok(s) => Ok(s.clone()),
         Err(ConfigError::Missing(_)) => {
-            tracing::warn!("CALLWAY_SESSION_SECRET unset: using a random per-process secret (sandbox)");
-            Ok(Secret::new(callway_core::call_context::random_id("sandbox-session-secret-")))
+            tracing::warn!(
+                "CALLWAY_SESSION_SECRET unset: using a random per-process secret (sandbox)"
+            );
+            Ok(Secret::new(callway_core::call_context::random_id(
+                "sandbox-session-secret-",
+            )))
         }
         Err(e) => Err(e.into()),
     }
@@ -43,8 +50,10 @@ fn webhook_state(
         return Ok(None);
     };
     Ok(Some(webhook_svc::WebhookState {
-        key: webhook_svc::WebhookKey::from_base64(key)
-            .map_err(|reason| ConfigError::Invalid { name: "TELNYX_PUBLIC_KEY", reason })?,
+        key: webhook_svc::WebhookKey::from_base64(key).map_err(|reason| ConfigError::Invalid {
+            name: "TELNYX_PUBLIC_KEY",
+            reason,
+        })?,
         contexts: contexts.clone(),
         leads: leads.clone(),
         telnyx: Some(callway_core::telnyx::TelnyxClient::from_settings(settings)?),
@@ -52,9 +61,32 @@ fn webhook_state(
     }))
 }
 
-pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
-    let listener = std::net::TcpListener::bind((settings.callway_host.as_str(), settings.callway_port))?;
+/// A running site: its URL, the simulators it started, and the server to await or stop.
+pub struct Site {
+    pub url: String,
+    pub sims: crate::sandbox::Simulators,
+    pub server: actix_web::dev::Server,
+}
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let listener =
+        std::net::TcpListener::bind((settings.callway_host.as_str(), settings.callway_port))?;
+    let site = start(settings, listener).await?;
+    let mode = site.sims.describe();
+    tracing::info!(mode = %mode, "Callway on {}/", site.url);
+    println!("Callway ({mode}) on {}/", site.url);
+    site.server.await?;
+    Ok(())
+}
+
+/// Starts everything on `listener` (port 0 in tests) and returns without waiting.
+pub async fn start(
+    mut settings: Settings,
+    listener: std::net::TcpListener,
+) -> anyhow::Result<Site> {
     let site_url = format!("http://{}", listener.local_addr()?);
+    // The all-in-one may always use the embedded stand-ins for what is not configured.
+    settings.callway_sandbox = true;
     let sims = crate::sandbox::start_missing(&mut settings, &site_url).await?;
     settings.callway_session_secret = Some(session_secret(&settings)?);
 
@@ -86,15 +118,17 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     })
     .listen(listener)?
     .run();
-    let mode = sims.describe();
-    tracing::info!(mode = %mode, "Callway on {site_url}/");
-    println!("Callway ({mode}) on {site_url}/");
-    server.await?;
-    drop(sims);
-    Ok(())
+    Ok(Site {
+        url: site_url,
+        sims,
+        server,
+    })
 }
 
-async fn site_health(tools: &tools_svc::ToolsState, token: &token_svc::TokenState) -> serde_json::Value {
+async fn site_health(
+    tools: &tools_svc::ToolsState,
+    token: &token_svc::TokenState,
+) -> serde_json::Value {
     let services = [
         serde_json::to_value(tools_svc::health_report(tools).await).unwrap_or_default(),
         serde_json::to_value(token_svc::health_report(token).await).unwrap_or_default(),

@@ -68,6 +68,8 @@ pub struct Settings {
     /// absent. The all-in-one launcher turns it on; production services leave it off.
     #[serde(default)]
     pub callway_sandbox: bool,
+    /// JSON scenario for the simulated web agent in the sandbox (default: the built-in one).
+    pub callway_sandbox_scenario: Option<String>,
 
     // Web sessions and policy
     pub callway_session_secret: Option<Secret>,

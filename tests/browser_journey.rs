@@ -1,0 +1,175 @@
+//! The web leg end to end: Chromium with a fake microphone talks to the all-in-one site, whose
+//! OpenAI side is the simulator (a real WebRTC peer) and whose leads go to a real PostgreSQL
+//! through the PostgREST-compatible server. The simulated agent follows the sandbox scenario:
+//! greets, qualifies, calls `save_lead`, then `trigger_call`, then says goodbye; the page hands off.
+
+use callway_core::lead_store::{LeadStore, SupabaseConfig, SupabaseLeadStore};
+use callway_core::secret::Secret;
+use callway_core::Settings;
+use callway_testkit::pg::TempPostgres;
+use callway_testkit::postrust::Postrust;
+use serde_json::Value;
+use std::time::Duration;
+
+fn fast_scenario(dir: &std::path::Path) -> String {
+    let mut s = serde_json::to_value(sim_openai::Scenario::default_sandbox()).unwrap();
+    // Shorter lines keep the journey under a minute; the protocol is the same.
+    s["ms_per_char"] = 25.into();
+    let path = dir.join("scenario.json");
+    std::fs::write(&path, s.to_string()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dialled() {
+    callway_testkit::install_crypto_provider();
+    let pg = TempPostgres::start().await.expect("postgres");
+    let api = Postrust::start(&pg).await.expect("postrust");
+    let dir = tempfile::tempdir().unwrap();
+    let root = callway_testkit::workspace_root();
+    let env = vec![
+        ("SUPABASE_REST_URL".to_owned(), api.rest_url()),
+        ("SUPABASE_SERVICE_KEY".to_owned(), api.service_role_key()),
+        (
+            "CALLWAY_DATA_DIR".to_owned(),
+            dir.path().to_string_lossy().into_owned(),
+        ),
+        (
+            "CALLWAY_STATIC_DIR".to_owned(),
+            root.join("public").to_string_lossy().into_owned(),
+        ),
+        (
+            "CALLWAY_SANDBOX_SCENARIO".to_owned(),
+            fast_scenario(dir.path()),
+        ),
+    ];
+    let settings = Settings::from_sources(None, env).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let site = callway::site::start(settings, listener)
+        .await
+        .expect("site");
+    let server = site.server.handle();
+    tokio::spawn(site.server);
+
+    let out = tokio::process::Command::new("node")
+        .arg(root.join("e2e/journey/web-journey.mjs"))
+        .arg(&site.url)
+        .arg("120000")
+        .current_dir(&root)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), out)
+        .await
+        .expect("journey timed out")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let seen: Value = serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!(
+            "no JSON from the browser: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let openai = site.sims.openai.as_ref().unwrap().recorded();
+    let telnyx = site.sims.telnyx.as_ref().unwrap().recorded();
+    let diag = format!(
+        "browser: {seen:#}\nopenai sessions: {:#?}",
+        openai
+            .sessions
+            .iter()
+            .map(|s| (
+                &s.transport,
+                s.audio_in_ms,
+                s.audio_in_max_dbfs,
+                &s.lines_said,
+                &s.tool_calls,
+                &s.tool_outputs,
+                &s.scenario_mismatches
+            ))
+            .collect::<Vec<_>>()
+    );
+
+    assert!(seen["error"].is_null(), "{diag}");
+    assert_eq!(
+        seen["problems"],
+        serde_json::json!([]),
+        "no console error or failed request\n{diag}"
+    );
+    let states: Vec<&str> = seen["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        states.contains(&"connecting") && states.contains(&"speaking"),
+        "{diag}"
+    );
+    assert!(
+        seen["maxRemoteLevel"].as_f64().unwrap() > 0.01,
+        "the agent's audio plays in the page\n{diag}"
+    );
+    assert!(
+        seen["phoneLeg"]
+            .as_str()
+            .unwrap()
+            .contains("+33 6•• •• •• 78"),
+        "{diag}"
+    );
+    assert!(seen["closedCleanly"].as_bool().unwrap(), "{diag}");
+
+    // The simulator heard the microphone and got both tool outputs back through the data channel.
+    let s = openai
+        .sessions
+        .iter()
+        .find(|s| !s.tool_outputs.is_empty())
+        .expect(&diag);
+    assert!(
+        s.audio_in_ms > 1000 && s.audio_in_max_dbfs.unwrap_or(f64::NEG_INFINITY) > -40.0,
+        "{diag}"
+    );
+    // The fake microphone keeps "talking" after the goodbye until the page has closed: only
+    // turns past the end of the script may fall back.
+    assert!(
+        s.scenario_mismatches
+            .iter()
+            .all(|m| m.contains("script finished")),
+        "{diag}"
+    );
+    let outputs: Vec<Value> = s
+        .tool_outputs
+        .iter()
+        .map(|(_, o)| serde_json::from_str(o).unwrap())
+        .collect();
+    assert_eq!(outputs[0]["phone_e164"], "+33612345678", "{diag}");
+    assert!(
+        outputs[1]["call_id"].as_str().unwrap().starts_with("cx_"),
+        "{diag}"
+    );
+
+    // The lead is in PostgreSQL, with consent and the summary; Telnyx was asked to call it.
+    let store = LeadStore::Supabase(
+        SupabaseLeadStore::new(SupabaseConfig {
+            rest_url: api.rest_url(),
+            service_key: Secret::new(api.service_role_key()),
+            timeout: Duration::from_secs(3),
+        })
+        .unwrap(),
+    );
+    let lead_id =
+        callway_core::lead::LeadId::parse(outputs[0]["lead_id"].as_str().unwrap()).unwrap();
+    let lead = store.get(lead_id).await.unwrap().expect("lead row");
+    assert_eq!(lead.phone.as_e164(), "+33612345678");
+    assert_eq!(
+        lead.consent.wording_version,
+        callway_core::prompts::CONSENT_VERSION
+    );
+    assert!(lead
+        .summary
+        .as_deref()
+        .unwrap_or_default()
+        .contains("cinquantaine"));
+    assert_eq!(telnyx.dials.len(), 1);
+    assert_eq!(telnyx.dials[0].body.as_ref().unwrap()["to"], "+33612345678");
+
+    server.stop(false).await;
+}
