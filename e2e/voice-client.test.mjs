@@ -35,7 +35,7 @@ async function startSession({ tools = defaultTools, sdpStatus = 201 } = {}) {
   const page = await context.newPage();
   const problems = watchPage(page);
   const peer = await openFakePeer(context);
-  const log = { sdp: [], tools: [] };
+  const log = { sdp: [], tools: [], timeline: [] };
   await page.route('**/api/realtime-token', (route) => route.fulfill({
     status: 200,
     contentType: 'application/json',
@@ -61,6 +61,17 @@ async function startSession({ tools = defaultTools, sdpStatus = 201 } = {}) {
     log.tools.push(entry);
     const res = await tools(name, entry);
     await route.fulfill({ status: res.status, contentType: 'application/json', body: JSON.stringify(res.body) });
+  });
+  // The phone-leg timeline the page polls after the hand-off (served by tools-svc in production).
+  await page.route('**/api/calls/*/events', async (route) => {
+    const req = route.request();
+    log.timeline.push({ url: req.url(), headers: await req.allHeaders() });
+    const at = new Date().toISOString();
+    await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({
+      events: [{ at, kind: 'dialing' }, { at, kind: 'ringing' }, { at, kind: 'answered' },
+        { at, kind: 'agent', text: 'Bonjour Marie' }, { at, kind: 'ended', text: 'completed' }],
+      ended: true,
+    }) });
   });
   await page.goto(site.url, { waitUntil: 'networkidle' });
   await page.click('#btn-voice');
@@ -202,6 +213,11 @@ describe('voice client against a scripted Realtime peer', () => {
       await waitFor(() => s.peer.dcState().then((st) => st === 'closed'), { message: 'peer saw the data channel close' });
       assert.ok(await s.page.locator('#phone-leg').isVisible());
       assert.equal(await s.page.locator('#phone-leg-number').textContent(), `Nous vous appelons au ${PHONE_MASKED}`);
+      await waitFor(async () => /Appel terminé/.test(await s.page.locator('#phone-leg').textContent()), { message: 'phone-leg timeline' });
+      const leg = await s.page.locator('#phone-leg').textContent();
+      for (const label of ['Votre téléphone sonne', 'Appel décroché', 'Agent : « Bonjour Marie »']) assert.ok(leg.includes(label), leg);
+      assert.ok(s.log.timeline[0].url.endsWith('/api/calls/call_tel_1/events'));
+      assert.match(s.log.timeline[0].headers.authorization, /^Bearer /);
       assert.equal(await s.page.locator('#btn-voice').getAttribute('aria-pressed'), 'false');
       assert.equal((await s.sent('response.create')).length, 3, 'no extra response.create');
       assert.deepEqual(s.problems, []);
@@ -253,6 +269,11 @@ describe('voice client against a scripted Realtime peer', () => {
       await waitFor(() => s.state().then((st) => st === 'ended'), { message: 'ended state' });
       assert.ok(await allClosed(s.page));
       assert.equal(await s.page.locator('#phone-leg-number').textContent(), `Nous vous appelons au ${PHONE_MASKED}`);
+      await waitFor(async () => /Appel terminé/.test(await s.page.locator('#phone-leg').textContent()), { message: 'phone-leg timeline' });
+      const leg = await s.page.locator('#phone-leg').textContent();
+      for (const label of ['Votre téléphone sonne', 'Appel décroché', 'Agent : « Bonjour Marie »']) assert.ok(leg.includes(label), leg);
+      assert.ok(s.log.timeline[0].url.endsWith('/api/calls/call_tel_1/events'));
+      assert.match(s.log.timeline[0].headers.authorization, /^Bearer /);
     } finally {
       await s.close();
     }

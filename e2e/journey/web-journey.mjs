@@ -36,6 +36,12 @@ try {
   result.elapsedMs = Date.now() - started;
   result.phoneLeg = (await page.locator('#phone-leg').textContent()).replace(/\s+/g, ' ').trim();
   result.captions = (await page.locator('#captions').textContent()).replace(/\s+/g, ' ').trim();
+  // The phone leg (simulated callee in the sandbox) shows up in the panel's timeline.
+  if (process.env.JOURNEY_WAIT_PHONE_END) {
+    await waitFor(async () => /Appel terminé|Pas de réponse|Ligne occupée|n'a pas abouti/.test(await page.locator('#phone-leg').textContent()),
+      { timeout: Number(process.env.JOURNEY_WAIT_PHONE_END), interval: 200, message: 'the end of the phone leg in the panel' });
+    result.phoneLeg = (await page.locator('#phone-leg').textContent()).replace(/\s+/g, ' ').trim();
+  }
   await waitFor(async () => page.evaluate(() => {
     const pc = window.callwayDebug?.pc;
     return pc && (pc.connectionState === 'closed' || pc.signalingState === 'closed');

@@ -89,6 +89,31 @@ impl std::fmt::Debug for CallContext {
     }
 }
 
+/// How long the phone-leg timeline stays readable by the page after the call.
+pub const TIMELINE_TTL: Duration = Duration::from_secs(3600);
+/// Longest timeline kept for one call (a long call has many turns; the page needs the recent ones).
+pub const MAX_TIMELINE_EVENTS: usize = 200;
+
+/// One step of the phone leg, as the web page shows it (`dialing`, `ringing`, `answered`,
+/// `voicemail`, `agent`, `callee`, `ended`...). `text` is what was said, for `agent`/`callee`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TimelineEvent {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl TimelineEvent {
+    pub fn now(kind: &str, text: Option<String>) -> Self {
+        Self {
+            at: chrono::Utc::now(),
+            kind: kind.to_owned(),
+            text,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
     #[error("context store unavailable: {0}")]
@@ -298,6 +323,86 @@ impl ContextStore {
             .and_then(|r| CallRef::parse(&r)))
     }
 
+    /// Appends to the call's timeline (kept after the call for the page, then expires).
+    pub async fn push_event(
+        &self,
+        call_ref: &CallRef,
+        event: &TimelineEvent,
+    ) -> Result<(), ContextError> {
+        let key = format!("callway:timeline:{}", call_ref.as_str());
+        let json =
+            serde_json::to_string(event).map_err(|e| ContextError::Corrupt(e.to_string()))?;
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                redis::pipe()
+                    .atomic()
+                    .rpush(&key, json)
+                    .ltrim(&key, -(MAX_TIMELINE_EVENTS as isize), -1)
+                    .expire(&key, TIMELINE_TTL.as_secs() as i64)
+                    .query_async::<()>(&mut c)
+                    .await?;
+                Ok(())
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                let entry = map
+                    .entry(key)
+                    .or_insert(("[]".into(), Instant::now() + TIMELINE_TTL));
+                let mut list: Vec<serde_json::Value> =
+                    serde_json::from_str(&entry.0).unwrap_or_default();
+                list.push(serde_json::from_str(&json).unwrap_or_default());
+                if list.len() > MAX_TIMELINE_EVENTS {
+                    list.remove(0);
+                }
+                entry.0 = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+            }),
+        }
+    }
+
+    pub async fn timeline(&self, call_ref: &CallRef) -> Result<Vec<TimelineEvent>, ContextError> {
+        let key = format!("callway:timeline:{}", call_ref.as_str());
+        let raw: Vec<String> = match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut c)
+                    .await?
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                let list: Vec<serde_json::Value> = map
+                    .get(&key)
+                    .and_then(|(v, _)| serde_json::from_str(v).ok())
+                    .unwrap_or_default();
+                list.iter().map(|v| v.to_string()).collect()
+            })?,
+        };
+        raw.iter()
+            .map(|j| serde_json::from_str(j).map_err(|e| ContextError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    /// Which web session a call belongs to; outlives the context so the page can read the end.
+    pub async fn set_owner(
+        &self,
+        call_ref: &CallRef,
+        web_session_id: &str,
+    ) -> Result<(), ContextError> {
+        self.set(
+            format!("callway:owner:{}", call_ref.as_str()),
+            web_session_id.to_owned(),
+            TIMELINE_TTL,
+        )
+        .await
+    }
+
+    pub async fn owner(&self, call_ref: &CallRef) -> Result<Option<String>, ContextError> {
+        self.get(&format!("callway:owner:{}", call_ref.as_str()))
+            .await
+    }
+
     /// A small per-call fact shared between services (e.g. `amd` = `human`/`machine`).
     pub async fn set_flag(
         &self,
@@ -374,6 +479,20 @@ mod tests {
         assert_eq!(s.incr("n", Duration::from_secs(5)).await.unwrap(), 2);
         s.remove(&c.call_ref).await.unwrap();
         assert_eq!(s.load(&c.call_ref).await.unwrap(), None);
+        for i in 0..(MAX_TIMELINE_EVENTS + 5) {
+            s.push_event(
+                &c.call_ref,
+                &TimelineEvent::now("agent", Some(format!("{i}"))),
+            )
+            .await
+            .unwrap();
+        }
+        let t = s.timeline(&c.call_ref).await.unwrap();
+        assert_eq!(t.len(), MAX_TIMELINE_EVENTS);
+        assert_eq!(
+            t.last().unwrap().text.as_deref(),
+            Some(format!("{}", MAX_TIMELINE_EVENTS + 4).as_str())
+        );
     }
 
     #[test]

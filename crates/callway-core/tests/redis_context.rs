@@ -59,6 +59,27 @@ async fn contexts_claims_and_tokens_through_redis() {
         2
     );
 
+    use callway_core::call_context::TimelineEvent;
+    a.push_event(&ctx.call_ref, &TimelineEvent::now("ringing", None))
+        .await
+        .unwrap();
+    b.push_event(
+        &ctx.call_ref,
+        &TimelineEvent::now("agent", Some("Bonjour Marie".into())),
+    )
+    .await
+    .unwrap();
+    let t = a.timeline(&ctx.call_ref).await.unwrap();
+    assert_eq!(
+        t.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["ringing", "agent"]
+    );
+    a.set_owner(&ctx.call_ref, "ws_abc").await.unwrap();
+    assert_eq!(
+        b.owner(&ctx.call_ref).await.unwrap().as_deref(),
+        Some("ws_abc")
+    );
+
     b.remove(&ctx.call_ref).await.unwrap();
     assert_eq!(a.load(&ctx.call_ref).await.unwrap(), None);
 

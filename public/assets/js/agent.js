@@ -3,6 +3,9 @@
 import { RealtimeSession } from './session.js';
 import { AudioMeter } from './meter.js';
 import { MSG } from './messages.js';
+import { followPhoneLeg } from './phone-leg.js';
+
+let stopFollowing = () => {};
 
 const $ = (id) => document.getElementById(id);
 const btn = $('btn-voice');
@@ -102,15 +105,16 @@ function clearCaptions() {
 }
 
 // Phone-leg panel: shown after the hand-off; the timeline can receive later events.
-export function addPhoneLegEvent(label) {
+export function addPhoneLegEvent(label, at = new Date()) {
   const li = document.createElement('li');
   li.className = 'leg-event';
-  const time = new Date().toLocaleTimeString('fr-FR', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const time = at.toLocaleTimeString('fr-FR', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   li.textContent = `${time} · ${label}`;
   legTimeline.append(li);
 }
 
-function showPhoneLeg({ phoneMasked }) {
+function showPhoneLeg(info) {
+  const { phoneMasked } = info;
   if (phoneMasked) {
     const num = document.createElement('strong');
     num.className = 'whitespace-nowrap font-semibold text-white';
@@ -122,8 +126,9 @@ function showPhoneLeg({ phoneMasked }) {
   captionsEl.hidden = true;
   legTimeline.replaceChildren();
   addPhoneLegEvent('Session web terminée');
-  addPhoneLegEvent('Appel en cours de lancement');
   legEl.hidden = false;
+  stopFollowing();
+  stopFollowing = followPhoneLeg(info, (label, ev) => addPhoneLegEvent(label, new Date(ev.at)));
 }
 
 function releaseAudio() {
@@ -163,6 +168,7 @@ const ui = {
 function start() {
   meter.ensureContext(); // inside the click: lets the AudioContext start
   clearCaptions();
+  stopFollowing();
   legEl.hidden = true;
   captionsEl.hidden = false;
   currentPc = null;

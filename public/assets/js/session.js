@@ -375,6 +375,7 @@ export class RealtimeSession {
           this.handoff = {
             phoneMasked: (body && typeof body.phone_masked === 'string' && body.phone_masked) || '',
             callId: (body && body.call_id) || null,
+            sessionToken: this.token.session_token,
           };
         }
       } catch (e) {

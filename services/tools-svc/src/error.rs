@@ -32,6 +32,8 @@ pub enum ToolsError {
     SummaryTooLong,
     #[error("lead not found for this session")]
     LeadNotFound,
+    #[error("call not found for this session")]
+    CallNotFound,
     #[error("this session already asked for a callback")]
     CallbackAlreadyRequested,
     #[error("this number was called recently")]
@@ -61,6 +63,7 @@ impl ToolsError {
             ToolsError::CallsUnavailable => "calls_unavailable",
             ToolsError::SummaryTooLong => "summary_too_long",
             ToolsError::LeadNotFound => "lead_not_found",
+            ToolsError::CallNotFound => "call_not_found",
             ToolsError::CallbackAlreadyRequested => "callback_already_requested",
             ToolsError::NumberCooldown => "number_cooldown",
             ToolsError::DailyCapReached => "daily_cap_reached",
@@ -93,6 +96,7 @@ impl ToolsError {
                 "Je ne retrouve pas vos coordonnées. Je vais d'abord les enregistrer à nouveau."
             }
             ToolsError::CallbackAlreadyRequested => "Un rappel est déjà prévu pour cette conversation.",
+            ToolsError::CallNotFound => "Cet appel est introuvable.",
             ToolsError::NumberCooldown => {
                 "Ce numéro vient déjà d'être appelé. Merci de patienter quelques minutes avant un nouveau rappel."
             }
@@ -109,7 +113,7 @@ impl ResponseError for ToolsError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ToolsError::SummaryTooLong => StatusCode::UNPROCESSABLE_ENTITY,
-            ToolsError::LeadNotFound => StatusCode::NOT_FOUND,
+            ToolsError::LeadNotFound | ToolsError::CallNotFound => StatusCode::NOT_FOUND,
             ToolsError::CallbackAlreadyRequested => StatusCode::CONFLICT,
             ToolsError::NumberCooldown => StatusCode::TOO_MANY_REQUESTS,
             ToolsError::Store(_)

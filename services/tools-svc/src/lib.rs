@@ -1,6 +1,7 @@
 //! tools-svc: the agent's tools (`save_lead`, `trigger_call`), re-validated on the server because
 //! the browser that relays them is untrusted.
 
+mod call_events;
 mod error;
 mod health;
 mod save_lead;
@@ -41,6 +42,10 @@ pub fn configure(state: ToolsState) -> impl FnOnce(&mut web::ServiceConfig) + Cl
             .route(
                 "/api/tools/trigger_call",
                 web::post().to(trigger_call::trigger_call),
+            )
+            .route(
+                "/api/calls/{call_id}/events",
+                web::get().to(call_events::call_events),
             );
     }
 }

@@ -7,7 +7,9 @@ use crate::error::ToolsError;
 use crate::session::web_session;
 use crate::ToolsState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use callway_core::call_context::{phone_key, random_id, CallContext, CallRef, ContextStore};
+use callway_core::call_context::{
+    phone_key, random_id, CallContext, CallRef, ContextStore, TimelineEvent,
+};
 use callway_core::lead::{CallbackStatus, LeadId};
 use callway_core::prompts::MAX_SUMMARY_CHARS;
 use callway_core::telnyx::{DialRequest, TelnyxClient};
@@ -139,6 +141,9 @@ pub async fn trigger_call(
     };
     let stored = async {
         c.put(&ctx).await?;
+        c.set_owner(&call_ref, session.as_str()).await?;
+        c.push_event(&call_ref, &TimelineEvent::now("dialing", None))
+            .await?;
         c.issue_stream_token(&call_ref).await
     }
     .await;

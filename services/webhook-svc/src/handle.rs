@@ -2,7 +2,7 @@
 
 use crate::events::{CallEvent, EventData};
 use crate::WebhookState;
-use callway_core::call_context::{random_id, CallRef};
+use callway_core::call_context::{random_id, CallRef, TimelineEvent};
 use callway_core::lead::CallbackStatus;
 
 /// Said to an answering machine before hanging up (`CALLWAY_VOICEMAIL_ACTION=message`).
@@ -78,8 +78,12 @@ pub async fn handle(state: &WebhookState, data: EventData) {
         .or(ctx.call_control_id.clone());
     let c = &state.contexts;
     match event {
-        CallEvent::Initiated => set_status(state, &ctx.lead_id, CallbackStatus::Ringing).await,
+        CallEvent::Initiated => {
+            push_timeline(c, &call_ref, "ringing", None).await;
+            set_status(state, &ctx.lead_id, CallbackStatus::Ringing).await
+        }
         CallEvent::Answered => {
+            push_timeline(c, &call_ref, "answered", None).await;
             let _ = c.set_flag(&call_ref, "answered", "1").await;
             set_status(state, &ctx.lead_id, CallbackStatus::Answered).await;
         }
@@ -87,6 +91,7 @@ pub async fn handle(state: &WebhookState, data: EventData) {
             let _ = c.set_flag(&call_ref, "amd", "human").await;
         }
         CallEvent::Machine => {
+            push_timeline(c, &call_ref, "voicemail", None).await;
             let _ = c.set_flag(&call_ref, "amd", "machine").await;
             if let (Some(id), Some(telnyx)) = (call_id.as_deref(), state.telnyx.as_ref()) {
                 let done = match state.voicemail {
@@ -138,12 +143,27 @@ pub async fn handle(state: &WebhookState, data: EventData) {
                 .is_some();
             let status = outcome(&cause, answered, machine, stream_failed);
             tracing::info!(cause = %cause, outcome = status.as_str(), "call ended");
+            push_timeline(c, &call_ref, "ended", Some(status.as_str().to_owned())).await;
             set_status(state, &ctx.lead_id, status).await;
             if let Err(e) = c.remove(&call_ref).await {
                 tracing::warn!(error = %e, "context not removed (it expires by itself)");
             }
         }
         CallEvent::Other => {}
+    }
+}
+
+async fn push_timeline(
+    c: &callway_core::call_context::ContextStore,
+    call_ref: &CallRef,
+    kind: &str,
+    text: Option<String>,
+) {
+    if let Err(e) = c
+        .push_event(call_ref, &TimelineEvent::now(kind, text))
+        .await
+    {
+        tracing::warn!(error = %e, "timeline not updated");
     }
 }
 

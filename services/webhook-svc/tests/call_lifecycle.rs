@@ -127,6 +127,10 @@ impl World {
             &WebSessionId::generate(),
             chrono::Utc::now().timestamp() + 600,
         );
+        self.request_callback_as(&t).await
+    }
+
+    async fn request_callback_as(&self, t: &str) -> (LeadId, CallRef) {
         let http = reqwest::Client::new();
         let post = |tool: &str, body: Value| {
             http.post(format!("{}/api/tools/{tool}", self.tools))
@@ -200,6 +204,62 @@ async fn voicemail_gets_the_short_message_then_a_hangup_and_the_outcome_is_recor
         rec.webhooks.iter().all(|h| h.acknowledged()),
         "every genuine webhook answered 2xx"
     );
+}
+
+#[tokio::test]
+async fn the_page_that_asked_reads_the_phone_leg_timeline_and_no_one_else_does() {
+    let w = world(WebhookFaults::default(), VoicemailAction::Message).await;
+    w.sim
+        .script_callee(CALLEE, Callee::Voicemail { greeting_wav: None })
+        .unwrap();
+    let t = w.tokens.mint(
+        &WebSessionId::generate(),
+        chrono::Utc::now().timestamp() + 600,
+    );
+    let (lead, call) = w.request_callback_as(&t).await;
+    w.final_status(lead).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/calls/{}/events", w.tools, call.as_str());
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        body = http
+            .get(&url)
+            .header("authorization", format!("Bearer {t}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["ended"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kinds: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["dialing", "ringing", "answered", "voicemail", "ended"],
+        "{body}"
+    );
+    assert_eq!(body["events"][4]["text"], "voicemail");
+    let stranger = w.tokens.mint(
+        &WebSessionId::generate(),
+        chrono::Utc::now().timestamp() + 600,
+    );
+    let resp = http
+        .get(&url)
+        .header("authorization", format!("Bearer {stranger}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(http.get(&url).send().await.unwrap().status().as_u16(), 401);
 }
 
 #[tokio::test]
