@@ -30,6 +30,8 @@ function defaultTools(name) {
   return { status: 404, body: { error: { code: 'not_found', message: 'Inconnu.' } } };
 }
 
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
 async function startSession({ tools = defaultTools, sdpStatus = 201 } = {}) {
   const context = await launched.browser.newContext({ locale: 'fr-FR' });
   const page = await context.newPage();
@@ -42,6 +44,7 @@ async function startSession({ tools = defaultTools, sdpStatus = 201 } = {}) {
     body: JSON.stringify({
       client_secret: 'ek_test_secret', expires_at: Math.floor(Date.now() / 1000) + 600,
       session_token: 'st_test_session', realtime_calls_url: new URL('v1/realtime/calls', site.url).href,
+      traceparent: TRACEPARENT,
     }),
   }));
   await page.route('**/v1/realtime/calls', async (route) => {
@@ -117,6 +120,7 @@ describe('voice client against a scripted Realtime peer', () => {
       const offer = s.log.sdp[0];
       assert.equal(offer.method, 'POST');
       assert.equal(offer.headers.authorization, 'Bearer ek_test_secret');
+      assert.equal(offer.headers.traceparent, undefined, 'our trace context is not sent to OpenAI');
       assert.match(offer.headers['content-type'], /^application\/sdp/);
       assert.match(offer.body, /^v=0/);
       assert.match(offer.body, /m=audio /);
@@ -177,6 +181,7 @@ describe('voice client against a scripted Realtime peer', () => {
       const save = s.log.tools[0];
       assert.equal(save.name, 'save_lead');
       assert.equal(save.headers.authorization, 'Bearer st_test_session');
+      assert.equal(save.headers.traceparent, TRACEPARENT, 'tool calls join the trace the token request started');
       assert.match(save.headers['content-type'], /^application\/json/);
       assert.equal(save.body, SAVE_LEAD_ARGS, 'arguments forwarded as is');
       let sent = await s.peer.received();

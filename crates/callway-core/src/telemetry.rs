@@ -94,6 +94,21 @@ pub fn current_traceparent() -> Option<String> {
     carrier.remove("traceparent")
 }
 
+/// Makes `span` a child of a remote parent given as a W3C `traceparent` (kept in the Redis call
+/// context, echoed by the page), so hops that carry no trace header of their own — Telnyx
+/// webhooks, the media stream — join the journey's trace. Call before the span is entered.
+/// An absent or malformed value leaves the span where it is.
+pub fn set_remote_parent(span: &tracing::Span, traceparent: Option<&str>) {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let Some(tp) = traceparent else { return };
+    let carrier = std::collections::HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    if cx.span().span_context().is_valid() {
+        let _ = span.set_parent(cx);
+    }
+}
+
 /// Stdout writer that scrubs phone numbers from each formatted line.
 #[derive(Clone, Copy)]
 pub struct MaskingStdout;

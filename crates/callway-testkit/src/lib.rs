@@ -1,6 +1,7 @@
 //! Servers that tests start for themselves, on free ports, and stop when dropped.
 
 pub mod jwt;
+pub mod otlp;
 pub mod pg;
 pub mod ports;
 pub mod postrust;

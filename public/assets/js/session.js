@@ -349,6 +349,14 @@ export class RealtimeSession {
     if (this.doneResponses.has(rid)) this.followUp(rid);
   }
 
+  toolHeaders() {
+    const headers = { Authorization: `Bearer ${this.token.session_token}`, 'Content-Type': 'application/json' };
+    // Joins the tool calls to the trace the token request started (one trace per journey).
+    const tp = this.token.traceparent;
+    if (typeof tp === 'string' && /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp)) headers.traceparent = tp;
+    return headers;
+  }
+
   async runTool(callId, name, args) {
     let output;
     if (!TOOLS.has(name)) {
@@ -360,7 +368,7 @@ export class RealtimeSession {
       try {
         const resp = await fetch(`api/tools/${name}`, {
           method: 'POST',
-          headers: { Authorization: `Bearer ${this.token.session_token}`, 'Content-Type': 'application/json' },
+          headers: this.toolHeaders(),
           body: typeof args === 'string' ? args : JSON.stringify(args || {}),
           signal: ctl.signal,
           cache: 'no-store',

@@ -12,6 +12,10 @@ struct TokenResponse {
     expires_at: i64,
     session_token: String,
     realtime_calls_url: String,
+    /// W3C trace context of this request: the page sends it back as `traceparent` on its tool
+    /// calls so the whole journey is one trace. Absent when tracing is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
 }
 
 /// The client a request counts against. Services listen on loopback behind Caddy, which sets
@@ -62,5 +66,6 @@ pub async fn mint(
             expires_at: secret.expires_at,
             session_token,
             realtime_calls_url: state.realtime_calls_url.clone(),
+            traceparent: callway_core::telemetry::current_traceparent(),
         }))
 }

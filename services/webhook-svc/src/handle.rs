@@ -2,8 +2,9 @@
 
 use crate::events::{CallEvent, EventData};
 use crate::WebhookState;
-use callway_core::call_context::{random_id, CallRef, TimelineEvent};
+use callway_core::call_context::{random_id, CallContext, CallRef, TimelineEvent};
 use callway_core::lead::CallbackStatus;
+use tracing::Instrument;
 
 /// Said to an answering machine before hanging up (`CALLWAY_VOICEMAIL_ACTION=message`).
 pub const VOICEMAIL_MESSAGE: &str = "Bonjour, ici l'agent IA de Callway. Nous vous rappelions suite à votre demande sur notre site. \
@@ -71,6 +72,27 @@ pub async fn handle(state: &WebhookState, data: EventData) {
             return;
         }
     };
+    // The webhook's own HTTP request has no trace header (Telnyx sends none); the work it causes
+    // belongs to the journey that asked for the call, whose trace context rides in the context.
+    let span = tracing::info_span!(
+        "telnyx.webhook",
+        event = %data.event_type,
+        call_ref = call_ref.as_str()
+    );
+    callway_core::telemetry::set_remote_parent(&span, ctx.traceparent.as_deref());
+    act(state, &ctx, &call_ref, event, &data)
+        .instrument(span)
+        .await
+}
+
+async fn act(
+    state: &WebhookState,
+    ctx: &CallContext,
+    call_ref: &CallRef,
+    event: CallEvent,
+    data: &EventData,
+) {
+    let call_ref = call_ref.clone();
     let call_id = data
         .payload
         .call_control_id
