@@ -37,7 +37,10 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
 /// `scheme://host[:port]` of a URL, for the CSP.
 pub fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next().filter(|h| !h.is_empty())?;
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .filter(|h| !h.is_empty())?;
     Some(format!("{scheme}://{host}"))
 }
 

@@ -82,7 +82,11 @@ async fn a_visit_through_caddy_reaches_every_instance_and_the_callback_completes
         "{}",
         diag()
     );
-    assert!(seen["closedCleanly"].as_bool().unwrap_or(false), "{}", diag());
+    assert!(
+        seen["closedCleanly"].as_bool().unwrap_or(false),
+        "{}",
+        diag()
+    );
 
     // The phone leg: dialled, answered, (streamed,) hung up, as Telnyx saw it.
     let rec = t
@@ -247,16 +251,23 @@ async fn a_visit_through_caddy_reaches_every_instance_and_the_callback_completes
         .iter()
         .flat_map(|i| i.requests())
         .collect();
-    for expected in [
-        "POST /api/tools/save_lead",
-        "POST /api/tools/trigger_call",
-    ] {
+    for expected in ["POST /api/tools/save_lead", "POST /api/tools/trigger_call"] {
         assert!(
             tools.iter().any(|r| r == expected),
             "{expected} in {tools:?}"
         );
     }
 
+    let served: Vec<String> = t
+        .instances
+        .iter()
+        .map(|i| format!("{} {}", i.name(), i.requests().len()))
+        .collect();
+    let _ = writeln!(
+        std::io::stderr(),
+        "requests per instance through Caddy: {}",
+        served.join(", ")
+    );
     let _ = writeln!(
         std::io::stderr(),
         "topology test: {:.1?} in total ({:.1?} to start PostgreSQL, PostgREST, Redis, simulators, \

@@ -511,7 +511,9 @@ async fn relay(target: u16, seen: Arc<Mutex<Vec<String>>>) -> anyhow::Result<u16
     Ok(port)
 }
 
-const METHODS: [&str; 7] = ["GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "HEAD ", "OPTIONS "];
+const METHODS: [&str; 7] = [
+    "GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "HEAD ", "OPTIONS ",
+];
 
 fn note_request_lines(pending: &mut Vec<u8>, chunk: &[u8], seen: &Mutex<Vec<String>>) {
     pending.extend_from_slice(chunk);
@@ -563,7 +565,13 @@ pub async fn browser_journey(
 /// Keys matching `pattern` in the topology's Redis (`redis-cli --scan`).
 pub fn redis_keys(redis: &TempRedis, pattern: &str) -> anyhow::Result<Vec<String>> {
     let out = Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string(), "--scan", "--pattern", pattern])
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "--scan",
+            "--pattern",
+            pattern,
+        ])
         .output()
         .context("redis-cli (installed with redis-server)")?;
     if !out.status.success() {
