@@ -43,7 +43,10 @@ fn settings_fields() -> BTreeSet<String> {
     let body = &body[..body.find("\n}").expect("end of struct Settings")];
     body.lines()
         .filter_map(|l| l.trim().strip_prefix("pub "))
-        .filter_map(|l| l.split_once(':').map(|(name, _)| name.trim().to_uppercase()))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(name, _)| name.trim().to_uppercase())
+        })
         .collect()
 }
 
