@@ -6,13 +6,14 @@
 # TempPostgres, so what runs here is what the tests exercise.
 set -euo pipefail
 : "${LOCAL_DB_AUTHENTICATOR_PASSWORD:?set LOCAL_DB_AUTHENTICATOR_PASSWORD in .env (the password PostgREST logs in with)}"
+supabase_dir=${CALLWAY_SUPABASE_DIR:-/callway/supabase}   # where compose mounts ./supabase
 psql=(psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB")
 
-"${psql[@]}" -f /callway/supabase/tests/bootstrap_roles.sql
+"${psql[@]}" -f "$supabase_dir/tests/bootstrap_roles.sql"
 "${psql[@]}" -v pw="$LOCAL_DB_AUTHENTICATOR_PASSWORD" <<'SQL'
 alter role authenticator password :'pw';
 SQL
-for migration in $(ls /callway/supabase/migrations/*.sql | sort); do
+for migration in $(ls "$supabase_dir"/migrations/*.sql | sort); do
   name=$(basename "$migration" .sql)
   version=${name%%_*}
   label=${name#*_}
