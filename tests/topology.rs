@@ -104,6 +104,18 @@ async fn a_visit_through_caddy_reaches_every_instance_and_the_callback_completes
         "{}",
         diag()
     );
+    // Telnyx is told to stream to Caddy's public address, not to an instance.
+    let stream_url = rec.dials[0].body.as_ref().unwrap()["stream_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        stream_url.starts_with(&format!(
+            "{}/media/telnyx?",
+            t.url.replace("http://", "ws://")
+        )),
+        "stream_url {stream_url:?} goes through Caddy"
+    );
     let call = rec.last_call_control_id().expect("a call");
     let events = rec.events_for(&call);
     assert!(
