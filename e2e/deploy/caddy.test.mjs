@@ -201,6 +201,15 @@ test('oversize bodies get 413 and never reach a service; webhooks may be larger'
   assert.equal((await r.json()).bytes, 100 * 1024);
   r = await fetch(`${base}/api/telnyx/webhooks`, { method: 'POST', body: Buffer.alloc(300 * 1024, 'b') });
   assert.equal(r.status, 413);
+  // The limits are exact: 256 KiB passes, one byte more does not (same for 16 KiB on the API).
+  r = await fetch(`${base}/api/telnyx/webhooks`, { method: 'POST', body: Buffer.alloc(256 * 1024, 'c') });
+  assert.equal(r.status, 200);
+  r = await fetch(`${base}/api/telnyx/webhooks`, { method: 'POST', body: Buffer.alloc(256 * 1024 + 1, 'c') });
+  assert.equal(r.status, 413);
+  r = await fetch(`${base}/api/tools/save_lead`, { method: 'POST', body: Buffer.alloc(16 * 1024, 'd') });
+  assert.equal(r.status, 200);
+  r = await fetch(`${base}/api/tools/save_lead`, { method: 'POST', body: Buffer.alloc(16 * 1024 + 1, 'd') });
+  assert.equal(r.status, 413);
   // The services behind are still in rotation afterwards (no passive health marking).
   r = await fetch(`${base}/api/tools/save_lead`, { method: 'POST', body: '{}' });
   assert.equal(r.status, 200);
