@@ -7,16 +7,60 @@ use callway_core::secret::Secret;
 use callway_core::Settings;
 use serde_json::json;
 
+/// Where the browser posts its WebRTC offer in production: the Caddyfile's default for
+/// `CALLWAY_CSP_CONNECT_SRC`.
+pub const OPENAI_ORIGIN: &str = "https://api.openai.com";
+
+/// The Caddyfile's Content-Security-Policy, with `connect_src` as the origin the page may post its
+/// SDP offer to (OpenAI, or the simulator in the sandbox). The page has no inline script or style
+/// and loads nothing from elsewhere; `tests/deploy_files.rs` checks this matches the Caddyfile.
+pub fn content_security_policy(connect_src: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         media-src 'self' blob: mediastream:; connect-src 'self' {connect_src}; \
+         frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    )
+}
+
+/// The other security headers, as in the Caddyfile. HSTS is left to whatever terminates HTTPS
+/// (Caddy in production): the launcher itself only speaks plain HTTP.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    (
+        "Permissions-Policy",
+        "microphone=(self), camera=(), geolocation=()",
+    ),
+    ("X-Frame-Options", "DENY"),
+];
+
+/// `scheme://host[:port]` of a URL, for the CSP.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .filter(|h| !h.is_empty())?;
+    Some(format!("{scheme}://{host}"))
+}
+
+/// The origin the page posts its SDP offer to, from the settings token-svc hands the page.
+fn realtime_origin(settings: &Settings) -> String {
+    let url = settings
+        .openai_realtime_calls_url
+        .as_deref()
+        .unwrap_or(&settings.openai_base_url);
+    origin_of(url).unwrap_or_else(|| OPENAI_ORIGIN.to_owned())
+}
+
 /// Security headers matching the Caddyfile, so the sandbox behaves like production.
-fn headers() -> middleware::DefaultHeaders {
-    middleware::DefaultHeaders::new()
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("Referrer-Policy", "strict-origin-when-cross-origin"))
-        .add((
-            "Permissions-Policy",
-            "microphone=(self), camera=(), geolocation=()",
-        ))
-        .add(("X-Frame-Options", "DENY"))
+fn headers(csp: &str) -> middleware::DefaultHeaders {
+    SECURITY_HEADERS
+        .iter()
+        .fold(middleware::DefaultHeaders::new(), |h, &(name, value)| {
+            h.add((name, value))
+        })
+        .add(("Content-Security-Policy", csp.to_owned()))
 }
 
 fn session_secret(settings: &Settings) -> anyhow::Result<Secret> {
@@ -96,11 +140,13 @@ pub async fn start(
     let webhooks = webhook_state(&settings, &contexts, &tools.leads)?;
     let token = token_svc::state_from_settings(&settings).await?;
     let static_dir = settings.callway_static_dir.clone();
+    // After `start_missing`: in the sandbox the page posts its offer to the local simulator.
+    let csp = content_security_policy(&realtime_origin(&settings));
 
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .wrap(tracing_actix_web::TracingLogger::default())
-            .wrap(headers())
+            .wrap(headers(&csp))
             .configure(tools_svc::configure(tools.clone()))
             .configure(token_svc::configure(token.clone()));
         if let Some(w) = webhooks.clone() {
@@ -140,4 +186,25 @@ async fn site_health(
         "status": if ok { "ok" } else { "degraded" },
         "services": services,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csp_allows_the_realtime_origin_only() {
+        assert_eq!(
+            origin_of("http://127.0.0.1:41234/v1/realtime/calls").as_deref(),
+            Some("http://127.0.0.1:41234")
+        );
+        assert_eq!(
+            origin_of("https://api.openai.com/v1").as_deref(),
+            Some(OPENAI_ORIGIN)
+        );
+        assert_eq!(origin_of("not a url"), None);
+        let csp = content_security_policy(OPENAI_ORIGIN);
+        assert!(csp.contains("connect-src 'self' https://api.openai.com;"));
+        assert!(!csp.contains("unsafe-inline"));
+    }
 }

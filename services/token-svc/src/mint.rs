@@ -18,12 +18,14 @@ struct TokenResponse {
     traceparent: Option<String>,
 }
 
-/// The client a request counts against. Services listen on loopback behind Caddy, which sets
-/// `X-Forwarded-For` to the real peer (it ignores the client's own header unless told to trust
-/// it), so we take that header only from a loopback peer, and its last entry.
+/// The client a request counts against. Services listen on loopback behind Caddy (natively) or on
+/// a private container network (docker compose, where Caddy's address is the network's, not
+/// loopback). Caddy sets `X-Forwarded-For` to the real peer (it ignores the client's own header
+/// unless told to trust it), so we take that header only from such a peer, and its last entry.
+/// The services must never be exposed directly (docs: "Production topology").
 pub fn client_key(req: &HttpRequest) -> String {
     let peer = req.peer_addr().map(|a| a.ip());
-    let from_proxy = peer.is_some_and(|ip| ip.is_loopback());
+    let from_proxy = peer.is_some_and(is_proxy_address);
     let forwarded = req
         .headers()
         .get("x-forwarded-for")
@@ -35,6 +37,18 @@ pub fn client_key(req: &HttpRequest) -> String {
         (true, Some(ip), _) => ip,
         (_, _, Some(ip)) => ip.to_string(),
         _ => "unknown".into(),
+    }
+}
+
+/// Loopback or private-network addresses: where Caddy reaches the services from.
+fn is_proxy_address(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private())
+        }
     }
 }
 
@@ -68,4 +82,37 @@ pub async fn mint(
             realtime_calls_url: state.realtime_calls_url.clone(),
             traceparent: callway_core::telemetry::current_traceparent(),
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_key;
+    use actix_web::test::TestRequest;
+
+    fn key(peer: &str, forwarded: Option<&str>) -> String {
+        let mut req = TestRequest::default().peer_addr(peer.parse().unwrap());
+        if let Some(f) = forwarded {
+            req = req.insert_header(("x-forwarded-for", f));
+        }
+        client_key(&req.to_http_request())
+    }
+
+    #[test]
+    fn the_forwarded_client_counts_only_behind_a_local_or_private_proxy() {
+        // Caddy natively (loopback) and in docker compose (a private bridge network).
+        assert_eq!(key("127.0.0.1:5000", Some("203.0.113.9")), "203.0.113.9");
+        assert_eq!(key("172.18.0.5:5000", Some("203.0.113.9")), "203.0.113.9");
+        assert_eq!(key("[fd00::5]:5000", Some("203.0.113.9")), "203.0.113.9");
+        // Caddy appends the real peer: a client's own first entry is ignored.
+        assert_eq!(
+            key("10.0.0.2:5000", Some("1.2.3.4, 203.0.113.9")),
+            "203.0.113.9"
+        );
+        // A public peer cannot choose its bucket.
+        assert_eq!(
+            key("198.51.100.7:5000", Some("203.0.113.9")),
+            "198.51.100.7"
+        );
+        assert_eq!(key("172.18.0.5:5000", None), "172.18.0.5");
+    }
 }

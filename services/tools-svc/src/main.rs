@@ -1,5 +1,6 @@
 //! Standalone tools-svc. Configuration: see `.env.example`.
 
+use callway_core::call_context::ContextStore;
 use callway_core::Settings;
 
 #[actix_web::main]
@@ -10,10 +11,22 @@ async fn main() -> anyhow::Result<()> {
         settings.otel_exporter_otlp_endpoint.as_deref(),
         settings.rust_log.as_deref(),
     );
-    let state = tools_svc::state_from_settings(&settings)?;
+    let mut state = tools_svc::state_from_settings(&settings)?;
+    // trigger_call needs Telnyx and the shared call-context store (Redis: any media-bridge or
+    // webhook-svc instance may pick the call up). Without Telnyx it answers 503.
+    if settings.telnyx_api_key.is_some() {
+        let redis = Settings::require::<str>("REDIS_URL", &settings.redis_url)?;
+        let contexts = ContextStore::Redis(callway_core::redis_conn::connect(redis).await?);
+        state.calls = tools_svc::calls_from_settings(&settings, contexts).await?;
+    }
     let listener =
         std::net::TcpListener::bind((settings.callway_host.as_str(), settings.tools_svc_port))?;
-    tracing::info!(addr = %listener.local_addr()?, leads = state.leads.kind(), "tools-svc listening");
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        leads = state.leads.kind(),
+        calls = state.calls.is_some(),
+        "tools-svc listening"
+    );
     tools_svc::serve(listener, state)?.await?;
     Ok(())
 }
