@@ -158,13 +158,15 @@ test('each API route reaches its own service, path and query intact', async () =
     ['POST', '/api/tools/trigger_call', ['toolsA', 'toolsB']],
     ['GET', '/api/calls/cx_123/events?after=2', ['toolsA', 'toolsB']],
     ['POST', '/api/telnyx/webhooks', ['webhook']],
+    // The site's health is tools-svc's own report.
+    ['GET', '/api/health', ['toolsA', 'toolsB'], '/health'],
   ];
-  for (const [method, path, names] of cases) {
+  for (const [method, path, names, upstreamPath = path] of cases) {
     const r = await fetch(`${base}${path}`, { method, body: method === 'POST' ? '{"x":1}' : undefined });
     assert.equal(r.status, 200, path);
     const j = await r.json();
     assert.ok(names.includes(j.upstream), `${path} answered by ${j.upstream}`);
-    assert.equal(j.url, path);
+    assert.equal(j.url, upstreamPath);
   }
   // Not a known API path: a plain 404 from Caddy, no service and no static page involved.
   const r = await fetch(`${base}/api/nope`);
