@@ -10,6 +10,8 @@
 
 #[path = "support/topology.rs"]
 mod topology;
+#[path = "support/trace_checks.rs"]
+mod trace_checks;
 
 use callway_core::lead::{CallbackStatus, LeadId};
 use callway_core::lead_store::{LeadStore, SupabaseConfig, SupabaseLeadStore};
@@ -48,8 +50,11 @@ async fn top_up(
 async fn a_visit_through_caddy_reaches_every_instance_and_the_callback_completes() {
     let started = Instant::now();
     let require_bridge = std::env::var("CALLWAY_REQUIRE_MEDIA_BRIDGE").is_ok_and(|v| v == "1");
+    // Every process exports its spans here: the journey must be one trace across them all.
+    let otlp = callway_testkit::otlp::OtlpReceiver::start().await;
     let t = topology::start(topology::Options {
         web_scenario: fast_web_scenario(),
+        otel_endpoint: Some(otlp.endpoint.clone()),
         require_media_bridge: require_bridge,
         ..Default::default()
     })
@@ -224,6 +229,25 @@ async fn a_visit_through_caddy_reaches_every_instance_and_the_callback_completes
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(left.is_empty(), "call context left in Redis: {left:?}");
+
+    // One trace for the whole journey, across the four services (before the top-ups below add
+    // token requests of their own).
+    let spans = otlp
+        .wait_until(Duration::from_secs(20), trace_checks::journey_complete)
+        .await;
+    let summary = trace_checks::assert_one_trace_per_journey(&spans);
+    let services: std::collections::BTreeSet<&str> =
+        spans.iter().map(|s| s.service.as_str()).collect();
+    for service in ["token-svc", "tools-svc", "webhook-svc", "media-bridge"] {
+        assert!(
+            services.contains(service),
+            "no spans from {service}: {services:?}"
+        );
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "journey trace (OTLP receiver): {summary}"
+    );
 
     // Every instance served: tools and webhooks through the journey itself (several requests
     // each); token-svc and media-bridge see one request per visit, so top them up.
