@@ -602,3 +602,22 @@ async fn undeclared_tool_is_not_called_and_the_mismatch_is_recorded() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_clients_close_code_is_recorded() {
+    let sim = start(scenario()).await;
+    let mut ws = ws_open(&sim).await;
+    until(&mut ws, "session.created").await;
+    ws.write_frame(fastwebsockets::Frame::close(1000, b"bye"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while sim.recorded().sessions[0].client_closed_with.is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "close not recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let s = &sim.recorded().sessions[0];
+    assert_eq!(s.client_closed_with, Some(1000));
+    assert_eq!(s.closed_with, None, "the server did not close it");
+    sim.shutdown().await;
+}

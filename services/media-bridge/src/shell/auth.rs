@@ -6,7 +6,7 @@ use ring::hmac;
 /// Header Telnyx sets from the dial's `stream_auth_token`.
 pub const AUTH_HEADER: &str = "x-telnyx-streaming-auth-token";
 
-/// The `token` query parameter, if present and plausible. Tokens are ours (`st_` + hex), so
+/// The `token` query parameter, if present and plausible. Tokens are ours (`st_` + base64url), so
 /// anything needing percent-decoding is not one of them.
 pub fn query_token(query: Option<&str>) -> Option<&str> {
     query?
@@ -14,7 +14,12 @@ pub fn query_token(query: Option<&str>) -> Option<&str> {
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == "token")
         .map(|(_, v)| v)
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
 }
 
 /// Constant-time comparison of the presented secret with the expected one. ring's public
@@ -41,11 +46,14 @@ mod tests {
 
     #[test]
     fn finds_the_token_and_refuses_odd_ones() {
-        assert_eq!(query_token(Some("a=1&token=st_abc")), Some("st_abc"));
+        assert_eq!(query_token(Some("a=1&token=st_a-b_c")), Some("st_a-b_c"));
         assert_eq!(query_token(Some("token=")), None);
         assert_eq!(query_token(Some("token=st_%41")), None);
         assert_eq!(query_token(None), None);
-        assert_eq!(query_token(Some(&format!("token={}", "a".repeat(65)))), None);
+        assert_eq!(
+            query_token(Some(&format!("token={}", "a".repeat(65)))),
+            None
+        );
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub async fn run(state: BridgeState, telnyx_ws: Ws, start: CallStart, span: Span
         tracing::info!("answering machine: the agent stays silent (webhook-svc handles voicemail)");
         span.record("callway.end", "voicemail");
         passive_until_closed(&mut tel_rx, PASSIVE_LIMIT).await;
-        telnyx.writer.close(1000).await;
+        telnyx.close(1000).await;
         return;
     };
     let timeline = Timeline::spawn(
@@ -101,7 +101,10 @@ impl Call {
             if self.bridge.state() == State::Ended {
                 return "ended";
             }
-            let deadline = self.bridge.poll_timeout().map(tokio::time::Instant::from_std);
+            let deadline = self
+                .bridge
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
             tokio::select! {
                 ev = tel_rx.recv() => match ev {
                     Some(WsEvent::Text(t)) => self.bridge.handle(Input::TelnyxText(&t), Instant::now()),
@@ -163,7 +166,10 @@ impl Call {
                     };
                     if !sent && self.openai.take().is_some() {
                         self.bridge.handle(
-                            Input::OpenAiClosed { code: None, reason: "write failed" },
+                            Input::OpenAiClosed {
+                                code: None,
+                                reason: "write failed",
+                            },
                             Instant::now(),
                         );
                     }
@@ -171,7 +177,7 @@ impl Call {
                 Output::HangUp { reason } => self.hang_up(reason),
                 Output::CloseOpenAi => {
                     if let Some(o) = self.openai.take() {
-                        o.writer.close(1000).await;
+                        o.close(1000).await;
                     }
                 }
                 Output::Metric(m) => self.metrics.record(&self.span, m),
@@ -202,19 +208,23 @@ impl Call {
     /// Closes OpenAI, lets pending hang-ups finish, then closes the Telnyx socket.
     async fn finish(mut self, tel_rx: &mut mpsc::Receiver<WsEvent>, end: &str) {
         if let Some(o) = self.openai.take() {
-            o.writer.close(1000).await;
+            o.close(1000).await;
         }
         match end {
             "voicemail" => {
                 tracing::info!("AMD says machine: agent cut, webhook-svc handles the voicemail");
-                let _ = self.telnyx.writer.send_text(r#"{"event":"clear"}"#.into()).await;
+                let _ = self
+                    .telnyx
+                    .writer
+                    .send_text(r#"{"event":"clear"}"#.into())
+                    .await;
                 passive_until_closed(tel_rx, PASSIVE_LIMIT).await;
             }
             "shutdown" => tracing::warn!("drain deadline passed: call cut"),
             _ => {}
         }
         while self.hangups.join_next().await.is_some() {}
-        self.telnyx.writer.close(1000).await;
+        self.telnyx.close(1000).await;
         tracing::info!(stats = ?self.bridge.stats(), "call finished");
     }
 }

@@ -34,7 +34,7 @@ pub async fn run(state: BridgeState, ws: Ws) {
     .flatten();
     let Some(id) = id else {
         tracing::warn!("no context and no start frame: closing the stream");
-        telnyx.writer.close(1008).await;
+        telnyx.close(1008).await;
         return;
     };
     tracing::warn!("call context missing: apologising and hanging up (no agent)");
@@ -47,7 +47,7 @@ pub async fn run(state: BridgeState, ws: Ws) {
     }
     hang_up_call(state.0.telnyx.clone(), id, state.0.tuning.hangup_timeout).await;
     passive_until_closed(&mut rx, Duration::from_secs(10)).await;
-    telnyx.writer.close(1000).await;
+    telnyx.close(1000).await;
 }
 
 /// `start.call_control_id` of a Telnyx `start` frame.

@@ -129,7 +129,9 @@ impl OpenAiEndpoint {
         let tcp_host = self.host.trim_start_matches('[').trim_end_matches(']');
         let tcp = TcpStream::connect((tcp_host, self.port)).await?;
         let _ = tcp.set_nodelay(true);
-        let host_header = if (self.tls.is_some() && self.port == 443) || (self.tls.is_none() && self.port == 80) {
+        let host_header = if (self.tls.is_some() && self.port == 443)
+            || (self.tls.is_none() && self.port == 80)
+        {
             self.host.clone()
         } else {
             format!("{}:{}", self.host, self.port)
@@ -156,9 +158,9 @@ impl OpenAiEndpoint {
         };
         match shaken {
             Ok((ws, _)) => Ok(ws),
-            Err(WebSocketError::InvalidStatusCode(s)) => {
-                Err(BridgeError::OpenAiConnect(format!("upgrade refused: HTTP {s}")))
-            }
+            Err(WebSocketError::InvalidStatusCode(s)) => Err(BridgeError::OpenAiConnect(format!(
+                "upgrade refused: HTTP {s}"
+            ))),
             Err(e) => Err(BridgeError::OpenAiConnect(e.to_string())),
         }
     }
@@ -169,7 +171,12 @@ mod tests {
     use super::*;
 
     fn ep(base: &str) -> Result<OpenAiEndpoint, String> {
-        OpenAiEndpoint::new(base, "gpt-realtime", Secret::new("k"), Duration::from_secs(1))
+        OpenAiEndpoint::new(
+            base,
+            "gpt-realtime",
+            Secret::new("k"),
+            Duration::from_secs(1),
+        )
     }
 
     #[test]

@@ -75,13 +75,13 @@ pub async fn run(listener: TcpListener, state: BridgeState, shutdown: impl Futur
         .await
         .is_err()
     {
-        tracing::warn!(active = state.active_calls(), "drain deadline passed: cutting calls");
+        tracing::warn!(
+            active = state.active_calls(),
+            "drain deadline passed: cutting calls"
+        );
         let _ = s.hard_stop.send(true);
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            s.calls.acquire_many(all),
-        )
-        .await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.calls.acquire_many(all))
+            .await;
     }
     conns.abort_all();
 }
@@ -193,7 +193,12 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
 async fn admit(req: &Request<Incoming>, state: &BridgeState) -> Result<Admit, Resp> {
     let s = &state.0;
     let t = s.tuning.store_timeout;
-    let unavailable = || plain(StatusCode::SERVICE_UNAVAILABLE, "context store unavailable\n");
+    let unavailable = || {
+        plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "context store unavailable\n",
+        )
+    };
     let Some(token) = auth::query_token(req.uri().query()) else {
         tracing::warn!("media socket without a stream token: refused");
         return Err(plain(StatusCode::FORBIDDEN, "forbidden\n"));

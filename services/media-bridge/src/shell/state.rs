@@ -93,8 +93,7 @@ impl BridgeState {
 
     /// The core config for one call: the phone agent prompt with the delimited web summary.
     pub(crate) fn bridge_config(&self, ctx: &CallContext) -> BridgeConfig {
-        let instructions =
-            callway_core::prompts::phone_instructions(&ctx.first_name, &ctx.summary);
+        let instructions = callway_core::prompts::phone_instructions(&ctx.first_name, &ctx.summary);
         let mut cfg = BridgeConfig::new(instructions);
         cfg.voice = self.0.voice.clone();
         if let Some(f) = &self.0.tuning.configure {

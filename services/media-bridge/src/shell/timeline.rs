@@ -22,7 +22,8 @@ impl Timeline {
         tokio::spawn(async move {
             while let Some((kind, text)) = rx.recv().await {
                 let ev = TimelineEvent::now(kind, text);
-                match tokio::time::timeout(store_timeout, contexts.push_event(&call_ref, &ev)).await {
+                match tokio::time::timeout(store_timeout, contexts.push_event(&call_ref, &ev)).await
+                {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::warn!(error = %e, "timeline not updated"),
                     Err(_) => tracing::warn!("timeline update timed out"),
@@ -57,7 +58,11 @@ pub fn transcript_line(frame: &str) -> Option<(&'static str, String)> {
         return None;
     };
     let v: serde_json::Value = serde_json::from_str(frame).ok()?;
-    let expected = if kind == "agent" { AGENT_DONE } else { CALLEE_DONE };
+    let expected = if kind == "agent" {
+        AGENT_DONE
+    } else {
+        CALLEE_DONE
+    };
     if v["type"] != expected {
         return None;
     }
