@@ -248,7 +248,7 @@ async fn run(
         session,
         TransportKind::WebSocket,
         24_000,
-        shared.scenario(),
+        shared.ws_scenario(),
         shared.opts,
         record,
     );

@@ -621,3 +621,30 @@ async fn the_clients_close_code_is_recorded() {
     assert_eq!(s.closed_with, None, "the server did not close it");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn websocket_sessions_can_follow_their_own_scenario() {
+    let sim = start(scenario()).await;
+    let phone = Scenario {
+        steps: vec![Step {
+            on: Trigger::SessionStart,
+            expect_transcript: None,
+            say: Some("Allô, ici le téléphone.".into()),
+            say_wav: None,
+            call: None,
+        }],
+        fallback_say: "Pardon ?".into(),
+        ms_per_char: 10,
+    };
+    sim.set_websocket_scenario(Some(phone));
+    let mut ws = ws_open(&sim).await;
+    send(&mut ws, pcmu_session()).await;
+    until(&mut ws, "session.updated").await;
+    send(&mut ws, json!({"type": "response.create"})).await;
+    until(&mut ws, "response.done").await;
+    assert_eq!(
+        sim.recorded().sessions[0].lines_said,
+        ["Allô, ici le téléphone."]
+    );
+    sim.shutdown().await;
+}
