@@ -82,20 +82,30 @@ struct Call {
 }
 
 impl Call {
-    /// Returns why the loop ended.
+    /// Returns why the loop ended. The helper tasks end with it.
     async fn run_loop(
         &mut self,
         tel_rx: &mut mpsc::Receiver<WsEvent>,
         connecting: PendingOpenAi,
     ) -> &'static str {
+        // The AMD verdict is polled in its own task so a slow store never delays audio.
+        let amd = tokio::spawn(watch_amd(self.state.clone(), self.call_ref.clone()));
+        let helpers = [amd.abort_handle(), connecting.abort_handle()];
+        let end = self.select_loop(tel_rx, connecting, amd).await;
+        helpers.iter().for_each(|h| h.abort());
+        end
+    }
+
+    async fn select_loop(
+        &mut self,
+        tel_rx: &mut mpsc::Receiver<WsEvent>,
+        connecting: PendingOpenAi,
+        amd: JoinHandle<bool>,
+    ) -> &'static str {
         let (oa_tx, mut oa_rx) = mpsc::channel(256);
         let mut connecting = Some(connecting);
         let mut hard_stop = self.state.0.hard_stop.subscribe();
-        // The AMD verdict is polled in its own task so a slow store never delays audio.
-        let mut machine = Some(tokio::spawn(watch_amd(
-            self.state.clone(),
-            self.call_ref.clone(),
-        )));
+        let mut machine = Some(amd);
         loop {
             self.drain_outputs().await;
             if self.bridge.state() == State::Ended {
