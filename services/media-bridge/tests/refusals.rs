@@ -192,16 +192,32 @@ async fn a_full_bridge_answers_503_without_burning_the_token() {
         speech_wav: callee_wav(100, 0, 0),
         hang_up_after: Some(Duration::from_secs(4)),
     };
-    h.telnyx.script_callee("+33612340005", long_callee()).unwrap();
-    h.telnyx.script_callee("+33612340006", long_callee()).unwrap();
+    h.telnyx
+        .script_callee("+33612340005", long_callee())
+        .unwrap();
+    h.telnyx
+        .script_callee("+33612340006", long_callee())
+        .unwrap();
     let (ctx1, token1) = h.context("Marie", "résumé").await;
-    let first = h.dial("+33612340005", &ctx1, &token1, &ctx1.stream_secret).await;
+    let first = h
+        .dial("+33612340005", &ctx1, &token1, &ctx1.stream_secret)
+        .await;
     assert_eq!(outcome(&h, &first).await, StreamOutcome::Accepted);
     let (ctx2, token2) = h.context("Paul", "résumé").await;
-    let second = h.dial("+33612340006", &ctx2, &token2, &ctx2.stream_secret).await;
-    assert_eq!(outcome(&h, &second).await, StreamOutcome::Refused { status: 503 });
+    let second = h
+        .dial("+33612340006", &ctx2, &token2, &ctx2.stream_secret)
+        .await;
+    assert_eq!(
+        outcome(&h, &second).await,
+        StreamOutcome::Refused { status: 503 }
+    );
     // The refused stream's token is still valid: Telnyx (or a retry) can use it later.
-    assert!(h.contexts.redeem_stream_token(&token2).await.unwrap().is_some());
+    assert!(h
+        .contexts
+        .redeem_stream_token(&token2)
+        .await
+        .unwrap()
+        .is_some());
     h.shutdown().await;
 }
 
@@ -209,13 +225,17 @@ async fn a_full_bridge_answers_503_without_burning_the_token() {
 async fn an_answering_machine_gets_no_agent() {
     let h = harness().await;
     // AMD already decided before the stream connected: no OpenAI session at all.
-    h.telnyx.script_callee("+33612340007", quiet_callee()).unwrap();
+    h.telnyx
+        .script_callee("+33612340007", quiet_callee())
+        .unwrap();
     let (ctx, token) = h.context("Marie", "résumé").await;
     h.contexts
         .set_flag(&ctx.call_ref, "amd", "machine")
         .await
         .unwrap();
-    let id = h.dial("+33612340007", &ctx, &token, &ctx.stream_secret).await;
+    let id = h
+        .dial("+33612340007", &ctx, &token, &ctx.stream_secret)
+        .await;
     assert_eq!(outcome(&h, &id).await, StreamOutcome::Accepted);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(h.openai.recorded().sessions.is_empty());
@@ -231,7 +251,9 @@ async fn an_answering_machine_gets_no_agent() {
         )
         .unwrap();
     let (ctx, token) = h.context("Marie", "résumé").await;
-    let id = h.dial("+33612340008", &ctx, &token, &ctx.stream_secret).await;
+    let id = h
+        .dial("+33612340008", &ctx, &token, &ctx.stream_secret)
+        .await;
     assert_eq!(outcome(&h, &id).await, StreamOutcome::Accepted);
     h.wait_openai(|r| r.sessions.len() == 1, Duration::from_secs(5))
         .await;
@@ -241,7 +263,10 @@ async fn an_answering_machine_gets_no_agent() {
         .unwrap();
     h.telnyx
         .wait_for(
-            |r| r.stream_for(&id).is_some_and(|s| !s.clears_at_ms.is_empty()),
+            |r| {
+                r.stream_for(&id)
+                    .is_some_and(|s| !s.clears_at_ms.is_empty())
+            },
             Duration::from_secs(5),
         )
         .await

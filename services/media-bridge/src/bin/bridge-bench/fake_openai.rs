@@ -84,11 +84,8 @@ async fn session(
         while let Ok(f) = rx.read_frame(&mut ignore).await {
             match f.opcode {
                 OpCode::Text => {
-                    if in_tx
-                        .send(String::from_utf8_lossy(&f.payload).into_owned())
-                        .await
-                        .is_err()
-                    {
+                    let msg = String::from_utf8_lossy(&f.payload).into_owned();
+                    if in_tx.send(msg).await.is_err() {
                         return;
                     }
                 }
