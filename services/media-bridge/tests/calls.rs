@@ -386,3 +386,39 @@ async fn two_calls_at_once_do_not_cross_talk() {
     assert!(pb > pa + 1_000);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_accepting_and_lets_the_running_call_finish() {
+    let mut h = Harness::start(
+        scenario(vec![say(Trigger::SessionStart, "Bonjour Marie.")], 30),
+        |_| {},
+        Tuning::default(),
+    )
+    .await;
+    let callee = Callee::Human {
+        speech_wav: callee_wav(100, 0, 0),
+        hang_up_after: Some(Duration::from_secs(3)),
+    };
+    let call = h.call("+33612345674", callee, "Marie", SUMMARY_A).await;
+    h.wait_openai(|r| r.sessions.len() == 1, Duration::from_secs(5))
+        .await;
+    let (stopped, finished) = h.begin_shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        tokio::net::TcpStream::connect(h.bridge_addr).await.is_err(),
+        "no new connections once shutting down"
+    );
+    assert!(!finished.is_finished(), "the running call is not cut");
+    tokio::time::timeout(Duration::from_secs(10), finished)
+        .await
+        .expect("the server returns once the call has ended")
+        .unwrap();
+    let rec = h.telnyx.recorded();
+    let stream = rec.stream_for(&call.call_control_id).unwrap();
+    assert!(
+        stream.stop_sent,
+        "the call ended by itself (callee hang-up)"
+    );
+    assert!(stopped.elapsed() >= Duration::from_millis(1_500));
+    h.shutdown().await;
+}

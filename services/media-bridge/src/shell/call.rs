@@ -20,6 +20,8 @@ pub const MAX_OPENAI_MESSAGE: usize = 4 * 1024 * 1024;
 /// After a hang-up request, how long to wait for Telnyx to close the stream itself.
 const PASSIVE_LIMIT: Duration = Duration::from_secs(60);
 const AMD_POLL: Duration = Duration::from_millis(400);
+/// After our hang-up was accepted, how long Telnyx has to stop the stream.
+const HANGUP_STREAM_END: Duration = Duration::from_secs(5);
 
 /// A pending OpenAI connect, started before the Telnyx upgrade completed.
 pub type PendingOpenAi = JoinHandle<Result<Ws, BridgeError>>;
@@ -233,7 +235,12 @@ impl Call {
             "shutdown" => tracing::warn!("drain deadline passed: call cut"),
             _ => {}
         }
+        let hung_up = !self.hangups.is_empty();
         while self.hangups.join_next().await.is_some() {}
+        if hung_up {
+            // Telnyx ends the stream itself after a hang-up (`stop`, then close): let it.
+            passive_until_closed(tel_rx, HANGUP_STREAM_END).await;
+        }
         self.telnyx.close(1000).await;
         tracing::info!(stats = ?self.bridge.stats(), "call finished");
     }

@@ -143,3 +143,45 @@ pub fn state_with_store(
         tuning,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Settings::from_sources(None, env).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_missing_setting_is_named() {
+        let err = |s: Settings| async move {
+            match state_from_settings(&s).await {
+                Ok(_) => String::new(),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert!(err(settings(&[])).await.contains("REDIS_URL"));
+        let sandbox = [("CALLWAY_SANDBOX", "true")];
+        assert!(err(settings(&sandbox)).await.contains("OPENAI_API_KEY"));
+        let with_openai = [("CALLWAY_SANDBOX", "true"), ("OPENAI_API_KEY", "sk-x")];
+        assert!(err(settings(&with_openai)).await.contains("TELNYX_API_KEY"));
+        let bad_base = [
+            ("CALLWAY_SANDBOX", "true"),
+            ("OPENAI_API_KEY", "sk-x"),
+            ("OPENAI_BASE_URL", "ftp://x"),
+        ];
+        assert!(err(settings(&bad_base)).await.contains("OPENAI_BASE_URL"));
+        let all = [
+            ("CALLWAY_SANDBOX", "true"),
+            ("OPENAI_API_KEY", "sk-x"),
+            ("TELNYX_API_KEY", "KEY"),
+            ("TELNYX_CONNECTION_ID", "c"),
+            ("TELNYX_FROM_NUMBER", "+33100000001"),
+        ];
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let state = state_from_settings(&settings(&all)).await.unwrap();
+        assert_eq!(state.active_calls(), 0);
+        assert_eq!(state.0.contexts.kind(), ContextStore::memory().kind());
+    }
+}

@@ -188,6 +188,15 @@ impl Harness {
         }
     }
 
+    /// Signals the bridge to shut down; returns when it was signalled and the server task.
+    pub fn begin_shutdown(&mut self) -> (std::time::Instant, JoinHandle<()>) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let server = self.server.take().expect("server running");
+        (std::time::Instant::now(), server)
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
