@@ -124,7 +124,7 @@ async fn health(state: &BridgeState) -> Resp {
 enum Admit {
     Call(Box<CallContext>, CallRef, bool),
     /// Our token, but no context: accept and hang up politely (fail_closed.rs).
-    FailClosed,
+    FailClosed(CallRef),
 }
 
 async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
@@ -139,11 +139,22 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
         tracing::warn!("call limit reached: media socket refused");
         return plain(StatusCode::SERVICE_UNAVAILABLE, "busy\n");
     };
-    let span = telemetry::call_span();
-    let admit = match admit(&req, &state).instrument(span.clone()).await {
+    // Admission logs go without the call span: its parent (the web trace) is only known once
+    // the context is loaded, and tracing-opentelemetry ignores a parent set after first entry.
+    let admit = match admit(&req, &state).await {
         Ok(a) => a,
         Err(resp) => return resp,
     };
+    let span = telemetry::call_span();
+    match &admit {
+        Admit::Call(ctx, call_ref, _) => {
+            telemetry::set_parent(&span, ctx.traceparent.as_deref());
+            span.record("call_ref", call_ref.as_str());
+        }
+        Admit::FailClosed(call_ref) => {
+            span.record("call_ref", call_ref.as_str());
+        }
+    }
     let (resp, upgraded) = match upgrade::upgrade(&mut req) {
         Ok(x) => x,
         Err(e) => {
@@ -175,7 +186,7 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
                 .instrument(span),
             );
         }
-        Admit::FailClosed => {
+        Admit::FailClosed(_) => {
             tokio::spawn(
                 async move {
                     let _permit = permit;
@@ -215,17 +226,15 @@ async fn admit(req: &Request<Incoming>, state: &BridgeState) -> Result<Admit, Re
         }
         Err(_) => return Err(unavailable()),
     };
-    tracing::Span::current().record("call_ref", call_ref.as_str());
     let ctx = match tokio::time::timeout(t, s.contexts.load(&call_ref)).await {
         Ok(Ok(Some(c))) => c,
-        Ok(Ok(None)) => return Ok(Admit::FailClosed),
+        Ok(Ok(None)) => return Ok(Admit::FailClosed(call_ref)),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "call context not loaded");
             return Err(unavailable());
         }
         Err(_) => return Err(unavailable()),
     };
-    telemetry::set_parent(&tracing::Span::current(), ctx.traceparent.as_deref());
     let presented = req
         .headers()
         .get(auth::AUTH_HEADER)

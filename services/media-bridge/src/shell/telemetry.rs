@@ -25,8 +25,11 @@ pub fn set_parent(span: &Span, traceparent: Option<&str>) {
     let Some(tp) = traceparent else { return };
     let carrier = HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
     let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
-    // Fails only when the span is already closed or has no OTel data: nothing to link then.
-    let _ = span.set_parent(cx);
+    // Must happen before the span is first entered; fails only when it was (a bug: logged) or
+    // when no OpenTelemetry layer is installed (nothing to link then).
+    if let Err(e) = span.set_parent(cx) {
+        tracing::debug!(error = ?e, "trace parent not set");
+    }
 }
 
 /// Per-call metric bookkeeping.
@@ -42,13 +45,13 @@ impl CallMetrics {
                 response_id,
                 latency,
             } => {
-                let ms = latency.as_millis() as u64;
+                let ms = millis(latency);
                 let turn = tracing::info_span!(parent: call, "bridge.turn",
                     "callway.voice_to_voice_ms" = ms, response_id = %response_id);
                 turn.in_scope(|| tracing::debug!(voice_to_voice_ms = ms, "turn answered"));
             }
             Metric::FirstAgentAudio { latency } => {
-                let ms = latency.as_millis() as u64;
+                let ms = millis(latency);
                 call.record("callway.first_agent_audio_ms", ms);
                 tracing::info!(parent: call, first_agent_audio_ms = ms, "first agent audio");
             }
@@ -58,11 +61,16 @@ impl CallMetrics {
                 sent_ms,
             } => {
                 self.barge_ins += 1;
-                call.record("callway.barge_ins", self.barge_ins);
-                tracing::info!(parent: call, item_id = %item_id, played_ms, sent_ms, "barge-in");
+                call.record("callway.barge_ins", self.barge_ins as i64);
+                tracing::info!(parent: call, item_id = %item_id, played_ms = played_ms as i64, sent_ms = sent_ms as i64, "barge-in");
             }
         }
     }
+}
+
+/// Milliseconds as i64: tracing-opentelemetry exports u64 values as strings, i64 as numbers.
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The core's log lines never carry secrets or audio (io.rs); pass them through.
