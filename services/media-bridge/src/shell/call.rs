@@ -62,6 +62,7 @@ pub async fn run(state: BridgeState, telnyx_ws: Ws, start: CallStart, span: Span
         telnyx,
         openai: None,
         metrics: CallMetrics::default(),
+        telnyx_failed: false,
         hangups: JoinSet::new(),
         timeline,
     };
@@ -79,6 +80,8 @@ struct Call {
     telnyx: WsHandle,
     openai: Option<WsHandle>,
     metrics: CallMetrics,
+    /// A write to Telnyx failed (reported to the core once).
+    telnyx_failed: bool,
     hangups: JoinSet<()>,
     timeline: Timeline,
 }
@@ -108,6 +111,7 @@ impl Call {
         let mut connecting = Some(connecting);
         let mut hard_stop = self.state.0.hard_stop.subscribe();
         let mut machine = Some(amd);
+        let mut telnyx_open = true;
         loop {
             self.drain_outputs().await;
             if self.bridge.state() == State::Ended {
@@ -118,9 +122,13 @@ impl Call {
                 .poll_timeout()
                 .map(tokio::time::Instant::from_std);
             tokio::select! {
-                ev = tel_rx.recv() => match ev {
+                ev = tel_rx.recv(), if telnyx_open => match ev {
                     Some(WsEvent::Text(t)) => self.bridge.handle(Input::TelnyxText(&t), Instant::now()),
-                    Some(WsEvent::Closed { .. }) | None => self.bridge.handle(Input::TelnyxClosed, Instant::now()),
+                    // Said once: a closed channel would otherwise be ready on every turn.
+                    Some(WsEvent::Closed { .. }) | None => {
+                        telnyx_open = false;
+                        self.bridge.handle(Input::TelnyxClosed, Instant::now());
+                    }
                 },
                 ev = oa_rx.recv(), if self.openai.is_some() => match ev {
                     Some(WsEvent::Text(t)) => {
@@ -167,7 +175,8 @@ impl Call {
         while let Some(out) = self.bridge.poll_output() {
             match out {
                 Output::ToTelnyx(text) => {
-                    if self.telnyx.writer.send_text(text).await.is_err() {
+                    if self.telnyx.writer.send_text(text).await.is_err() && !self.telnyx_failed {
+                        self.telnyx_failed = true;
                         self.bridge.handle(Input::TelnyxClosed, Instant::now());
                     }
                 }
