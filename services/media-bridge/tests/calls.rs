@@ -422,3 +422,81 @@ async fn shutdown_stops_accepting_and_lets_the_running_call_finish() {
     assert!(stopped.elapsed() >= Duration::from_millis(1_500));
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_openai_connect_does_not_hold_the_telnyx_stream() {
+    let steps = vec![say(Trigger::SessionStart, "Bonjour Marie, ici Callway.")];
+    let h = Harness::start(scenario(steps, 30), |_| {}, Tuning::default()).await;
+    // The OpenAI upgrade answers only after 1.5 s.
+    h.openai
+        .fail_next(sim_openai::Failure::Stall(Duration::from_millis(1_500)));
+    let callee = Callee::Human {
+        speech_wav: callee_wav(100, 0, 0),
+        hang_up_after: Some(Duration::from_secs(5)),
+    };
+    let call = h.call("+33612345676", callee, "Marie", SUMMARY_A).await;
+    let id = call.call_control_id.clone();
+    let rec = h
+        .telnyx
+        .wait_for(
+            |r| {
+                r.stream_for(&id)
+                    .is_some_and(|s| s.connected_at_ms.is_some())
+            },
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let connected = rec.stream_for(&id).unwrap().connected_at_ms.unwrap();
+    let rec = h
+        .telnyx
+        .wait_for(
+            |r| {
+                r.stream_for(&id)
+                    .is_some_and(|s| !s.app_media_at_ms.is_empty())
+            },
+            Duration::from_secs(8),
+        )
+        .await
+        .expect("the agent speaks once OpenAI is up");
+    let first_audio = rec.stream_for(&id).unwrap().app_media_at_ms[0];
+    assert!(
+        first_audio >= connected + 1_300,
+        "audio only after the stalled connect: connected {connected} ms, first audio {first_audio} ms"
+    );
+    // The stream was accepted at once and Telnyx frames were handled meanwhile: the greeting
+    // follows the connect closely instead of waiting for `start` after it.
+    assert!(
+        first_audio <= connected + 2_500,
+        "connected {connected} ms, first audio {first_audio} ms"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_refusal_at_connect_hangs_the_call_up() {
+    let steps = vec![say(Trigger::SessionStart, "Bonjour.")];
+    let h = Harness::start(scenario(steps, 30), |_| {}, Tuning::default()).await;
+    h.openai.fail_next(sim_openai::Failure::Unauthorized);
+    let callee = Callee::Human {
+        speech_wav: callee_wav(100, 0, 0),
+        hang_up_after: Some(Duration::from_secs(20)),
+    };
+    let call = h.call("+33612345677", callee, "Marie", SUMMARY_A).await;
+    let id = call.call_control_id.clone();
+    h.telnyx
+        .wait_for(
+            |r| {
+                r.commands
+                    .iter()
+                    .any(|c| c.call_control_id == id && c.command == "hangup")
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("hang-up when OpenAI refuses the session");
+    let o = h.openai.recorded();
+    assert!(o.sessions.is_empty(), "the upgrade was refused (401)");
+    assert!(o.http_errors.iter().any(|e| e.status == 401));
+    h.shutdown().await;
+}

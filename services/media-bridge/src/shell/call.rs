@@ -3,6 +3,7 @@
 
 use crate::core::{Bridge, HangupReason, Input, Output, State};
 use crate::shell::error::BridgeError;
+use crate::shell::fail_closed::start_call_control_id;
 use crate::shell::state::BridgeState;
 use crate::shell::telemetry::{self, CallMetrics};
 use crate::shell::timeline::Timeline;
@@ -20,6 +21,8 @@ pub const MAX_OPENAI_MESSAGE: usize = 4 * 1024 * 1024;
 /// After a hang-up request, how long to wait for Telnyx to close the stream itself.
 const PASSIVE_LIMIT: Duration = Duration::from_secs(60);
 const AMD_POLL: Duration = Duration::from_millis(400);
+/// How long to wait for Telnyx's `start` when a hang-up needs its `call_control_id`.
+pub const START_WAIT: Duration = Duration::from_secs(10);
 /// After our hang-up was accepted, how long Telnyx has to stop the stream.
 const HANGUP_STREAM_END: Duration = Duration::from_secs(5);
 
@@ -63,6 +66,7 @@ pub async fn run(state: BridgeState, telnyx_ws: Ws, start: CallStart, span: Span
         openai: None,
         metrics: CallMetrics::default(),
         telnyx_failed: false,
+        hangup_pending: false,
         hangups: JoinSet::new(),
         timeline,
     };
@@ -82,6 +86,8 @@ struct Call {
     metrics: CallMetrics,
     /// A write to Telnyx failed (reported to the core once).
     telnyx_failed: bool,
+    /// The core asked for a hang-up before the `call_control_id` was known.
+    hangup_pending: bool,
     hangups: JoinSet<()>,
     timeline: Timeline,
 }
@@ -218,12 +224,37 @@ impl Call {
             .map(str::to_owned)
             .or_else(|| self.ctx.call_control_id.clone())
         else {
-            tracing::warn!("cannot hang up: call_control_id unknown");
+            // OpenAI failed before Telnyx's `start`: hang up once `start` names the call.
+            self.hangup_pending = true;
             return;
         };
         let telnyx = self.state.0.telnyx.clone();
         let limit = self.state.0.tuning.hangup_timeout;
         self.hangups.spawn(hang_up_call(telnyx, id, limit));
+    }
+
+    /// Reads Telnyx frames (no longer fed to the ended core) until `start` gives the
+    /// `call_control_id`, then hangs up.
+    async fn hang_up_after_start(&mut self, tel_rx: &mut mpsc::Receiver<WsEvent>) {
+        let id = tokio::time::timeout(START_WAIT, async {
+            while let Some(WsEvent::Text(t)) = tel_rx.recv().await {
+                if let Some(id) = start_call_control_id(&t) {
+                    return Some(id);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        match id {
+            Some(id) => {
+                let telnyx = self.state.0.telnyx.clone();
+                let limit = self.state.0.tuning.hangup_timeout;
+                self.hangups.spawn(hang_up_call(telnyx, id, limit));
+            }
+            None => tracing::warn!("cannot hang up: no `start` from Telnyx"),
+        }
     }
 
     /// Closes OpenAI, lets pending hang-ups finish, then closes the Telnyx socket.
@@ -243,6 +274,9 @@ impl Call {
             }
             "shutdown" => tracing::warn!("drain deadline passed: call cut"),
             _ => {}
+        }
+        if self.hangup_pending {
+            self.hang_up_after_start(tel_rx).await;
         }
         let hung_up = !self.hangups.is_empty();
         while self.hangups.join_next().await.is_some() {}

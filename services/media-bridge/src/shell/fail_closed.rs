@@ -4,7 +4,7 @@
 //! No OpenAI session is opened. The token being ours (one-shot, issued for this dial) is what
 //! authorises acting on the `call_control_id` the stream reports.
 
-use crate::shell::call::{hang_up_call, passive_until_closed, MAX_TELNYX_MESSAGE};
+use crate::shell::call::{hang_up_call, passive_until_closed, MAX_TELNYX_MESSAGE, START_WAIT};
 use crate::shell::state::BridgeState;
 use crate::shell::ws_io::{self, Ws, WsEvent};
 use callway_core::call_context::random_id;
@@ -13,8 +13,6 @@ use tokio::sync::mpsc;
 
 pub const APOLOGY: &str =
     "Désolé, nous ne pouvons pas poursuivre cet appel. Nous vous recontacterons. Au revoir.";
-/// How long to wait for `start`.
-const START_WAIT: Duration = Duration::from_secs(10);
 /// Time for the apology to play before the hang-up cuts it.
 const SPEAK_WAIT: Duration = Duration::from_secs(6);
 
@@ -51,7 +49,7 @@ pub async fn run(state: BridgeState, ws: Ws) {
 }
 
 /// `start.call_control_id` of a Telnyx `start` frame.
-fn start_call_control_id(frame: &str) -> Option<String> {
+pub(crate) fn start_call_control_id(frame: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(frame).ok()?;
     if v["event"] != "start" {
         return None;
