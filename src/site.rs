@@ -173,11 +173,11 @@ fn start_bridge(
     contexts: &ContextStore,
     listener: std::net::TcpListener,
 ) -> anyhow::Result<Bridge> {
-    let state = media_bridge::state_with_store(
-        settings,
-        contexts.clone(),
-        media_bridge::Tuning::default(),
-    )?;
+    let tuning = media_bridge::Tuning {
+        max_calls: settings.media_bridge_max_calls.max(1),
+        ..media_bridge::Tuning::default()
+    };
+    let state = media_bridge::state_with_store(settings, contexts.clone(), tuning)?;
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -60,6 +60,9 @@ pub struct Settings {
     pub webhook_svc_port: u16,
     #[serde(default = "d_8084")]
     pub media_bridge_port: u16,
+    /// Concurrent calls one media bridge accepts (the next media socket gets 503).
+    #[serde(default = "d_200_usize")]
+    pub media_bridge_max_calls: usize,
     pub callway_public_url: Option<String>,
     /// Overrides the media stream URL derived from `callway_public_url` (the sandbox points it
     /// at the in-process bridge).
@@ -145,6 +148,9 @@ fn d_8083() -> u16 {
 }
 fn d_8084() -> u16 {
     8084
+}
+fn d_200_usize() -> usize {
+    200
 }
 fn d_900() -> u64 {
     900

@@ -111,7 +111,11 @@ pub async fn state_from_settings(settings: &Settings) -> anyhow::Result<BridgeSt
         None if settings.callway_sandbox => ContextStore::memory(),
         None => return Err(ConfigError::Missing("REDIS_URL").into()),
     };
-    state_with_store(settings, contexts, Tuning::default())
+    let tuning = Tuning {
+        max_calls: settings.media_bridge_max_calls.max(1),
+        ..Tuning::default()
+    };
+    state_with_store(settings, contexts, tuning)
 }
 
 /// Same, with a context store shared with other services in this process (the launcher).
@@ -182,6 +186,7 @@ mod tests {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let state = state_from_settings(&settings(&all)).await.unwrap();
         assert_eq!(state.active_calls(), 0);
+        assert_eq!(state.0.tuning.max_calls, 200);
         assert_eq!(state.0.contexts.kind(), ContextStore::memory().kind());
     }
 }
