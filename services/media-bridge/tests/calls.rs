@@ -500,3 +500,45 @@ async fn an_openai_refusal_at_connect_hangs_the_call_up() {
     assert!(o.http_errors.iter().any(|e| e.status == 401));
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_still_running_at_the_drain_deadline_are_cut() {
+    let tuning = Tuning {
+        drain_deadline: Duration::from_millis(500),
+        ..Tuning::default()
+    };
+    let steps = vec![say(Trigger::SessionStart, "Bonjour Marie.")];
+    let mut h = Harness::start(scenario(steps, 30), |_| {}, tuning).await;
+    let callee = Callee::Human {
+        speech_wav: callee_wav(100, 0, 0),
+        hang_up_after: Some(Duration::from_secs(30)),
+    };
+    let call = h.call("+33612345678", callee, "Marie", SUMMARY_A).await;
+    h.wait_openai(|r| r.sessions.len() == 1, Duration::from_secs(5))
+        .await;
+    let (stopped, server) = h.begin_shutdown();
+    tokio::time::timeout(Duration::from_secs(8), server)
+        .await
+        .expect("the server returns after the drain deadline")
+        .unwrap();
+    assert!(stopped.elapsed() < Duration::from_secs(7));
+    let id = call.call_control_id.clone();
+    let rec = h
+        .telnyx
+        .wait_for(
+            |r| r.stream_for(&id).is_some_and(|s| s.ended_at_ms.is_some()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert!(
+        rec.stream_for(&id).unwrap().closed_by_app,
+        "the bridge closed the stream"
+    );
+    h.wait_openai(
+        |r| r.sessions[0].client_closed_with == Some(1000),
+        Duration::from_secs(5),
+    )
+    .await;
+    h.shutdown().await;
+}
