@@ -3,4 +3,5 @@
 
 pub mod admin;
 pub mod sandbox;
+pub mod sandbox_phone;
 pub mod site;

@@ -34,8 +34,13 @@ impl Simulators {
 const SANDBOX_FROM: &str = "+33100000001";
 
 /// Starts what is missing and rewrites `settings` to use it. `site_url` is where this process
-/// serves (the simulated Telnyx posts its webhooks there).
-pub async fn start_missing(settings: &mut Settings, site_url: &str) -> anyhow::Result<Simulators> {
+/// serves (the simulated Telnyx posts its webhooks there), `bridge_url` (`ws://HOST:PORT`) where
+/// its media bridge listens (the simulated Telnyx opens the call's media stream there).
+pub async fn start_missing(
+    settings: &mut Settings,
+    site_url: &str,
+    bridge_url: &str,
+) -> anyhow::Result<Simulators> {
     let mut sims = Simulators::default();
     let loopback = "127.0.0.1:0".parse()?;
     if settings.openai_api_key.is_none() {
@@ -47,6 +52,8 @@ pub async fn start_missing(settings: &mut Settings, site_url: &str) -> anyhow::R
             None => sim_openai::Scenario::default_sandbox(),
         };
         let sim = sim_openai::OpenAiSim::start(cfg).await?;
+        // The web agent talks over WebRTC, the phone agent over the bridge's WebSocket.
+        sim.set_websocket_scenario(Some(crate::sandbox_phone::scenario()));
         settings.openai_api_key = Some(Secret::new(key));
         settings.openai_base_url = sim.base_url();
         settings.openai_realtime_calls_url = Some(sim.realtime_calls_url());
@@ -62,6 +69,10 @@ pub async fn start_missing(settings: &mut Settings, site_url: &str) -> anyhow::R
             format!("{site_url}/api/telnyx/webhooks"),
         );
         let sim = sim_telnyx::TelnyxSim::start(cfg).await?;
+        sim.script_default_callee(crate::sandbox_phone::callee())?;
+        if settings.callway_media_stream_url.is_none() {
+            settings.callway_media_stream_url = Some(format!("{bridge_url}/media/telnyx"));
+        }
         settings.telnyx_api_key = Some(Secret::new(key));
         settings.telnyx_base_url = sim.base_url();
         settings.telnyx_connection_id = Some(connection);

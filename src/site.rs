@@ -108,30 +108,67 @@ fn webhook_state(
 /// A running site: its URL, the simulators it started, and the server to await or stop.
 pub struct Site {
     pub url: String,
+    /// `ws://HOST:PORT` of the media bridge (Telnyx media streams go to `/media/telnyx`).
+    pub bridge_url: String,
     pub sims: crate::sandbox::Simulators,
     pub server: actix_web::dev::Server,
+    pub bridge: Bridge,
+    /// The call-context store every service here shares (tests check the cleanup).
+    pub contexts: ContextStore,
+}
+
+/// The media bridge running next to the site on its own listener (it is a hyper server, not an
+/// actix one, as in production where Caddy routes `/media/telnyx` to it).
+pub struct Bridge {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Bridge {
+    /// Stops accepting media sockets and lets running calls finish (bounded by the bridge's
+    /// drain deadline).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let listener =
         std::net::TcpListener::bind((settings.callway_host.as_str(), settings.callway_port))?;
-    let site = start(settings, listener).await?;
+    let bridge =
+        std::net::TcpListener::bind((settings.callway_host.as_str(), settings.media_bridge_port))?;
+    let site = start_with_bridge(settings, listener, bridge).await?;
     let mode = site.sims.describe();
-    tracing::info!(mode = %mode, "Callway on {}/", site.url);
+    tracing::info!(mode = %mode, bridge = %site.bridge_url, "Callway on {}/", site.url);
     println!("Callway ({mode}) on {}/", site.url);
     site.server.await?;
+    site.bridge.stop().await;
     Ok(())
 }
 
-/// Starts everything on `listener` (port 0 in tests) and returns without waiting.
-pub async fn start(
+/// Starts everything on `listener` (port 0 in tests), the media bridge on a free loopback port,
+/// and returns without waiting.
+pub async fn start(settings: Settings, listener: std::net::TcpListener) -> anyhow::Result<Site> {
+    let bridge = std::net::TcpListener::bind("127.0.0.1:0")?;
+    start_with_bridge(settings, listener, bridge).await
+}
+
+/// Same, with the media bridge on `bridge_listener`.
+pub async fn start_with_bridge(
     mut settings: Settings,
     listener: std::net::TcpListener,
+    bridge_listener: std::net::TcpListener,
 ) -> anyhow::Result<Site> {
     let site_url = format!("http://{}", listener.local_addr()?);
+    let mut bridge_addr = bridge_listener.local_addr()?;
+    if bridge_addr.ip().is_unspecified() {
+        bridge_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let bridge_url = format!("ws://{bridge_addr}");
     // The all-in-one may always use the embedded stand-ins for what is not configured.
     settings.callway_sandbox = true;
-    let sims = crate::sandbox::start_missing(&mut settings, &site_url).await?;
+    let sims = crate::sandbox::start_missing(&mut settings, &site_url, &bridge_url).await?;
     settings.callway_session_secret = Some(session_secret(&settings)?);
 
     let contexts = context_store(&settings).await?;
@@ -139,10 +176,12 @@ pub async fn start(
     tools.calls = tools_svc::calls_from_settings(&settings, contexts.clone()).await?;
     let webhooks = webhook_state(&settings, &contexts, &tools.leads)?;
     let token = token_svc::state_from_settings(&settings).await?;
+    let bridge = start_bridge(&settings, &contexts, bridge_listener)?;
     let static_dir = settings.callway_static_dir.clone();
     // After `start_missing`: in the sandbox the page posts its offer to the local simulator.
     let csp = content_security_policy(&realtime_origin(&settings));
 
+    let site_contexts = contexts.clone();
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .wrap(tracing_actix_web::TracingLogger::default())
@@ -166,9 +205,32 @@ pub async fn start(
     .run();
     Ok(Site {
         url: site_url,
+        bridge_url,
         sims,
         server,
+        bridge,
+        contexts: site_contexts,
     })
+}
+
+/// The bridge shares the site's context store (memory in the sandbox, Redis otherwise).
+fn start_bridge(
+    settings: &Settings,
+    contexts: &ContextStore,
+    listener: std::net::TcpListener,
+) -> anyhow::Result<Bridge> {
+    let tuning = media_bridge::Tuning {
+        max_calls: settings.media_bridge_max_calls.max(1),
+        ..media_bridge::Tuning::default()
+    };
+    let state = media_bridge::state_with_store(settings, contexts.clone(), tuning)?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(media_bridge::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Ok(Bridge { stop, task })
 }
 
 async fn site_health(

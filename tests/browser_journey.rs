@@ -55,9 +55,11 @@ async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dial
         .arg(root.join("e2e/journey/web-journey.mjs"))
         .arg(&site.url)
         .arg("120000")
+        // Keep the page open until its phone-leg panel shows the end of the callback.
+        .env("JOURNEY_WAIT_PHONE_END", "90000")
         .current_dir(&root)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), out)
+    let out = tokio::time::timeout(Duration::from_secs(300), out)
         .await
         .expect("journey timed out")
         .expect("node runs");
@@ -116,6 +118,13 @@ async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dial
         "{diag}"
     );
     assert!(seen["closedCleanly"].as_bool().unwrap(), "{diag}");
+    let panel = seen["phoneLeg"].as_str().unwrap();
+    for shown in ["Appel décroché", "Agent : «", "Vous : «", "Appel terminé"] {
+        assert!(
+            panel.contains(shown),
+            "the phone-leg panel shows {shown:?}: {panel}"
+        );
+    }
 
     // The simulator heard the microphone and got both tool outputs back through the data channel.
     let s = openai
@@ -171,5 +180,97 @@ async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dial
     assert_eq!(telnyx.dials.len(), 1);
     assert_eq!(telnyx.dials[0].body.as_ref().unwrap()["to"], "+33612345678");
 
+    // The phone leg: the simulated callee answers, the media bridge joins it to a phone agent
+    // session that carries the web summary, they talk, the agent hangs up, the webhook closes it.
+    let telnyx_sim = site.sims.telnyx.as_ref().unwrap();
+    let ccid = telnyx.dials[0].call_control_id.clone().expect("dialled");
+    let telnyx = telnyx_sim
+        .wait_for(
+            |r| {
+                r.webhooks.iter().any(|w| {
+                    w.call_control_id == ccid && w.event_type == "call.hangup" && w.acknowledged()
+                })
+            },
+            Duration::from_secs(90),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the phone leg did not end: {e}\n{diag}"));
+    let events = telnyx.events_for(&ccid);
+    assert!(events.contains(&"call.answered".to_owned()), "{events:?}");
+    let stream = telnyx.stream_for(&ccid).expect("media stream");
+    assert_eq!(
+        stream.outcome,
+        sim_telnyx::StreamOutcome::Accepted,
+        "{events:?}"
+    );
+    assert!(
+        stream.media_frames_sent > 100,
+        "the callee spoke into the stream"
+    );
+    assert!(
+        callway_audio::level::rms_dbfs(&stream.played_pcm) > -40.0
+            && stream.played_pcm.len() > 8_000,
+        "the callee heard the agent"
+    );
+    assert!(
+        telnyx
+            .commands
+            .iter()
+            .any(|c| c.call_control_id == ccid && c.command == "hangup" && c.status == 200),
+        "the bridge hung up after the agent's goodbye"
+    );
+    let openai = site.sims.openai.as_ref().unwrap().recorded();
+    let phone = openai
+        .sessions
+        .iter()
+        .find(|s| s.transport == sim_openai::TransportKind::WebSocket)
+        .expect("a phone agent session");
+    let instructions = phone.session["instructions"].as_str().unwrap_or_default();
+    assert!(
+        instructions.contains("cinquantaine") && instructions.contains("<<<RÉSUMÉ_WEB"),
+        "the web summary, delimited, is in the phone instructions"
+    );
+    assert!(
+        instructions.contains("Marie"),
+        "the callee is greeted by name"
+    );
+    assert!(
+        phone.audio_in_max_dbfs.unwrap_or(f64::NEG_INFINITY) > -40.0,
+        "the agent heard the callee"
+    );
+    assert_eq!(
+        phone.tool_calls.first().map(|t| t.name.as_str()),
+        Some("end_call")
+    );
+
+    // Context gone, outcome recorded in PostgreSQL (webhooks are handled after the 2xx: poll).
+    let call_ref =
+        callway_core::call_context::CallRef::parse(outputs[1]["call_id"].as_str().unwrap())
+            .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let gone = site.contexts.load(&call_ref).await.unwrap().is_none();
+        let status = store
+            .get(lead_id)
+            .await
+            .unwrap()
+            .expect("lead row")
+            .callback_status;
+        if gone && status == callway_core::lead::CallbackStatus::Completed {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "context gone: {gone}, callback status: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let timeline = site.contexts.timeline(&call_ref).await.unwrap();
+    let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
+    for k in ["answered", "agent", "callee", "ended"] {
+        assert!(kinds.contains(&k), "timeline {kinds:?} lacks {k}");
+    }
+
     server.stop(false).await;
+    site.bridge.stop().await;
 }

@@ -60,7 +60,13 @@ pub struct Settings {
     pub webhook_svc_port: u16,
     #[serde(default = "d_8084")]
     pub media_bridge_port: u16,
+    /// Concurrent calls one media bridge accepts (the next media socket gets 503).
+    #[serde(default = "d_200_usize")]
+    pub media_bridge_max_calls: usize,
     pub callway_public_url: Option<String>,
+    /// Overrides the media stream URL derived from `callway_public_url` (the sandbox points it
+    /// at the in-process bridge).
+    pub callway_media_stream_url: Option<String>,
     #[serde(default = "d_public")]
     pub callway_static_dir: String,
 
@@ -142,6 +148,9 @@ fn d_8083() -> u16 {
 }
 fn d_8084() -> u16 {
     8084
+}
+fn d_200_usize() -> usize {
+    200
 }
 fn d_900() -> u64 {
     900
@@ -229,8 +238,18 @@ impl Settings {
         Ok(s)
     }
 
-    /// `wss://host/media/telnyx` derived from `CALLWAY_PUBLIC_URL` (Telnyx connects there).
+    /// Where Telnyx opens the media stream: `CALLWAY_MEDIA_STREAM_URL` if set (`ws://` or
+    /// `wss://`), else `wss://host/media/telnyx` derived from `CALLWAY_PUBLIC_URL`.
     pub fn media_stream_url(&self) -> Result<String, ConfigError> {
+        if let Some(url) = &self.callway_media_stream_url {
+            if !(url.starts_with("wss://") || url.starts_with("ws://")) || url.contains('?') {
+                return Err(ConfigError::Invalid {
+                    name: "CALLWAY_MEDIA_STREAM_URL",
+                    reason: "must be a ws:// or wss:// URL without a query string".into(),
+                });
+            }
+            return Ok(url.trim_end_matches('/').to_owned());
+        }
         let public = self
             .callway_public_url
             .as_deref()
@@ -273,6 +292,43 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_media_stream_url_can_be_set_or_derived() {
+        let s = Settings::from_sources(
+            None,
+            env(&[("CALLWAY_PUBLIC_URL", "https://callway.example/")]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.media_stream_url().unwrap(),
+            "wss://callway.example/media/telnyx"
+        );
+        let s = Settings::from_sources(
+            None,
+            env(&[
+                ("CALLWAY_PUBLIC_URL", "https://callway.example"),
+                ("CALLWAY_MEDIA_STREAM_URL", "ws://127.0.0.1:9/media/telnyx"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.media_stream_url().unwrap(),
+            "ws://127.0.0.1:9/media/telnyx"
+        );
+        let s = Settings::from_sources(
+            None,
+            env(&[("CALLWAY_MEDIA_STREAM_URL", "http://127.0.0.1:9/x")]),
+        )
+        .unwrap();
+        assert!(matches!(
+            s.media_stream_url(),
+            Err(ConfigError::Invalid {
+                name: "CALLWAY_MEDIA_STREAM_URL",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub struct SessionRecord {
     pub scenario_mismatches: Vec<String>,
     /// Close code sent by the server, if it closed the session.
     pub closed_with: Option<u16>,
+    /// WebSocket only: the close code the client sent (1006 if the connection just ended).
+    pub client_closed_with: Option<u16>,
 }
 
 impl SessionRecord {
@@ -104,6 +106,7 @@ impl SessionRecord {
             tool_outputs: vec![],
             scenario_mismatches: vec![],
             closed_with: None,
+            client_closed_with: None,
         }
     }
 

@@ -88,6 +88,11 @@ impl OpenAiSim {
         *lock(&self.shared.scenario) = s;
     }
 
+    /// A different script for WebSocket sessions started from now on (`None`: the common one).
+    pub fn set_websocket_scenario(&self, s: Option<Scenario>) {
+        *lock(&self.shared.ws_scenario) = s;
+    }
+
     /// Forces a failure on the next HTTP request (REST call or WebSocket handshake).
     pub fn fail_next(&self, f: Failure) {
         *lock(&self.shared.fail_next) = Some(f);

@@ -24,6 +24,9 @@ pub(crate) struct Shared {
     pub ws_fail_after_events: Option<usize>,
     pub media_ip: IpAddr,
     pub scenario: Mutex<Scenario>,
+    /// Script for WebSocket sessions only (`None`: `scenario`), so one simulator can play the
+    /// web agent (WebRTC) and the phone agent (the bridge's WebSocket) in the sandbox.
+    pub ws_scenario: Mutex<Option<Scenario>>,
     pub fail_next: Mutex<Option<Failure>>,
     pub secrets: Mutex<HashMap<String, Secret>>,
     /// Hang-up signals of live WebRTC calls, by `rtc_…` id.
@@ -50,6 +53,7 @@ impl Shared {
             ws_fail_after_events: cfg.ws_fail_after_events,
             media_ip,
             scenario: Mutex::new(cfg.scenario.clone()),
+            ws_scenario: Mutex::new(None),
             fail_next: Mutex::new(cfg.fail_next.clone()),
             secrets: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
@@ -60,5 +64,11 @@ impl Shared {
 
     pub(crate) fn scenario(&self) -> Scenario {
         lock(&self.scenario).clone()
+    }
+
+    pub(crate) fn ws_scenario(&self) -> Scenario {
+        lock(&self.ws_scenario)
+            .clone()
+            .unwrap_or_else(|| self.scenario())
     }
 }

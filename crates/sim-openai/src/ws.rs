@@ -168,7 +168,8 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
 
 enum Incoming_ {
     Text(String),
-    Close,
+    /// The client closed with this code (1006 when the connection just ended).
+    Close(u16),
 }
 
 type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
@@ -203,13 +204,21 @@ async fn run(
                         }
                     }
                     OpCode::Close => {
-                        let _ = in_tx.send(Incoming_::Close).await;
+                        let p = &frame.payload[..];
+                        // 1005: a close frame without a status code (RFC 6455 §7.1.5).
+                        let code = if p.len() >= 2 {
+                            u16::from_be_bytes([p[0], p[1]])
+                        } else {
+                            1005
+                        };
+                        let _ = in_tx.send(Incoming_::Close(code)).await;
                         return;
                     }
                     _ => {}
                 },
                 Err(_) => {
-                    let _ = in_tx.send(Incoming_::Close).await;
+                    // 1006: the connection ended without a close frame.
+                    let _ = in_tx.send(Incoming_::Close(1006)).await;
                     return;
                 }
             }
@@ -234,11 +243,12 @@ async fn run(
         None,
         session.to_json(),
     ));
+    let client_record = record.clone();
     let mut engine = Engine::new(
         session,
         TransportKind::WebSocket,
         24_000,
-        shared.scenario(),
+        shared.ws_scenario(),
         shared.opts,
         record,
     );
@@ -283,10 +293,19 @@ async fn run(
         tokio::select! {
             msg = in_rx.recv() => match msg {
                 Some(Incoming_::Text(t)) => engine.handle_client_text(&t, started.elapsed()),
-                Some(Incoming_::Close) | None => break Ok(()),
+                Some(Incoming_::Close(code)) => {
+                    client_record.update(|r| r.client_closed_with = Some(code));
+                    break Ok(());
+                }
+                None => break Ok(()),
             },
             ob = obligated_rx.recv() => {
                 if let Some((op, payload)) = ob {
+                    if op == OpCode::Close {
+                        // The echo of the client's close races the Close event: record it here too.
+                        let code = if payload.len() >= 2 { u16::from_be_bytes([payload[0], payload[1]]) } else { 1005 };
+                        client_record.update(|r| r.client_closed_with = Some(code));
+                    }
                     let frame = Frame::new(true, op, None, Payload::Owned(payload));
                     tx.write_frame(frame).await?;
                     if op == OpCode::Close { break Ok(()); }

@@ -602,3 +602,49 @@ async fn undeclared_tool_is_not_called_and_the_mismatch_is_recorded() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_clients_close_code_is_recorded() {
+    let sim = start(scenario()).await;
+    let mut ws = ws_open(&sim).await;
+    until(&mut ws, "session.created").await;
+    ws.write_frame(fastwebsockets::Frame::close(1000, b"bye"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while sim.recorded().sessions[0].client_closed_with.is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "close not recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let s = &sim.recorded().sessions[0];
+    assert_eq!(s.client_closed_with, Some(1000));
+    assert_eq!(s.closed_with, None, "the server did not close it");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn websocket_sessions_can_follow_their_own_scenario() {
+    let sim = start(scenario()).await;
+    let phone = Scenario {
+        steps: vec![Step {
+            on: Trigger::SessionStart,
+            expect_transcript: None,
+            say: Some("Allô, ici le téléphone.".into()),
+            say_wav: None,
+            call: None,
+        }],
+        fallback_say: "Pardon ?".into(),
+        ms_per_char: 10,
+    };
+    sim.set_websocket_scenario(Some(phone));
+    let mut ws = ws_open(&sim).await;
+    send(&mut ws, pcmu_session()).await;
+    until(&mut ws, "session.updated").await;
+    send(&mut ws, json!({"type": "response.create"})).await;
+    until(&mut ws, "response.done").await;
+    assert_eq!(
+        sim.recorded().sessions[0].lines_said,
+        ["Allô, ici le téléphone."]
+    );
+    sim.shutdown().await;
+}

@@ -76,6 +76,7 @@ impl TelnyxSim {
             http,
             calls: Mutex::new(HashMap::new()),
             scripts: Mutex::new(HashMap::new()),
+            default_script: Mutex::new(None),
             answers: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         });
@@ -106,6 +107,14 @@ impl TelnyxSim {
     pub fn script_callee(&self, to_e164: &str, callee: Callee) -> anyhow::Result<()> {
         let script = Script::from_callee(callee)?;
         lock(&self.shared.scripts).insert(to_e164.to_owned(), script);
+        Ok(())
+    }
+
+    /// Scripts every number that has no script of its own (the sandbox does not know in advance
+    /// which number the visitor gives).
+    pub fn script_default_callee(&self, callee: Callee) -> anyhow::Result<()> {
+        let script = Script::from_callee(callee)?;
+        *lock(&self.shared.default_script) = Some(script);
         Ok(())
     }
 

@@ -167,6 +167,7 @@ fn dial_inner(
     let script = lock(&shared.scripts)
         .get(&params.to)
         .cloned()
+        .or_else(|| lock(&shared.default_script).clone())
         .unwrap_or_else(Script::default_human);
     let info = Arc::new(CallInfo {
         call_control_id: ids::call_control_id(),

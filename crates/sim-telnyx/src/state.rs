@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     pub http: reqwest::Client,
     pub calls: Mutex<HashMap<String, CallEntry>>,
     pub scripts: Mutex<HashMap<String, Script>>,
+    /// For numbers without a script (`None`: `Script::default_human`).
+    pub default_script: Mutex<Option<Script>>,
     pub answers: Mutex<HashMap<String, StoredAnswer>>,
     pub faults: Mutex<WebhookFaults>,
     pub tasks: Mutex<Vec<AbortHandle>>,

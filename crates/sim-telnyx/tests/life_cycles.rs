@@ -298,3 +298,19 @@ async fn a_wav_that_is_not_8khz_is_refused_when_scripted() {
     assert!(err.to_string().contains("8000"), "{err}");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_default_callee_script_applies_to_unscripted_numbers_only() {
+    let (sim, hooks) = setup().await;
+    sim.script_default_callee(Callee::Busy).expect("script");
+    sim.script_callee("+33622222222", Callee::Rejected)
+        .expect("script");
+    let (_, h) = run_to_hangup(&sim, &hooks, json!({"to": "+33644444444"})).await;
+    assert_eq!(
+        h["hangup_cause"], "user_busy",
+        "unscripted number: the default"
+    );
+    let (_, h) = run_to_hangup(&sim, &hooks, json!({"to": "+33622222222"})).await;
+    assert_eq!(h["hangup_cause"], "call_rejected", "its own script wins");
+    sim.shutdown().await;
+}

@@ -32,7 +32,11 @@
 //! (pre-warm), ignores binary frames, and sends everything in output order.
 
 pub mod core;
+pub mod shell;
 
 pub use crate::core::{
     Bridge, BridgeConfig, HangupReason, Input, LogLevel, Metric, Output, State, Stats, VadConfig,
+};
+pub use crate::shell::{
+    run, state_from_settings, state_with_store, BridgeError, BridgeState, OpenAiEndpoint, Tuning,
 };

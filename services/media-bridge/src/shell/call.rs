@@ -1,0 +1,351 @@
+//! One call: the loop of lib.rs around the sans-IO [`Bridge`], with the OpenAI socket arriving
+//! whenever its pre-warmed connect finishes (never awaited before Telnyx frames are handled).
+
+use crate::core::{Bridge, HangupReason, Input, Output, State};
+use crate::shell::error::BridgeError;
+use crate::shell::fail_closed::start_call_control_id;
+use crate::shell::state::BridgeState;
+use crate::shell::telemetry::{self, CallMetrics};
+use crate::shell::timeline::Timeline;
+use crate::shell::ws_io::{self, Ws, WsEvent, WsHandle};
+use callway_core::call_context::{random_id, CallContext, CallRef};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::Span;
+
+/// Telnyx frames are small JSON (≤ a few KB); anything bigger is not Telnyx.
+pub const MAX_TELNYX_MESSAGE: usize = 256 * 1024;
+/// OpenAI's largest events (session.updated, response.done) stay well below this.
+pub const MAX_OPENAI_MESSAGE: usize = 4 * 1024 * 1024;
+/// After a hang-up request, how long to wait for Telnyx to close the stream itself.
+const PASSIVE_LIMIT: Duration = Duration::from_secs(60);
+const AMD_POLL: Duration = Duration::from_millis(400);
+/// How long to wait for Telnyx's `start` when a hang-up needs its `call_control_id`.
+pub const START_WAIT: Duration = Duration::from_secs(10);
+/// After our hang-up was accepted, how long Telnyx has to stop the stream.
+const HANGUP_STREAM_END: Duration = Duration::from_secs(5);
+
+/// A pending OpenAI connect, started before the Telnyx upgrade completed.
+pub type PendingOpenAi = JoinHandle<Result<Ws, BridgeError>>;
+
+pub struct CallStart {
+    pub call_ref: CallRef,
+    pub ctx: CallContext,
+    /// `None` when AMD already said "machine": no agent for a voicemail.
+    pub openai: Option<PendingOpenAi>,
+}
+
+pub async fn run(state: BridgeState, telnyx_ws: Ws, start: CallStart, span: Span) {
+    let CallStart {
+        call_ref,
+        ctx,
+        openai,
+    } = start;
+    let (tel_tx, mut tel_rx) = mpsc::channel(256);
+    let telnyx = ws_io::spawn(telnyx_ws, MAX_TELNYX_MESSAGE, tel_tx);
+    let Some(connecting) = openai else {
+        tracing::info!("answering machine: the agent stays silent (webhook-svc handles voicemail)");
+        span.record("callway.end", "voicemail");
+        passive_until_closed(&mut tel_rx, PASSIVE_LIMIT).await;
+        telnyx.close(1000).await;
+        return;
+    };
+    let timeline = Timeline::spawn(
+        state.0.contexts.clone(),
+        call_ref.clone(),
+        state.0.tuning.store_timeout,
+    );
+    let mut call = Call {
+        bridge: Bridge::new(state.bridge_config(&ctx), Instant::now()),
+        state: state.clone(),
+        ctx,
+        call_ref,
+        span,
+        telnyx,
+        openai: None,
+        metrics: CallMetrics::default(),
+        telnyx_failed: false,
+        hangup_pending: false,
+        hangups: JoinSet::new(),
+        timeline,
+    };
+    let end = call.run_loop(&mut tel_rx, connecting).await;
+    call.span.record("callway.end", end);
+    call.finish(&mut tel_rx, end).await;
+}
+
+struct Call {
+    bridge: Bridge,
+    state: BridgeState,
+    ctx: CallContext,
+    call_ref: CallRef,
+    span: Span,
+    telnyx: WsHandle,
+    openai: Option<WsHandle>,
+    metrics: CallMetrics,
+    /// A write to Telnyx failed (reported to the core once).
+    telnyx_failed: bool,
+    /// The core asked for a hang-up before the `call_control_id` was known.
+    hangup_pending: bool,
+    hangups: JoinSet<()>,
+    timeline: Timeline,
+}
+
+impl Call {
+    /// Returns why the loop ended. The helper tasks end with it.
+    async fn run_loop(
+        &mut self,
+        tel_rx: &mut mpsc::Receiver<WsEvent>,
+        connecting: PendingOpenAi,
+    ) -> &'static str {
+        // The AMD verdict is polled in its own task so a slow store never delays audio.
+        let amd = tokio::spawn(watch_amd(self.state.clone(), self.call_ref.clone()));
+        let helpers = [amd.abort_handle(), connecting.abort_handle()];
+        let end = self.select_loop(tel_rx, connecting, amd).await;
+        helpers.iter().for_each(|h| h.abort());
+        end
+    }
+
+    async fn select_loop(
+        &mut self,
+        tel_rx: &mut mpsc::Receiver<WsEvent>,
+        connecting: PendingOpenAi,
+        amd: JoinHandle<bool>,
+    ) -> &'static str {
+        let (oa_tx, mut oa_rx) = mpsc::channel(256);
+        let mut connecting = Some(connecting);
+        let mut hard_stop = self.state.0.hard_stop.subscribe();
+        let mut machine = Some(amd);
+        let mut telnyx_open = true;
+        loop {
+            self.drain_outputs().await;
+            if self.bridge.state() == State::Ended {
+                return "ended";
+            }
+            let deadline = self
+                .bridge
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            tokio::select! {
+                ev = tel_rx.recv(), if telnyx_open => match ev {
+                    Some(WsEvent::Text(t)) => self.bridge.handle(Input::TelnyxText(&t), Instant::now()),
+                    // Said once: a closed channel would otherwise be ready on every turn.
+                    Some(WsEvent::Closed { .. }) | None => {
+                        telnyx_open = false;
+                        self.bridge.handle(Input::TelnyxClosed, Instant::now());
+                    }
+                },
+                ev = oa_rx.recv(), if self.openai.is_some() => match ev {
+                    Some(WsEvent::Text(t)) => {
+                        self.timeline.observe_openai(&t);
+                        self.bridge.handle(Input::OpenAiText(&t), Instant::now());
+                    }
+                    Some(WsEvent::Closed { code, reason }) => {
+                        self.openai = None;
+                        self.bridge.handle(Input::OpenAiClosed { code, reason: &reason }, Instant::now());
+                    }
+                    None => {
+                        self.openai = None;
+                        self.bridge.handle(Input::OpenAiClosed { code: None, reason: "reader gone" }, Instant::now());
+                    }
+                },
+                res = maybe(&mut connecting), if connecting.is_some() => {
+                    connecting = None;
+                    match res {
+                        Ok(Ok(ws)) => {
+                            self.openai = Some(ws_io::spawn(ws, MAX_OPENAI_MESSAGE, oa_tx.clone()));
+                            self.bridge.handle(Input::OpenAiConnected, Instant::now());
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "OpenAI connect failed");
+                            self.bridge.handle(Input::OpenAiClosed { code: None, reason: "connect failed" }, Instant::now());
+                        }
+                        Err(_) => self.bridge.handle(Input::OpenAiClosed { code: None, reason: "connect task lost" }, Instant::now()),
+                    }
+                }
+                _ = sleep_until(deadline) => self.bridge.handle(Input::Tick, Instant::now()),
+                verdict = maybe(&mut machine), if machine.is_some() => {
+                    machine = None;
+                    if matches!(verdict, Ok(true)) {
+                        return "voicemail";
+                    }
+                }
+                () = stopped(&mut hard_stop) => return "shutdown",
+            }
+        }
+    }
+
+    /// Executes the core's outputs in order.
+    async fn drain_outputs(&mut self) {
+        while let Some(out) = self.bridge.poll_output() {
+            match out {
+                Output::ToTelnyx(text) => {
+                    if self.telnyx.writer.send_text(text).await.is_err() && !self.telnyx_failed {
+                        self.telnyx_failed = true;
+                        self.bridge.handle(Input::TelnyxClosed, Instant::now());
+                    }
+                }
+                Output::ToOpenAi(text) => {
+                    let sent = match &self.openai {
+                        Some(o) => o.writer.send_text(text).await.is_ok(),
+                        None => false,
+                    };
+                    if !sent && self.openai.take().is_some() {
+                        self.bridge.handle(
+                            Input::OpenAiClosed {
+                                code: None,
+                                reason: "write failed",
+                            },
+                            Instant::now(),
+                        );
+                    }
+                }
+                Output::HangUp { reason } => self.hang_up(reason),
+                Output::CloseOpenAi => {
+                    if let Some(o) = self.openai.take() {
+                        o.close(1000).await;
+                    }
+                }
+                Output::Metric(m) => self.metrics.record(&self.span, m),
+                Output::Log { level, message } => telemetry::log(level, &message),
+            }
+        }
+    }
+
+    /// `hangup` via Call Control in the background (the stream keeps flowing until Telnyx stops
+    /// it); one `command_id` for every attempt so Telnyx de-duplicates retries.
+    fn hang_up(&mut self, reason: HangupReason) {
+        self.span.record("callway.hangup_reason", reason.as_str());
+        tracing::info!(reason = reason.as_str(), "hanging up");
+        let Some(id) = self
+            .bridge
+            .call_control_id()
+            .map(str::to_owned)
+            .or_else(|| self.ctx.call_control_id.clone())
+        else {
+            // OpenAI failed before Telnyx's `start`: hang up once `start` names the call.
+            self.hangup_pending = true;
+            return;
+        };
+        let telnyx = self.state.0.telnyx.clone();
+        let limit = self.state.0.tuning.hangup_timeout;
+        self.hangups.spawn(hang_up_call(telnyx, id, limit));
+    }
+
+    /// Reads Telnyx frames (no longer fed to the ended core) until `start` gives the
+    /// `call_control_id`, then hangs up.
+    async fn hang_up_after_start(&mut self, tel_rx: &mut mpsc::Receiver<WsEvent>) {
+        let id = tokio::time::timeout(START_WAIT, async {
+            while let Some(WsEvent::Text(t)) = tel_rx.recv().await {
+                if let Some(id) = start_call_control_id(&t) {
+                    return Some(id);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        match id {
+            Some(id) => {
+                let telnyx = self.state.0.telnyx.clone();
+                let limit = self.state.0.tuning.hangup_timeout;
+                self.hangups.spawn(hang_up_call(telnyx, id, limit));
+            }
+            None => tracing::warn!("cannot hang up: no `start` from Telnyx"),
+        }
+    }
+
+    /// Closes OpenAI, lets pending hang-ups finish, then closes the Telnyx socket.
+    async fn finish(mut self, tel_rx: &mut mpsc::Receiver<WsEvent>, end: &str) {
+        if let Some(o) = self.openai.take() {
+            o.close(1000).await;
+        }
+        match end {
+            "voicemail" => {
+                tracing::info!("AMD says machine: agent cut, webhook-svc handles the voicemail");
+                let _ = self
+                    .telnyx
+                    .writer
+                    .send_text(r#"{"event":"clear"}"#.into())
+                    .await;
+                passive_until_closed(tel_rx, PASSIVE_LIMIT).await;
+            }
+            "shutdown" => tracing::warn!("drain deadline passed: call cut"),
+            _ => {}
+        }
+        if self.hangup_pending {
+            self.hang_up_after_start(tel_rx).await;
+        }
+        let hung_up = !self.hangups.is_empty();
+        while self.hangups.join_next().await.is_some() {}
+        if hung_up {
+            // Telnyx ends the stream itself after a hang-up (`stop`, then close): let it.
+            passive_until_closed(tel_rx, HANGUP_STREAM_END).await;
+        }
+        self.telnyx.close(1000).await;
+        tracing::info!(stats = ?self.bridge.stats(), "call finished");
+    }
+}
+
+/// True once the webhook service has recorded AMD's "machine" verdict; false on "human" or
+/// when the watch window (`Tuning::amd_watch`) passes without a verdict.
+async fn watch_amd(state: BridgeState, call_ref: CallRef) -> bool {
+    let s = &state.0;
+    let until = tokio::time::Instant::now() + s.tuning.amd_watch;
+    let mut tick = tokio::time::interval(AMD_POLL);
+    while tokio::time::Instant::now() < until {
+        tick.tick().await;
+        if let Ok(Ok(Some(v))) =
+            tokio::time::timeout(s.tuning.store_timeout, s.contexts.flag(&call_ref, "amd")).await
+        {
+            return v == "machine";
+        }
+    }
+    false
+}
+
+pub async fn hang_up_call(telnyx: callway_core::telnyx::TelnyxClient, id: String, limit: Duration) {
+    let command_id = random_id("cmd_");
+    match tokio::time::timeout(limit, telnyx.hangup(&id, &command_id)).await {
+        Ok(Ok(())) => tracing::info!("hang-up accepted"),
+        Ok(Err(e)) if e.is_call_ended() => tracing::info!("call already ended"),
+        Ok(Err(e)) => tracing::error!(error = %e, "hang-up failed"),
+        Err(_) => tracing::error!("hang-up timed out"),
+    }
+}
+
+/// Resolves once the drain deadline has passed (never if the sender is gone).
+async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    if rx.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Awaits the future if there is one (the branch is disabled otherwise).
+async fn maybe<F: std::future::Future + Unpin>(f: &mut Option<F>) -> F::Output {
+    match f {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads (and ignores) Telnyx frames until the stream closes or `limit` passes.
+pub async fn passive_until_closed(rx: &mut mpsc::Receiver<WsEvent>, limit: Duration) {
+    let _ = tokio::time::timeout(limit, async {
+        while let Some(ev) = rx.recv().await {
+            if matches!(ev, WsEvent::Closed { .. }) {
+                break;
+            }
+        }
+    })
+    .await;
+}

@@ -1,0 +1,61 @@
+//! A valid one-time token whose call context is gone (expired, or removed by a racing
+//! `call.hangup`): fail closed. The socket is accepted so the callee is not left in silence:
+//! once Telnyx's `start` names the call, we say a short apology with Telnyx `speak` and hang up.
+//! No OpenAI session is opened. The token being ours (one-shot, issued for this dial) is what
+//! authorises acting on the `call_control_id` the stream reports.
+
+use crate::shell::call::{hang_up_call, passive_until_closed, MAX_TELNYX_MESSAGE, START_WAIT};
+use crate::shell::state::BridgeState;
+use crate::shell::ws_io::{self, Ws, WsEvent};
+use callway_core::call_context::random_id;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub const APOLOGY: &str =
+    "Désolé, nous ne pouvons pas poursuivre cet appel. Nous vous recontacterons. Au revoir.";
+/// Time for the apology to play before the hang-up cuts it.
+const SPEAK_WAIT: Duration = Duration::from_secs(6);
+
+pub async fn run(state: BridgeState, ws: Ws) {
+    let (tx, mut rx) = mpsc::channel(64);
+    let telnyx = ws_io::spawn(ws, MAX_TELNYX_MESSAGE, tx);
+    let id = tokio::time::timeout(START_WAIT, async {
+        while let Some(WsEvent::Text(t)) = rx.recv().await {
+            if let Some(id) = start_call_control_id(&t) {
+                return Some(id);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(id) = id else {
+        tracing::warn!("no context and no start frame: closing the stream");
+        telnyx.close(1008).await;
+        return;
+    };
+    tracing::warn!("call context missing: apologising and hanging up (no agent)");
+    let command_id = random_id("cmd_");
+    let speak = state.0.telnyx.speak(&id, APOLOGY, &command_id);
+    match tokio::time::timeout(state.0.tuning.hangup_timeout, speak).await {
+        Ok(Ok(())) => passive_until_closed(&mut rx, SPEAK_WAIT).await,
+        Ok(Err(e)) => tracing::warn!(error = %e, "apology not spoken"),
+        Err(_) => tracing::warn!("apology timed out"),
+    }
+    hang_up_call(state.0.telnyx.clone(), id, state.0.tuning.hangup_timeout).await;
+    passive_until_closed(&mut rx, Duration::from_secs(10)).await;
+    telnyx.close(1000).await;
+}
+
+/// `start.call_control_id` of a Telnyx `start` frame.
+pub(crate) fn start_call_control_id(frame: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(frame).ok()?;
+    if v["event"] != "start" {
+        return None;
+    }
+    v["start"]["call_control_id"]
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .map(str::to_owned)
+}

@@ -1,0 +1,58 @@
+//! The sandbox's phone leg: what the simulated callee says and what the simulated phone agent
+//! answers, so `cargo run` shows a whole callback (answered → greeting → the callee answers →
+//! goodbye → the agent hangs up with `end_call`) without any key.
+
+use callway_audio::{wav, PCMU_RATE_HZ};
+use sim_openai::{Scenario, Step, ToolCall, Trigger};
+use std::time::Duration;
+
+const MS_PER_CHAR: u32 = 30;
+const GREETING: &str = "Bonjour, ici l'agent IA de Callway, comme convenu sur notre site. \
+    C'est toujours un bon moment pour en parler ?";
+const ANSWER: &str = "Oui, allez-y.";
+const GOODBYE: &str =
+    "Parfait. Un conseiller vous envoie une proposition aujourd'hui. Merci et au revoir !";
+
+/// The phone agent: greets, answers the callee's reply with a goodbye, then hangs up.
+pub fn scenario() -> Scenario {
+    Scenario {
+        steps: vec![
+            Step {
+                on: Trigger::SessionStart,
+                expect_transcript: None,
+                say: Some(GREETING.into()),
+                say_wav: None,
+                call: None,
+            },
+            Step {
+                on: Trigger::UserTurn,
+                expect_transcript: Some(ANSWER.into()),
+                say: Some(GOODBYE.into()),
+                say_wav: None,
+                call: Some(ToolCall {
+                    name: "end_call".into(),
+                    arguments: serde_json::json!({"reason": "completed"}),
+                }),
+            },
+        ],
+        fallback_say: "Pardon, pouvez-vous répéter ?".into(),
+        ms_per_char: MS_PER_CHAR,
+    }
+}
+
+/// The callee: picks up, listens to the greeting, says a short answer, then stays on the line
+/// (hangs up by itself after a minute if nobody else does).
+pub fn callee() -> sim_telnyx::Callee {
+    // Greeting length at the agent's speaking rate, plus pick-up and a margin.
+    let greeting_ms = GREETING.chars().count() as u64 * MS_PER_CHAR as u64 + 1_500;
+    let mut samples = vec![0i16; (greeting_ms * PCMU_RATE_HZ as u64 / 1000) as usize];
+    samples.extend(sim_openai::voice::synth_speech(ANSWER, PCMU_RATE_HZ, 80));
+    samples.extend(vec![0i16; PCMU_RATE_HZ as usize]);
+    sim_telnyx::Callee::Human {
+        speech_wav: wav::to_bytes(&wav::Wav {
+            sample_rate: PCMU_RATE_HZ,
+            samples,
+        }),
+        hang_up_after: Some(Duration::from_secs(60)),
+    }
+}
