@@ -3,10 +3,7 @@
 //! Telnyx simulators. A visitor goes through the whole journey in Chromium on Caddy's one port;
 //! then the phone leg must have happened end to end, and every instance must have served.
 //!
-//! Needs the service binaries in `$CALLWAY_BIN_DIR` (scripts/test builds them). While the
-//! media-bridge binary does not exist yet, the test checks that a call whose media stream cannot
-//! be opened fails closed (and says loudly that the audio leg was not verified); set
-//! `CALLWAY_REQUIRE_MEDIA_BRIDGE=1` to make its absence an error.
+//! Needs the service binaries in `$CALLWAY_BIN_DIR` (scripts/test builds them).
 
 #[path = "support/topology.rs"]
 mod topology;
@@ -49,13 +46,11 @@ async fn top_up(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visit_through_caddy_reaches_every_instance_and_the_callback_completes() {
     let started = Instant::now();
-    let require_bridge = std::env::var("CALLWAY_REQUIRE_MEDIA_BRIDGE").is_ok_and(|v| v == "1");
     // Every process exports its spans here: the journey must be one trace across them all.
     let otlp = callway_testkit::otlp::OtlpReceiver::start().await;
     let t = topology::start(topology::Options {
         web_scenario: fast_web_scenario(),
         otel_endpoint: Some(otlp.endpoint.clone()),
-        require_media_bridge: require_bridge,
         ..Default::default()
     })
     .await
@@ -181,43 +176,28 @@ async fn a_visit_through_caddy_reaches_every_instance_and_the_callback_completes
     let lead = lead.expect("lead row");
     assert_eq!(lead.phone.as_e164(), topology::CALLEE);
 
-    if t.media_bridge {
-        let stream = stream.unwrap_or_else(|| panic!("no media stream\n{}", diag()));
-        assert!(
-            stream.connected_at_ms.is_some() && stream.media_frames_sent > 0,
-            "the callee's audio reached media-bridge through Caddy: {stream:#?}\n{}",
-            diag()
-        );
-        assert!(
-            stream.app_media_messages > 0,
-            "the phone agent's audio came back: {stream:#?}\n{}",
-            diag()
-        );
-        assert!(
-            !t.openai_phone.recorded().sessions.is_empty(),
-            "media-bridge opened a phone agent session\n{}",
-            diag()
-        );
-        assert_eq!(
-            lead.callback_status,
-            CallbackStatus::Completed,
-            "{}",
-            diag()
-        );
-    } else {
-        // No bridge behind Caddy: the stream cannot open, webhook-svc hangs up, the lead says so.
-        assert!(
-            events.iter().any(|e| e == "streaming.failed"),
-            "{events:?}\n{}",
-            diag()
-        );
-        assert_eq!(lead.callback_status, CallbackStatus::Failed, "{}", diag());
-        let _ = writeln!(
-            std::io::stderr(),
-            "NOTE: media-bridge binary absent from CALLWAY_BIN_DIR: the phone audio leg was NOT \
-             verified (the call failed closed, as it must without a bridge)"
-        );
-    }
+    let stream = stream.unwrap_or_else(|| panic!("no media stream\n{}", diag()));
+    assert!(
+        stream.connected_at_ms.is_some() && stream.media_frames_sent > 0,
+        "the callee's audio reached media-bridge through Caddy: {stream:#?}\n{}",
+        diag()
+    );
+    assert!(
+        stream.app_media_messages > 0,
+        "the phone agent's audio came back: {stream:#?}\n{}",
+        diag()
+    );
+    assert!(
+        !t.openai_phone.recorded().sessions.is_empty(),
+        "media-bridge opened a phone agent session\n{}",
+        diag()
+    );
+    assert_eq!(
+        lead.callback_status,
+        CallbackStatus::Completed,
+        "{}",
+        diag()
+    );
 
     // The call context is gone from Redis once the call ended.
     let mut left = vec![];

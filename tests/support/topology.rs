@@ -69,8 +69,6 @@ pub struct Options {
     pub phone_scenario: sim_openai::Scenario,
     /// How the callee behaves.
     pub callee: sim_telnyx::Callee,
-    /// media-bridge is started only if its binary exists, unless this is set.
-    pub require_media_bridge: bool,
 }
 
 impl Default for Options {
@@ -84,7 +82,6 @@ impl Default for Options {
                 speech_wav: tone_wav_8k(1.0),
                 hang_up_after: Some(Duration::from_secs(8)),
             },
-            require_media_bridge: false,
         }
     }
 }
@@ -137,8 +134,6 @@ pub struct Topology {
     pub openai_phone: sim_openai::OpenAiSim,
     pub telnyx: sim_telnyx::TelnyxSim,
     pub instances: Vec<Instance>,
-    /// False when the media-bridge binary was not found (see [`Options::require_media_bridge`]).
-    pub media_bridge: bool,
     pub dir: tempfile::TempDir,
     caddy: Option<Child>,
     pub caddy_log: PathBuf,
@@ -238,7 +233,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Topology> {
     callway_testkit::install_crypto_provider();
     let root = callway_testkit::workspace_root();
     let bins = bin_dir()?;
-    for s in &SERVICES[..3] {
+    for s in SERVICES {
         if !bins.join(s.bin).is_file() {
             bail!(
                 "{} not found in CALLWAY_BIN_DIR={} (build it: cargo build --workspace --bins)",
@@ -246,13 +241,6 @@ pub async fn start(opts: Options) -> anyhow::Result<Topology> {
                 bins.display()
             );
         }
-    }
-    let media_bridge = bins.join("media-bridge").is_file();
-    if !media_bridge && opts.require_media_bridge {
-        bail!(
-            "media-bridge not found in CALLWAY_BIN_DIR={}",
-            bins.display()
-        );
     }
     let dir = tempfile::Builder::new()
         .prefix("callway-topology-")
@@ -326,9 +314,6 @@ pub async fn start(opts: Options) -> anyhow::Result<Topology> {
 
     let mut instances = Vec::new();
     for service in SERVICES {
-        if service.bin == "media-bridge" && !media_bridge {
-            continue;
-        }
         for index in 0..opts.instances {
             let port = free_port();
             let log = dir.path().join(format!("{}-{index}.log", service.bin));
@@ -420,7 +405,6 @@ pub async fn start(opts: Options) -> anyhow::Result<Topology> {
         openai_phone,
         telnyx,
         instances,
-        media_bridge,
         dir,
         caddy: Some(caddy),
         caddy_log,

@@ -16,3 +16,10 @@ pub mod telnyx;
 pub mod web;
 
 pub use config::Settings;
+
+/// rustls needs one process-wide crypto provider and we build it with ring only (no aws-lc):
+/// every TLS client here (reqwest for OpenAI, Telnyx, PostgREST and the OTLP exporter; the
+/// bridge's WebSocket client) calls this first. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -33,6 +33,9 @@ pub fn init(
     otlp_endpoint: Option<&str>,
     filter: Option<&str>,
 ) -> TelemetryGuard {
+    // Every service calls this first thing, before any TLS client (the OTLP exporter included)
+    // is built.
+    crate::install_crypto_provider();
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );

@@ -99,7 +99,7 @@ struct DialBody<'a> {
 
 impl TelnyxClient {
     pub fn new(cfg: TelnyxConfig) -> Result<Self, String> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(Duration::from_secs(3))

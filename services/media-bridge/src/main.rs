@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
         settings.otel_exporter_otlp_endpoint.as_deref(),
         settings.rust_log.as_deref(),
     );
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    callway_core::install_crypto_provider();
     let state = media_bridge::state_from_settings(&settings).await?;
     let listener =
         tokio::net::TcpListener::bind((settings.callway_host.as_str(), settings.media_bridge_port))

@@ -30,7 +30,7 @@ pub struct ClientSecret {
 
 impl OpenAiClient {
     pub fn new(cfg: OpenAiConfig) -> Result<Self, String> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        callway_core::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(Duration::from_secs(3))

@@ -183,7 +183,7 @@ mod tests {
             ("TELNYX_CONNECTION_ID", "c"),
             ("TELNYX_FROM_NUMBER", "+33100000001"),
         ];
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        callway_core::install_crypto_provider();
         let state = state_from_settings(&settings(&all)).await.unwrap();
         assert_eq!(state.active_calls(), 0);
         assert_eq!(state.0.tuning.max_calls, 200);

@@ -59,7 +59,7 @@ fn runtime(name: &'static str, threads: usize) -> anyhow::Result<tokio::runtime:
 fn main() -> anyhow::Result<()> {
     let a = args()?;
     let (fd_before, fd_after) = raise_fd_limit();
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    callway_core::install_crypto_provider();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let bridge_rt = runtime("bridge-rt", cores)?;
     let driver_rt = runtime("driver-rt", cores)?;
