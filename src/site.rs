@@ -192,14 +192,15 @@ pub async fn start_with_bridge(
             app = app.configure(webhook_svc::configure(w));
         }
         let (tools, token) = (tools.clone(), token.clone());
-        app.route(
-            "/api/health",
-            web::get().to(move || {
-                let (tools, token) = (tools.clone(), token.clone());
-                async move { HttpResponse::Ok().json(site_health(&tools, &token).await) }
-            }),
-        )
-        .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
+        let health = move || {
+            let (tools, token) = (tools.clone(), token.clone());
+            async move { HttpResponse::Ok().json(site_health(&tools, &token).await) }
+        };
+        // `/health` too, so the Caddyfile's active health checks accept the launcher as an
+        // upstream (a tunnelled real phone test, README).
+        app.route("/api/health", web::get().to(health.clone()))
+            .route("/health", web::get().to(health))
+            .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
     })
     .listen(listener)?
     .run();
