@@ -103,7 +103,9 @@ async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dial
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        states.contains(&"connecting") && states.contains(&"speaking"),
+        states.contains(&"connecting")
+            && states.contains(&"listening")
+            && states.contains(&"speaking"),
         "{diag}"
     );
     assert!(
