@@ -2,13 +2,15 @@
 //! whenever its pre-warmed connect finishes (never awaited before Telnyx frames are handled).
 
 use crate::core::{Bridge, HangupReason, Input, Output, State};
+use crate::shell::amd::watch_amd;
 use crate::shell::error::BridgeError;
 use crate::shell::fail_closed::start_call_control_id;
+use crate::shell::hangup::{hang_up_call, passive_until_closed};
 use crate::shell::state::BridgeState;
 use crate::shell::telemetry::{self, CallMetrics};
 use crate::shell::timeline::Timeline;
 use crate::shell::ws_io::{self, Ws, WsEvent, WsHandle};
-use callway_core::call_context::{random_id, CallContext, CallRef};
+use callway_core::call_context::{CallContext, CallRef};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
@@ -18,9 +20,8 @@ use tracing::Span;
 pub const MAX_TELNYX_MESSAGE: usize = 256 * 1024;
 /// OpenAI's largest events (session.updated, response.done) stay well below this.
 pub const MAX_OPENAI_MESSAGE: usize = 4 * 1024 * 1024;
-/// After a hang-up request, how long to wait for Telnyx to close the stream itself.
+/// A call left to webhook-svc (voicemail): how long to wait for Telnyx to end the stream.
 const PASSIVE_LIMIT: Duration = Duration::from_secs(60);
-const AMD_POLL: Duration = Duration::from_millis(400);
 /// Extra events taken per wake-up when several are waiting (bounds the time before outputs).
 const BATCH: usize = 16;
 /// How long to wait for Telnyx's `start` when a hang-up needs its `call_control_id`.
@@ -354,33 +355,6 @@ impl Call {
     }
 }
 
-/// True once the webhook service has recorded AMD's "machine" verdict; false on "human" or
-/// when the watch window (`Tuning::amd_watch`) passes without a verdict.
-async fn watch_amd(state: BridgeState, call_ref: CallRef) -> bool {
-    let s = &state.0;
-    let until = tokio::time::Instant::now() + s.tuning.amd_watch;
-    let mut tick = tokio::time::interval(AMD_POLL);
-    while tokio::time::Instant::now() < until {
-        tick.tick().await;
-        if let Ok(Ok(Some(v))) =
-            tokio::time::timeout(s.tuning.store_timeout, s.contexts.flag(&call_ref, "amd")).await
-        {
-            return v == "machine";
-        }
-    }
-    false
-}
-
-pub async fn hang_up_call(telnyx: callway_core::telnyx::TelnyxClient, id: String, limit: Duration) {
-    let command_id = random_id("cmd_");
-    match tokio::time::timeout(limit, telnyx.hangup(&id, &command_id)).await {
-        Ok(Ok(())) => tracing::info!("hang-up accepted"),
-        Ok(Err(e)) if e.is_call_ended() => tracing::info!("call already ended"),
-        Ok(Err(e)) => tracing::error!(error = %e, "hang-up failed"),
-        Err(_) => tracing::error!("hang-up timed out"),
-    }
-}
-
 /// Resolves once the drain deadline has passed (never if the sender is gone).
 async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     if rx.wait_for(|stop| *stop).await.is_err() {
@@ -401,16 +375,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-/// Reads (and ignores) Telnyx frames until the stream closes or `limit` passes.
-pub async fn passive_until_closed(rx: &mut mpsc::Receiver<WsEvent>, limit: Duration) {
-    let _ = tokio::time::timeout(limit, async {
-        while let Some(ev) = rx.recv().await {
-            if matches!(ev, WsEvent::Closed { .. }) {
-                break;
-            }
-        }
-    })
-    .await;
 }
