@@ -2,13 +2,15 @@
 //! whenever its pre-warmed connect finishes (never awaited before Telnyx frames are handled).
 
 use crate::core::{Bridge, HangupReason, Input, Output, State};
+use crate::shell::amd::watch_amd;
 use crate::shell::error::BridgeError;
 use crate::shell::fail_closed::start_call_control_id;
+use crate::shell::hangup::{hang_up_call, passive_until_closed};
 use crate::shell::state::BridgeState;
 use crate::shell::telemetry::{self, CallMetrics};
 use crate::shell::timeline::Timeline;
 use crate::shell::ws_io::{self, Ws, WsEvent, WsHandle};
-use callway_core::call_context::{random_id, CallContext, CallRef};
+use callway_core::call_context::{CallContext, CallRef};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
@@ -18,9 +20,10 @@ use tracing::Span;
 pub const MAX_TELNYX_MESSAGE: usize = 256 * 1024;
 /// OpenAI's largest events (session.updated, response.done) stay well below this.
 pub const MAX_OPENAI_MESSAGE: usize = 4 * 1024 * 1024;
-/// After a hang-up request, how long to wait for Telnyx to close the stream itself.
+/// A call left to webhook-svc (voicemail): how long to wait for Telnyx to end the stream.
 const PASSIVE_LIMIT: Duration = Duration::from_secs(60);
-const AMD_POLL: Duration = Duration::from_millis(400);
+/// Extra events taken per wake-up when several are waiting (bounds the time before outputs).
+const BATCH: usize = 16;
 /// How long to wait for Telnyx's `start` when a hang-up needs its `call_control_id`.
 pub const START_WAIT: Duration = Duration::from_secs(10);
 /// After our hang-up was accepted, how long Telnyx has to stop the stream.
@@ -128,28 +131,22 @@ impl Call {
                 .poll_timeout()
                 .map(tokio::time::Instant::from_std);
             tokio::select! {
-                ev = tel_rx.recv(), if telnyx_open => match ev {
-                    Some(WsEvent::Text(t)) => self.bridge.handle(Input::TelnyxText(&t), Instant::now()),
-                    // Said once: a closed channel would otherwise be ready on every turn.
-                    Some(WsEvent::Closed { .. }) | None => {
-                        telnyx_open = false;
-                        self.bridge.handle(Input::TelnyxClosed, Instant::now());
+                ev = tel_rx.recv(), if telnyx_open => {
+                    self.on_telnyx(ev, &mut telnyx_open);
+                    // Under load several frames wait: take them now, write the outputs in one go.
+                    for _ in 0..BATCH {
+                        let Ok(ev) = tel_rx.try_recv() else { break };
+                        self.on_telnyx(Some(ev), &mut telnyx_open);
                     }
-                },
-                ev = oa_rx.recv(), if self.openai.is_some() => match ev {
-                    Some(WsEvent::Text(t)) => {
-                        self.timeline.observe_openai(&t);
-                        self.bridge.handle(Input::OpenAiText(&t), Instant::now());
+                }
+                ev = oa_rx.recv(), if self.openai.is_some() => {
+                    self.on_openai(ev);
+                    for _ in 0..BATCH {
+                        if self.openai.is_none() { break; }
+                        let Ok(ev) = oa_rx.try_recv() else { break };
+                        self.on_openai(Some(ev));
                     }
-                    Some(WsEvent::Closed { code, reason }) => {
-                        self.openai = None;
-                        self.bridge.handle(Input::OpenAiClosed { code, reason: &reason }, Instant::now());
-                    }
-                    None => {
-                        self.openai = None;
-                        self.bridge.handle(Input::OpenAiClosed { code: None, reason: "reader gone" }, Instant::now());
-                    }
-                },
+                }
                 res = maybe(&mut connecting), if connecting.is_some() => {
                     connecting = None;
                     match res {
@@ -176,41 +173,110 @@ impl Call {
         }
     }
 
-    /// Executes the core's outputs in order.
+    fn on_telnyx(&mut self, ev: Option<WsEvent>, telnyx_open: &mut bool) {
+        match ev {
+            Some(WsEvent::Text(t)) => self.bridge.handle(Input::TelnyxText(&t), Instant::now()),
+            // Said once: a closed channel would otherwise be ready on every turn.
+            Some(WsEvent::Closed { .. }) | None => {
+                *telnyx_open = false;
+                self.bridge.handle(Input::TelnyxClosed, Instant::now());
+            }
+        }
+    }
+
+    fn on_openai(&mut self, ev: Option<WsEvent>) {
+        let now = Instant::now();
+        match ev {
+            Some(WsEvent::Text(t)) => {
+                self.timeline.observe_openai(&t);
+                self.bridge.handle(Input::OpenAiText(&t), now);
+            }
+            Some(WsEvent::Closed { code, reason }) => {
+                self.openai = None;
+                let reason = reason.as_str();
+                self.bridge
+                    .handle(Input::OpenAiClosed { code, reason }, now);
+            }
+            None => {
+                self.openai = None;
+                let closed = Input::OpenAiClosed {
+                    code: None,
+                    reason: "reader gone",
+                };
+                self.bridge.handle(closed, now);
+            }
+        }
+    }
+
+    /// Executes the core's outputs in order. Frames are buffered per socket and flushed once
+    /// per pass (one write syscall for a burst instead of one per frame).
     async fn drain_outputs(&mut self) {
+        loop {
+            let (telnyx_dirty, openai_dirty) = self.run_outputs().await;
+            if telnyx_dirty && self.telnyx.writer.flush().await.is_err() && !self.telnyx_failed {
+                self.telnyx_failed = true;
+                self.bridge.handle(Input::TelnyxClosed, Instant::now());
+                continue;
+            }
+            let openai_failed = match (&self.openai, openai_dirty) {
+                (Some(o), true) => o.writer.flush().await.is_err(),
+                _ => false,
+            };
+            if openai_failed {
+                self.openai_write_failed();
+                continue;
+            }
+            return;
+        }
+    }
+
+    fn openai_write_failed(&mut self) {
+        if self.openai.take().is_some() {
+            let closed = Input::OpenAiClosed {
+                code: None,
+                reason: "write failed",
+            };
+            self.bridge.handle(closed, Instant::now());
+        }
+    }
+
+    /// Returns which sockets have buffered frames to flush.
+    async fn run_outputs(&mut self) -> (bool, bool) {
+        let (mut telnyx_dirty, mut openai_dirty) = (false, false);
         while let Some(out) = self.bridge.poll_output() {
             match out {
                 Output::ToTelnyx(text) => {
-                    if self.telnyx.writer.send_text(text).await.is_err() && !self.telnyx_failed {
+                    if self.telnyx.writer.queue_text(text).await.is_ok() {
+                        telnyx_dirty = true;
+                    } else if !self.telnyx_failed {
                         self.telnyx_failed = true;
                         self.bridge.handle(Input::TelnyxClosed, Instant::now());
                     }
                 }
                 Output::ToOpenAi(text) => {
-                    let sent = match &self.openai {
-                        Some(o) => o.writer.send_text(text).await.is_ok(),
+                    let queued = match &self.openai {
+                        Some(o) => o.writer.queue_text(text).await.is_ok(),
                         None => false,
                     };
-                    if !sent && self.openai.take().is_some() {
-                        self.bridge.handle(
-                            Input::OpenAiClosed {
-                                code: None,
-                                reason: "write failed",
-                            },
-                            Instant::now(),
-                        );
+                    if queued {
+                        openai_dirty = true;
+                    } else {
+                        self.openai_write_failed();
                     }
                 }
                 Output::HangUp { reason } => self.hang_up(reason),
                 Output::CloseOpenAi => {
+                    // The close frame is flushed with whatever was queued before it.
                     if let Some(o) = self.openai.take() {
                         o.close(1000).await;
                     }
+                    openai_dirty = false;
                 }
                 Output::Metric(m) => self.metrics.record(&self.span, m),
                 Output::Log { level, message } => telemetry::log(level, &message),
             }
         }
+        (telnyx_dirty, openai_dirty)
     }
 
     /// `hangup` via Call Control in the background (the stream keeps flowing until Telnyx stops
@@ -289,33 +355,6 @@ impl Call {
     }
 }
 
-/// True once the webhook service has recorded AMD's "machine" verdict; false on "human" or
-/// when the watch window (`Tuning::amd_watch`) passes without a verdict.
-async fn watch_amd(state: BridgeState, call_ref: CallRef) -> bool {
-    let s = &state.0;
-    let until = tokio::time::Instant::now() + s.tuning.amd_watch;
-    let mut tick = tokio::time::interval(AMD_POLL);
-    while tokio::time::Instant::now() < until {
-        tick.tick().await;
-        if let Ok(Ok(Some(v))) =
-            tokio::time::timeout(s.tuning.store_timeout, s.contexts.flag(&call_ref, "amd")).await
-        {
-            return v == "machine";
-        }
-    }
-    false
-}
-
-pub async fn hang_up_call(telnyx: callway_core::telnyx::TelnyxClient, id: String, limit: Duration) {
-    let command_id = random_id("cmd_");
-    match tokio::time::timeout(limit, telnyx.hangup(&id, &command_id)).await {
-        Ok(Ok(())) => tracing::info!("hang-up accepted"),
-        Ok(Err(e)) if e.is_call_ended() => tracing::info!("call already ended"),
-        Ok(Err(e)) => tracing::error!(error = %e, "hang-up failed"),
-        Err(_) => tracing::error!("hang-up timed out"),
-    }
-}
-
 /// Resolves once the drain deadline has passed (never if the sender is gone).
 async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     if rx.wait_for(|stop| *stop).await.is_err() {
@@ -336,16 +375,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-/// Reads (and ignores) Telnyx frames until the stream closes or `limit` passes.
-pub async fn passive_until_closed(rx: &mut mpsc::Receiver<WsEvent>, limit: Duration) {
-    let _ = tokio::time::timeout(limit, async {
-        while let Some(ev) = rx.recv().await {
-            if matches!(ev, WsEvent::Closed { .. }) {
-                break;
-            }
-        }
-    })
-    .await;
 }

@@ -4,7 +4,8 @@
 //! No OpenAI session is opened. The token being ours (one-shot, issued for this dial) is what
 //! authorises acting on the `call_control_id` the stream reports.
 
-use crate::shell::call::{hang_up_call, passive_until_closed, MAX_TELNYX_MESSAGE, START_WAIT};
+use crate::shell::call::{MAX_TELNYX_MESSAGE, START_WAIT};
+use crate::shell::hangup::{hang_up_call, passive_until_closed};
 use crate::shell::state::BridgeState;
 use crate::shell::ws_io::{self, Ws, WsEvent};
 use callway_core::call_context::random_id;

@@ -1,9 +1,11 @@
 //! The tokio shell around the sans-IO core: sockets, timers, the context store, Telnyx REST.
 
+mod amd;
 mod auth;
 mod call;
 mod error;
 mod fail_closed;
+mod hangup;
 mod openai_ws;
 mod server;
 mod state;

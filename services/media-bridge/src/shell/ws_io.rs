@@ -9,14 +9,16 @@ use hyper_util::rt::TokioIo;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::WriteHalf;
+use tokio::io::{BufWriter, WriteHalf};
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
 
 /// Both our sockets (server-side Telnyx, client-side OpenAI, TLS or not) end up as a hyper
 /// upgraded stream, so one type serves both.
 pub type Ws = WebSocket<TokioIo<Upgraded>>;
-type Write = WebSocketWrite<WriteHalf<TokioIo<Upgraded>>>;
+type Write = WebSocketWrite<BufWriter<WriteHalf<TokioIo<Upgraded>>>>;
+/// Room for a burst of frames (a 20 ms media frame is ~300 bytes of JSON).
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// A peer that stops reading must not stall the call forever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,17 +37,29 @@ pub enum WsEvent {
 pub struct WsWriter(Arc<Mutex<Write>>);
 
 impl WsWriter {
+    /// Writes and flushes one frame.
     pub async fn send_text(&self, text: String) -> Result<(), BridgeError> {
+        self.queue_text(text).await?;
+        self.flush().await
+    }
+
+    /// Writes a frame into the buffer; it leaves on the next [`WsWriter::flush`] (or earlier
+    /// when the buffer fills).
+    pub async fn queue_text(&self, text: String) -> Result<(), BridgeError> {
         let frame = Frame::text(Payload::Owned(text.into_bytes()));
-        // Flushed every time: over TLS a written frame may otherwise wait in the record buffer.
-        let write = async {
-            let mut w = self.0.lock().await;
-            w.write_frame(frame).await?;
-            w.flush().await
-        };
+        let write = async { self.0.lock().await.write_frame(frame).await };
         match tokio::time::timeout(WRITE_TIMEOUT, write).await {
             Ok(r) => r.map_err(BridgeError::from),
             Err(_) => Err(BridgeError::Timeout("WebSocket write")),
+        }
+    }
+
+    /// Pushes buffered frames to the socket (and through TLS, which buffers records too).
+    pub async fn flush(&self) -> Result<(), BridgeError> {
+        let flush = async { self.0.lock().await.flush().await };
+        match tokio::time::timeout(WRITE_TIMEOUT, flush).await {
+            Ok(r) => r.map_err(BridgeError::from),
+            Err(_) => Err(BridgeError::Timeout("WebSocket flush")),
         }
     }
 
@@ -99,7 +113,10 @@ pub fn spawn(mut ws: Ws, max_message: usize, events: mpsc::Sender<WsEvent>) -> W
     ws.set_max_message_size(max_message);
     ws.set_auto_pong(true);
     ws.set_auto_close(true);
-    let (rx, tx) = ws.split(tokio::io::split);
+    let (rx, tx) = ws.split(|s| {
+        let (r, w) = tokio::io::split(s);
+        (r, BufWriter::with_capacity(WRITE_BUFFER, w))
+    });
     let writer = WsWriter(Arc::new(Mutex::new(tx)));
     let closing = Arc::new(AtomicBool::new(false));
     let reader = tokio::spawn(read_loop(
@@ -127,7 +144,9 @@ async fn read_loop(
             let (w, op, data) = (w.clone(), f.opcode, f.payload.to_vec());
             async move {
                 let frame = Frame::new(true, op, None, Payload::Owned(data));
-                w.0.lock().await.write_frame(frame).await
+                let mut w = w.0.lock().await;
+                w.write_frame(frame).await?;
+                w.flush().await
             }
         };
         let event = match rx.read_frame(&mut obligated).await {

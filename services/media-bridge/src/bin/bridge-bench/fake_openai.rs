@@ -3,7 +3,7 @@
 //! `(call, seq)`. It timestamps the caller audio it receives. (sim-openai does far more per
 //! session — VAD, synthesis, recording — and would dominate the measurement at 1000 calls.)
 
-use crate::stats::{arrived, lock, tag, untag, CallTimes};
+use crate::stats::{arrived, lock, string_field, tag, untag, CallTimes};
 use base64::Engine as _;
 use bytes::Bytes;
 use fastwebsockets::{upgrade, FragmentCollectorRead, Frame, OpCode, Payload};
@@ -160,10 +160,7 @@ async fn send_delta<W: tokio::io::AsyncWrite + Unpin>(
 }
 
 fn inbound(m: &str, calls: &[CallTimes]) {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(m) else {
-        return;
-    };
-    let Some(audio) = v["audio"].as_str().and_then(|a| B64.decode(a).ok()) else {
+    let Some(audio) = string_field(m, "audio").and_then(|a| B64.decode(a).ok()) else {
         return;
     };
     // One append may carry several 20 ms frames when the bridge batches: each is tagged.

@@ -1,0 +1,24 @@
+//! The answering-machine watch: premium AMD usually decides after the stream started.
+
+use crate::shell::state::BridgeState;
+use callway_core::call_context::CallRef;
+use std::time::Duration;
+
+const AMD_POLL: Duration = Duration::from_millis(400);
+
+/// True once the webhook service has recorded AMD's "machine" verdict; false on "human" or
+/// when the watch window (`Tuning::amd_watch`) passes without a verdict.
+pub async fn watch_amd(state: BridgeState, call_ref: CallRef) -> bool {
+    let s = &state.0;
+    let until = tokio::time::Instant::now() + s.tuning.amd_watch;
+    let mut tick = tokio::time::interval(AMD_POLL);
+    while tokio::time::Instant::now() < until {
+        tick.tick().await;
+        if let Ok(Ok(Some(v))) =
+            tokio::time::timeout(s.tuning.store_timeout, s.contexts.flag(&call_ref, "amd")).await
+        {
+            return v == "machine";
+        }
+    }
+    false
+}
