@@ -21,6 +21,7 @@ struct App {
     contexts: ContextStore,
     leads: LeadStore,
     telnyx: ScriptedHttp,
+    _redis: callway_testkit::redis::TempRedis,
     _dir: tempfile::TempDir,
 }
 
@@ -39,7 +40,15 @@ async fn spawn(telnyx_script: Script, daily_cap: u64) -> App {
     let leads = LeadStore::Embedded(EmbeddedLeadStore::open(dir.path()).unwrap());
     let tokens = SessionTokens::new(&Secret::new(SECRET));
     let telnyx = ScriptedHttp::start(telnyx_script).await;
-    let contexts = ContextStore::memory();
+    // The claims (one per session, cooldown per number, daily cap) live in Redis in production.
+    let redis = callway_testkit::redis::TempRedis::start()
+        .await
+        .expect("redis-server");
+    let contexts = ContextStore::Redis(
+        callway_core::redis_conn::connect(&redis.url())
+            .await
+            .expect("redis"),
+    );
     let calls = CallDeps {
         telnyx: TelnyxClient::new(TelnyxConfig {
             base_url: format!("http://127.0.0.1:{}", telnyx.port),
@@ -72,6 +81,7 @@ async fn spawn(telnyx_script: Script, daily_cap: u64) -> App {
         contexts,
         leads,
         telnyx,
+        _redis: redis,
         _dir: dir,
     }
 }
