@@ -4,7 +4,7 @@
 use crate::core::{Bridge, HangupReason, Input, Output, State};
 use crate::shell::amd::watch_amd;
 use crate::shell::error::BridgeError;
-use crate::shell::fail_closed::start_call_control_id;
+use crate::shell::fail_closed::wait_for_start;
 use crate::shell::hangup::{hang_up_call, passive_until_closed};
 use crate::shell::state::BridgeState;
 use crate::shell::telemetry::{self, CallMetrics};
@@ -302,18 +302,7 @@ impl Call {
     /// Reads Telnyx frames (no longer fed to the ended core) until `start` gives the
     /// `call_control_id`, then hangs up.
     async fn hang_up_after_start(&mut self, tel_rx: &mut mpsc::Receiver<WsEvent>) {
-        let id = tokio::time::timeout(START_WAIT, async {
-            while let Some(WsEvent::Text(t)) = tel_rx.recv().await {
-                if let Some(id) = start_call_control_id(&t) {
-                    return Some(id);
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten();
-        match id {
+        match wait_for_start(tel_rx).await {
             Some(id) => {
                 let telnyx = self.state.0.telnyx.clone();
                 let limit = self.state.0.tuning.hangup_timeout;

@@ -20,18 +20,7 @@ const SPEAK_WAIT: Duration = Duration::from_secs(6);
 pub async fn run(state: BridgeState, ws: Ws) {
     let (tx, mut rx) = mpsc::channel(64);
     let telnyx = ws_io::spawn(ws, MAX_TELNYX_MESSAGE, tx);
-    let id = tokio::time::timeout(START_WAIT, async {
-        while let Some(WsEvent::Text(t)) = rx.recv().await {
-            if let Some(id) = start_call_control_id(&t) {
-                return Some(id);
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten();
-    let Some(id) = id else {
+    let Some(id) = wait_for_start(&mut rx).await else {
         tracing::warn!("no context and no start frame: closing the stream");
         telnyx.close(1008).await;
         return;
@@ -49,8 +38,23 @@ pub async fn run(state: BridgeState, ws: Ws) {
     telnyx.close(1000).await;
 }
 
+/// Reads Telnyx frames until `start` names the call (at most [`START_WAIT`]).
+pub(crate) async fn wait_for_start(rx: &mut mpsc::Receiver<WsEvent>) -> Option<String> {
+    tokio::time::timeout(START_WAIT, async {
+        while let Some(WsEvent::Text(t)) = rx.recv().await {
+            if let Some(id) = start_call_control_id(&t) {
+                return Some(id);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// `start.call_control_id` of a Telnyx `start` frame.
-pub(crate) fn start_call_control_id(frame: &str) -> Option<String> {
+fn start_call_control_id(frame: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(frame).ok()?;
     if v["event"] != "start" {
         return None;
