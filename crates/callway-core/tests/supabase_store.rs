@@ -164,7 +164,7 @@ async fn secret_keys_go_in_apikey_only_and_legacy_jwts_in_both_headers() {
     })
     .await;
     let url = format!("http://127.0.0.1:{}/rest/v1", srv.port);
-    store(&url, "sb_secret_abcdef123456", 1000)
+    store(&url, "sb_secret_fake", 1000)
         .count()
         .await
         .unwrap();
@@ -177,7 +177,7 @@ async fn secret_keys_go_in_apikey_only_and_legacy_jwts_in_both_headers() {
         .collect();
     assert_eq!(reqs.len(), 2);
     assert!(
-        reqs[0].contains("apikey: sb_secret_abcdef123456") && !reqs[0].contains("authorization:"),
+        reqs[0].contains("apikey: sb_secret_fake") && !reqs[0].contains("authorization:"),
         "{}",
         reqs[0]
     );
