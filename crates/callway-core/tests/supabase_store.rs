@@ -164,10 +164,7 @@ async fn secret_keys_go_in_apikey_only_and_legacy_jwts_in_both_headers() {
     })
     .await;
     let url = format!("http://127.0.0.1:{}/rest/v1", srv.port);
-    store(&url, "sb_secret_fake", 1000)
-        .count()
-        .await
-        .unwrap();
+    store(&url, "sb_secret_fake", 1000).count().await.unwrap();
     let jwt = callway_testkit::jwt::role_key(JWT_SECRET, "service_role");
     store(&url, &jwt, 1000).count().await.unwrap();
     let reqs: Vec<String> = srv
