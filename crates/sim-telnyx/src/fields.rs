@@ -141,44 +141,43 @@ impl<'a> Fields<'a> {
 
     /// `client_state`: must be valid standard base64.
     pub fn opt_base64(&mut self, key: &str) -> Option<&'a str> {
-        let s = self.opt_str(key)?;
-        if is_base64(s) {
-            Some(s)
-        } else {
-            self.errors.push(ErrorItem::invalid(
-                key,
-                format!("The '{key}' parameter must be a valid Base64 string."),
-            ));
-            None
-        }
+        self.opt_str_where(key, is_base64, "a valid Base64 string")
     }
 
     /// An absolute http(s) URL.
     pub fn opt_http_url(&mut self, key: &str) -> Option<&'a str> {
-        let s = self.opt_str(key)?;
-        if has_scheme(s, &["http://", "https://"]) {
-            Some(s)
-        } else {
-            self.errors.push(ErrorItem::invalid(
-                key,
-                format!("The '{key}' parameter must be a valid http or https URL."),
-            ));
-            None
-        }
+        self.opt_str_where(
+            key,
+            |s| has_scheme(s, &["http://", "https://"]),
+            "a valid http or https URL",
+        )
     }
 
     /// A WebSocket URL (`ws://` or `wss://`).
     pub fn opt_ws_url(&mut self, key: &str) -> Option<&'a str> {
+        self.opt_str_where(
+            key,
+            |s| has_scheme(s, &["ws://", "wss://"]),
+            "a valid ws:// or wss:// URL",
+        )
+    }
+
+    /// An optional string that must satisfy `ok`; otherwise Telnyx's "must be <what>" error.
+    fn opt_str_where(
+        &mut self,
+        key: &str,
+        ok: impl Fn(&str) -> bool,
+        what: &str,
+    ) -> Option<&'a str> {
         let s = self.opt_str(key)?;
-        if has_scheme(s, &["ws://", "wss://"]) {
-            Some(s)
-        } else {
-            self.errors.push(ErrorItem::invalid(
-                key,
-                format!("The '{key}' parameter must be a valid ws:// or wss:// URL."),
-            ));
-            None
+        if ok(s) {
+            return Some(s);
         }
+        self.errors.push(ErrorItem::invalid(
+            key,
+            format!("The '{key}' parameter must be {what}."),
+        ));
+        None
     }
 }
 
