@@ -282,6 +282,28 @@ impl ContextStore {
         }
     }
 
+    /// Gives back one unit taken with [`ContextStore::incr`] (a request that failed after
+    /// counting). Never goes below zero and never creates the key (it may have expired).
+    pub async fn decr(&self, key: &str) -> Result<(), ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                let script = redis::Script::new(
+                    "local v = tonumber(redis.call('GET', KEYS[1]) or '0') \
+                     if v > 0 then return redis.call('DECR', KEYS[1]) end return 0",
+                );
+                let _: i64 = script.key(key).invoke_async(&mut c).await?;
+                Ok(())
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                if let Some(entry) = map.get_mut(key) {
+                    let n = entry.0.parse::<u64>().unwrap_or(0).saturating_sub(1);
+                    entry.0 = n.to_string();
+                }
+            }),
+        }
+    }
+
     pub async fn put(&self, ctx: &CallContext) -> Result<(), ContextError> {
         let json = serde_json::to_string(ctx).map_err(|e| ContextError::Corrupt(e.to_string()))?;
         self.set(ctx_key(&ctx.call_ref), json, CONTEXT_TTL).await

@@ -58,6 +58,21 @@ async fn contexts_claims_and_tokens_through_redis() {
             .unwrap(),
         2
     );
+    // Giving a unit back lowers the shared count, never below zero, never creating a key.
+    a.decr("callway:test:n").await.unwrap();
+    assert_eq!(
+        b.incr("callway:test:n", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        2
+    );
+    b.decr("callway:test:absent").await.unwrap();
+    assert_eq!(
+        a.incr("callway:test:absent", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        1
+    );
 
     use callway_core::call_context::TimelineEvent;
     a.push_event(&ctx.call_ref, &TimelineEvent::now("ringing", None))

@@ -92,36 +92,38 @@ pub async fn trigger_call(
         return Err(ToolsError::CallbackAlreadyRequested);
     }
     let cooldown = cooldown_key(lead.phone.as_e164());
-    let claimed_number = c.claim(&cooldown, deps.cooldown).await;
-    if !matches!(claimed_number, Ok(true)) {
-        let _ = c.delete_key(&session_key).await;
-        return Err(claimed_number
-            .map_err(ToolsError::Context)
-            .err()
-            .unwrap_or(ToolsError::NumberCooldown));
+    match c.claim(&cooldown, deps.cooldown).await {
+        Ok(true) => {}
+        failed => {
+            let _ = c.delete_key(&session_key).await;
+            return Err(match failed {
+                Err(e) => ToolsError::Context(e),
+                Ok(_) => ToolsError::NumberCooldown,
+            });
+        }
     }
+    let day = daily_key();
+    // Undoes every claim, the day's count included: a request that fails changes nothing.
     let release = |extra: Option<CallRef>| {
         let c = c.clone();
-        let (session_key, cooldown) = (session_key.clone(), cooldown.clone());
+        let (session_key, cooldown, day) = (session_key.clone(), cooldown.clone(), day.clone());
         async move {
             let _ = c.delete_key(&session_key).await;
             let _ = c.delete_key(&cooldown).await;
+            let _ = c.decr(&day).await;
             if let Some(r) = extra {
                 let _ = c.remove(&r).await;
             }
         }
     };
-    match c
-        .incr(&daily_key(), Duration::from_secs(2 * 24 * 3600))
-        .await
-    {
+    match c.incr(&day, Duration::from_secs(2 * 24 * 3600)).await {
         Ok(n) if n <= deps.daily_cap => {}
-        other => {
+        counted => {
             release(None).await;
-            return Err(other
-                .map_err(ToolsError::Context)
-                .err()
-                .unwrap_or(ToolsError::DailyCapReached));
+            return Err(match counted {
+                Err(e) => ToolsError::Context(e),
+                Ok(_) => ToolsError::DailyCapReached,
+            });
         }
     }
 
@@ -154,6 +156,15 @@ pub async fn trigger_call(
             return Err(ToolsError::Context(e));
         }
     };
+    // Before the dial: once Telnyx has the call, its webhooks may move the lead on (ringing,
+    // even a fast hang-up), and a later `dialing` would overwrite that.
+    if let Err(e) = state
+        .leads
+        .update_callback(lead_id, CallbackStatus::Dialing, Some(summary))
+        .await
+    {
+        tracing::warn!(error = %e, "lead status not updated");
+    }
     let dial = DialRequest {
         to_e164: lead.phone.as_e164().to_owned(),
         client_state: call_ref.to_client_state(),
@@ -179,13 +190,6 @@ pub async fn trigger_call(
     if let Err(e) = c.put(&ctx).await {
         // The call is already placed: the bridge still finds the context written above.
         tracing::warn!(error = %e, "could not record the call control id in the context");
-    }
-    if let Err(e) = state
-        .leads
-        .update_callback(lead_id, CallbackStatus::Dialing, Some(summary))
-        .await
-    {
-        tracing::warn!(error = %e, "lead status not updated");
     }
     tracing::info!("callback dialled");
     Ok(HttpResponse::Ok().json(TriggerCallResponse {
