@@ -2,7 +2,7 @@
 
 use crate::events::{CallEvent, EventData};
 use crate::WebhookState;
-use callway_core::call_context::{random_id, CallContext, CallRef, TimelineEvent};
+use callway_core::call_context::{random_id, CallContext, CallRef, ContextError, TimelineEvent};
 use callway_core::lead::CallbackStatus;
 use tracing::Instrument;
 
@@ -44,12 +44,24 @@ pub fn outcome(cause: &str, answered: bool, machine: bool, stream_failed: bool) 
     }
 }
 
-#[tracing::instrument(name = "webhook.handle", skip_all, fields(event = %data.event_type, call_ref))]
-pub async fn handle(state: &WebhookState, data: EventData) {
-    let event = CallEvent::from(&data);
+/// An event that concerns one of our live calls, with its context: what [`handle`] acts on.
+pub struct Prepared {
+    event: CallEvent,
+    call_ref: CallRef,
+    ctx: CallContext,
+}
+
+/// Decides, before the 2xx, whether the event is ours and loads its call context. `Ok(None)`:
+/// nothing to do (unknown event, not our call, call already ended). `Err`: the context store is
+/// down — the caller answers 5xx so that Telnyx sends the event again.
+pub async fn prepare(
+    state: &WebhookState,
+    data: &EventData,
+) -> Result<Option<Prepared>, ContextError> {
+    let event = CallEvent::from(data);
     if event == CallEvent::Other {
         tracing::debug!("event ignored");
-        return;
+        return Ok(None);
     }
     let Some(call_ref) = data
         .payload
@@ -58,20 +70,27 @@ pub async fn handle(state: &WebhookState, data: EventData) {
         .and_then(CallRef::from_client_state)
     else {
         tracing::warn!("event without our client_state: ignored");
-        return;
+        return Ok(None);
     };
     tracing::Span::current().record("call_ref", call_ref.as_str());
-    let ctx = match state.contexts.load(&call_ref).await {
-        Ok(Some(ctx)) => ctx,
-        Ok(None) => {
-            tracing::info!("no context for this call (already ended or unknown): ignored");
-            return;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "context store unavailable");
-            return;
-        }
+    let Some(ctx) = state.contexts.load(&call_ref).await? else {
+        tracing::info!("no context for this call (already ended or unknown): ignored");
+        return Ok(None);
     };
+    Ok(Some(Prepared {
+        event,
+        call_ref,
+        ctx,
+    }))
+}
+
+/// Acts on a prepared event; runs after the 2xx has been sent.
+pub async fn handle(state: &WebhookState, prepared: Prepared, data: EventData) {
+    let Prepared {
+        event,
+        call_ref,
+        ctx,
+    } = prepared;
     // The webhook's own HTTP request has no trace header (Telnyx sends none); the work it causes
     // belongs to the journey that asked for the call, whose trace context rides in the context.
     let span = tracing::info_span!(

@@ -15,7 +15,7 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-#[tracing::instrument(name = "webhook.receive", skip_all, fields(event, event_id))]
+#[tracing::instrument(name = "webhook.receive", skip_all, fields(event, event_id, call_ref))]
 pub async fn receive(
     req: HttpRequest,
     body: web::Bytes,
@@ -48,11 +48,8 @@ pub async fn receive(
     let span = tracing::Span::current();
     span.record("event", envelope.data.event_type.as_str());
     span.record("event_id", envelope.data.id.as_str());
-    let first = match state
-        .contexts
-        .claim(&format!("callway:webhook:{}", envelope.data.id), DEDUP_TTL)
-        .await
-    {
+    let dedup_key = format!("callway:webhook:{}", envelope.data.id);
+    let first = match state.contexts.claim(&dedup_key, DEDUP_TTL).await {
         Ok(first) => first,
         Err(e) => {
             // Without de-duplication we cannot promise "once": let Telnyx retry later.
@@ -65,9 +62,21 @@ pub async fn receive(
         tracing::info!("duplicate webhook ignored");
         return HttpResponse::Ok().json(serde_json::json!({"status": "duplicate"}));
     }
+    // The context is read before the 2xx: if the store is down, the claim is given back and
+    // Telnyx retries later, instead of a 200 for an event nobody acted on.
+    let prepared = match crate::handle::prepare(&state, &envelope.data).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return HttpResponse::Ok().json(serde_json::json!({"status": "ignored"})),
+        Err(e) => {
+            tracing::error!(error = %e, "call context unavailable: Telnyx will retry");
+            let _ = state.contexts.delete_key(&dedup_key).await;
+            return HttpResponse::ServiceUnavailable()
+                .json(ApiErrorBody::new("unavailable", "Service indisponible."));
+        }
+    };
     let state = state.into_inner();
     let parent = tracing::Span::current();
-    let task = async move { crate::handle::handle(&state, envelope.data).await };
+    let task = async move { crate::handle::handle(&state, prepared, envelope.data).await };
     tokio::spawn(tracing::Instrument::instrument(task, parent));
     HttpResponse::Ok().json(serde_json::json!({"status": "accepted"}))
 }

@@ -405,3 +405,50 @@ async fn unsigned_forged_and_unknown_events_over_plain_http() {
         .unwrap();
     assert_eq!(huge.status().as_u16(), 413);
 }
+
+#[tokio::test]
+async fn an_unreadable_call_context_gets_a_503_and_the_retry_is_handled() {
+    use base64::Engine;
+    use callway_core::call_context::CallRef;
+    use ring::signature::Ed25519KeyPair;
+    let w = world(WebhookFaults::default(), VoicemailAction::Message).await;
+    let url = format!("http://127.0.0.1:{}/api/telnyx/webhooks", w.hook_port);
+    let call_ref = CallRef::parse("cx_unreadable").unwrap();
+    // Something the store cannot read where the context should be (a store fault).
+    assert!(w
+        .contexts
+        .claim("callway:ctx:cx_unreadable", Duration::from_secs(60))
+        .await
+        .unwrap());
+    let body = json!({"data":{"id":"evt-ctx","event_type":"call.answered","record_type":"event",
+        "payload":{"call_control_id":"v3:abc","client_state": call_ref.to_client_state()}},
+        "meta":{"attempt":1}})
+    .to_string();
+    let kp = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+    let send = || {
+        let now = chrono::Utc::now().timestamp();
+        let sig = base64::engine::general_purpose::STANDARD
+            .encode(kp.sign(format!("{now}|{body}").as_bytes()).as_ref());
+        reqwest::Client::new()
+            .post(&url)
+            .header("telnyx-timestamp", now.to_string())
+            .header("telnyx-signature-ed25519", sig)
+            .body(body.clone())
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(
+        first.status().as_u16(),
+        503,
+        "no 200 for an event nobody could act on"
+    );
+    // Telnyx retries the same event once the store is readable: it is not taken for a duplicate.
+    w.contexts
+        .delete_key("callway:ctx:cx_unreadable")
+        .await
+        .unwrap();
+    let retry = send().await.unwrap();
+    assert_eq!(retry.status().as_u16(), 200);
+    let status: serde_json::Value = retry.json().await.unwrap();
+    assert_ne!(status["status"], "duplicate", "{status}");
+}
