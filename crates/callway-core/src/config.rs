@@ -277,12 +277,6 @@ impl Settings {
     }
 }
 
-impl AsRef<str> for Secret {
-    fn as_ref(&self) -> &str {
-        self.expose()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,7 +348,9 @@ mod tests {
         assert_eq!(s.callway_phone_allowed_countries, "FR,BE");
         assert!(s.redis_url.is_none(), "an empty variable is unset");
         assert_eq!(
-            Settings::require::<str>("OPENAI_API_KEY", &s.openai_api_key).unwrap(),
+            Settings::require::<Secret>("OPENAI_API_KEY", &s.openai_api_key)
+                .unwrap()
+                .expose(),
             "sk-test"
         );
     }
@@ -362,7 +358,7 @@ mod tests {
     #[test]
     fn missing_and_invalid_settings_name_the_variable() {
         let s = Settings::from_sources(None, env(&[("CALLWAY_SESSION_SECRET", "short")])).unwrap();
-        let err = Settings::require::<str>("TELNYX_API_KEY", &s.telnyx_api_key).unwrap_err();
+        let err = Settings::require::<Secret>("TELNYX_API_KEY", &s.telnyx_api_key).unwrap_err();
         assert!(err.to_string().contains("TELNYX_API_KEY"));
         assert!(s
             .session_secret()

@@ -13,6 +13,7 @@ pub mod secret;
 pub mod session_token;
 pub mod telemetry;
 pub mod telnyx;
+pub mod trace_mask;
 pub mod web;
 
 pub use config::Settings;

@@ -39,6 +39,13 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// Lets [`crate::Settings::require`] hand out a secret still wrapped (never as `&str`).
+impl AsRef<Secret> for Secret {
+    fn as_ref(&self) -> &Secret {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,7 +82,7 @@ fn build_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerProv
         .with_service_name(service)
         .build();
     Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_batch_exporter(crate::trace_mask::MaskingExporter(exporter))
         .with_resource(resource)
         .build())
 }

@@ -42,8 +42,8 @@ impl TelnyxError {
     }
 }
 
-/// What we ask Telnyx for one callback.
-#[derive(Debug, Clone)]
+/// What we ask Telnyx for one callback. `Debug` shows neither the number nor the stream secret.
+#[derive(Clone)]
 pub struct DialRequest {
     pub to_e164: String,
     pub client_state: String,
@@ -53,11 +53,19 @@ pub struct DialRequest {
     pub webhook_url: Option<String>,
 }
 
+impl std::fmt::Debug for DialRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DialRequest")
+            .field("to", &crate::mask::mask_phone_numbers(&self.to_e164))
+            .field("command_id", &self.command_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Only what we use: a 2xx that lacks other fields must not turn a placed call into an error.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DialAnswer {
     pub call_control_id: String,
-    pub call_leg_id: String,
-    pub call_session_id: String,
 }
 
 #[derive(Deserialize)]

@@ -11,7 +11,8 @@ const AMD_POLL: Duration = Duration::from_millis(400);
 pub async fn watch_amd(state: BridgeState, call_ref: CallRef) -> bool {
     let s = &state.0;
     let until = tokio::time::Instant::now() + s.tuning.amd_watch;
-    let mut tick = tokio::time::interval(AMD_POLL);
+    // Admission has just read the flag: the first poll is one period later, not at once.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + AMD_POLL, AMD_POLL);
     while tokio::time::Instant::now() < until {
         tick.tick().await;
         if let Ok(Ok(Some(v))) =

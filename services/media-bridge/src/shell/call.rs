@@ -302,7 +302,7 @@ impl Call {
     /// Reads Telnyx frames (no longer fed to the ended core) until `start` gives the
     /// `call_control_id`, then hangs up.
     async fn hang_up_after_start(&mut self, tel_rx: &mut mpsc::Receiver<WsEvent>) {
-        match wait_for_start(tel_rx).await {
+        match wait_for_start(tel_rx).await.and_then(|s| s.call_control_id) {
             Some(id) => {
                 let telnyx = self.state.0.telnyx.clone();
                 let limit = self.state.0.tuning.hangup_timeout;

@@ -4,11 +4,12 @@
 //! No OpenAI session is opened. The token being ours (one-shot, issued for this dial) is what
 //! authorises acting on the `call_control_id` the stream reports.
 
+use crate::core::telnyx_frames::{self, StreamStart, TelnyxFrame};
 use crate::shell::call::{MAX_TELNYX_MESSAGE, START_WAIT};
 use crate::shell::hangup::{hang_up_call, passive_until_closed};
 use crate::shell::state::BridgeState;
 use crate::shell::ws_io::{self, Ws, WsEvent};
-use callway_core::call_context::random_id;
+use callway_core::call_context::{random_id, CallRef};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -17,11 +18,19 @@ pub const APOLOGY: &str =
 /// Time for the apology to play before the hang-up cuts it.
 const SPEAK_WAIT: Duration = Duration::from_secs(6);
 
-pub async fn run(state: BridgeState, ws: Ws) {
+pub async fn run(state: BridgeState, ws: Ws, call_ref: CallRef) {
     let (tx, mut rx) = mpsc::channel(64);
     let telnyx = ws_io::spawn(ws, MAX_TELNYX_MESSAGE, tx);
-    let Some(id) = wait_for_start(&mut rx).await else {
-        tracing::warn!("no context and no start frame: closing the stream");
+    let start = wait_for_start(&mut rx).await;
+    // Act only on the call this token was issued for: its `client_state` must carry our id.
+    let ours = start.as_ref().is_some_and(|s| {
+        s.client_state
+            .as_deref()
+            .and_then(CallRef::from_client_state)
+            == Some(call_ref.clone())
+    });
+    let Some(id) = start.and_then(|s| s.call_control_id).filter(|_| ours) else {
+        tracing::warn!("no context and no start frame for this call: closing the stream");
         telnyx.close(1008).await;
         return;
     };
@@ -38,12 +47,12 @@ pub async fn run(state: BridgeState, ws: Ws) {
     telnyx.close(1000).await;
 }
 
-/// Reads Telnyx frames until `start` names the call (at most [`START_WAIT`]).
-pub(crate) async fn wait_for_start(rx: &mut mpsc::Receiver<WsEvent>) -> Option<String> {
+/// Reads Telnyx frames until `start` (at most [`START_WAIT`]).
+pub(crate) async fn wait_for_start(rx: &mut mpsc::Receiver<WsEvent>) -> Option<StreamStart> {
     tokio::time::timeout(START_WAIT, async {
         while let Some(WsEvent::Text(t)) = rx.recv().await {
-            if let Some(id) = start_call_control_id(&t) {
-                return Some(id);
+            if let Ok(TelnyxFrame::Start(start)) = telnyx_frames::parse(&t) {
+                return Some(start);
             }
         }
         None
@@ -51,16 +60,4 @@ pub(crate) async fn wait_for_start(rx: &mut mpsc::Receiver<WsEvent>) -> Option<S
     .await
     .ok()
     .flatten()
-}
-
-/// `start.call_control_id` of a Telnyx `start` frame.
-fn start_call_control_id(frame: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(frame).ok()?;
-    if v["event"] != "start" {
-        return None;
-    }
-    v["start"]["call_control_id"]
-        .as_str()
-        .filter(|s| !s.is_empty() && s.len() <= 256)
-        .map(str::to_owned)
 }

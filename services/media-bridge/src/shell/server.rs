@@ -148,7 +148,7 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
     let span = telemetry::call_span();
     match &admit {
         Admit::Call(ctx, call_ref, _) => {
-            telemetry::set_parent(&span, ctx.traceparent.as_deref());
+            callway_core::telemetry::set_remote_parent(&span, ctx.traceparent.as_deref());
             span.record("call_ref", call_ref.as_str());
         }
         Admit::FailClosed(call_ref) => {
@@ -186,12 +186,12 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
                 .instrument(span),
             );
         }
-        Admit::FailClosed(_) => {
+        Admit::FailClosed(call_ref) => {
             tokio::spawn(
                 async move {
                     let _permit = permit;
                     if let Ok(ws) = upgraded.await {
-                        crate::shell::fail_closed::run(state, ws).await;
+                        crate::shell::fail_closed::run(state, ws, call_ref).await;
                     }
                 }
                 .instrument(span),

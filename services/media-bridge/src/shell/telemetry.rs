@@ -3,10 +3,8 @@
 //! Nothing here ever records phone numbers, tokens, secrets or audio.
 
 use crate::core::{LogLevel, Metric};
-use std::collections::HashMap;
 use tracing::field::Empty;
 use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The call span, before the context (and so the parent trace) is known.
 pub fn call_span() -> Span {
@@ -18,18 +16,6 @@ pub fn call_span() -> Span {
         "callway.end" = Empty,
         "callway.barge_ins" = Empty,
     )
-}
-
-/// Makes `span` a child of the W3C `traceparent` stored with the call.
-pub fn set_parent(span: &Span, traceparent: Option<&str>) {
-    let Some(tp) = traceparent else { return };
-    let carrier = HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
-    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
-    // Must happen before the span is first entered; fails only when it was (a bug: logged) or
-    // when no OpenTelemetry layer is installed (nothing to link then).
-    if let Err(e) = span.set_parent(cx) {
-        tracing::debug!(error = ?e, "trace parent not set");
-    }
 }
 
 /// Per-call metric bookkeeping.
