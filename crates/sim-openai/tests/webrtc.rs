@@ -443,7 +443,7 @@ async fn webrtc_barge_in_clears_the_buffer_and_truncates_at_the_played_position(
                 .has("output_audio_buffer.started"))
             .await
     );
-    assert!(!client.pump(Duration::from_millis(400), |_| false).await);
+    client.pump(Duration::from_millis(400), |_| false).await;
     client.say_tone(400, 400);
     assert!(
         client

@@ -154,8 +154,7 @@ async fn barge_in_clears_telnyx_and_truncates_at_what_was_played() {
     };
     let call = h.call("+33612345679", callee, "Marie", SUMMARY_A).await;
     let id = call.call_control_id.clone();
-    let rec = h
-        .telnyx
+    h.telnyx
         .wait_for(
             |r| {
                 r.stream_for(&id)
@@ -184,7 +183,7 @@ async fn barge_in_clears_telnyx_and_truncates_at_what_was_played() {
             Duration::from_secs(20),
         )
         .await
-        .unwrap_or(rec);
+        .expect("the stream ends");
     let stream = rec.stream_for(&id).unwrap();
     let s = &o.sessions[0];
     let truncate = s
@@ -366,6 +365,10 @@ async fn two_calls_at_once_do_not_cross_talk() {
     // Each session heard only its callee.
     assert!(sa.audio_in_max_dbfs.unwrap_or(f64::NEG_INFINITY) > -30.0);
     assert!(
+        sb.audio_in_ms > 1_000,
+        "B's callee stream reached B's session"
+    );
+    assert!(
         sb.audio_in_max_dbfs.unwrap_or(f64::NEG_INFINITY) < -60.0,
         "{:?}",
         sb.audio_in_max_dbfs
@@ -402,7 +405,7 @@ async fn shutdown_stops_accepting_and_lets_the_running_call_finish() {
     let call = h.call("+33612345674", callee, "Marie", SUMMARY_A).await;
     h.wait_openai(|r| r.sessions.len() == 1, Duration::from_secs(5))
         .await;
-    let (stopped, finished) = h.begin_shutdown();
+    let finished = h.begin_shutdown();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         tokio::net::TcpStream::connect(h.bridge_addr).await.is_err(),
@@ -419,7 +422,6 @@ async fn shutdown_stops_accepting_and_lets_the_running_call_finish() {
         stream.stop_sent,
         "the call ended by itself (callee hang-up)"
     );
-    assert!(stopped.elapsed() >= Duration::from_millis(1_500));
     h.shutdown().await;
 }
 
@@ -463,12 +465,6 @@ async fn a_slow_openai_connect_does_not_hold_the_telnyx_stream() {
     assert!(
         first_audio >= connected + 1_300,
         "audio only after the stalled connect: connected {connected} ms, first audio {first_audio} ms"
-    );
-    // The stream was accepted at once and Telnyx frames were handled meanwhile: the greeting
-    // follows the connect closely instead of waiting for `start` after it.
-    assert!(
-        first_audio <= connected + 2_500,
-        "connected {connected} ms, first audio {first_audio} ms"
     );
     h.shutdown().await;
 }
@@ -516,12 +512,11 @@ async fn calls_still_running_at_the_drain_deadline_are_cut() {
     let call = h.call("+33612345678", callee, "Marie", SUMMARY_A).await;
     h.wait_openai(|r| r.sessions.len() == 1, Duration::from_secs(5))
         .await;
-    let (stopped, server) = h.begin_shutdown();
+    let server = h.begin_shutdown();
     tokio::time::timeout(Duration::from_secs(8), server)
         .await
         .expect("the server returns after the drain deadline")
         .unwrap();
-    assert!(stopped.elapsed() < Duration::from_secs(7));
     let id = call.call_control_id.clone();
     let rec = h
         .telnyx

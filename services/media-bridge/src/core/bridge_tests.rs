@@ -460,7 +460,11 @@ fn late_deltas_of_the_cancelled_response_are_dropped() {
     h.openai(json!({"type":"response.done","response":{"id":"r1","status":"cancelled"}}));
     assert_eq!(h.b.stats().outbound_deltas_dropped, 1);
     // Marks flushed by the clear come back and are ignored.
-    h.mark_echo("cw-1");
+    let outs = h.mark_echo("cw-1");
+    assert!(
+        telnyx_frames(&outs).is_empty() && openai_events(&outs).is_empty(),
+        "{outs:?}"
+    );
     // The next response plays normally.
     h.at(900).created("r2");
     let outs = h.delta("r2", "i2", &audio(40, 2));

@@ -189,12 +189,11 @@ impl Harness {
     }
 
     /// Signals the bridge to shut down; returns when it was signalled and the server task.
-    pub fn begin_shutdown(&mut self) -> (std::time::Instant, JoinHandle<()>) {
+    pub fn begin_shutdown(&mut self) -> JoinHandle<()> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        let server = self.server.take().expect("server running");
-        (std::time::Instant::now(), server)
+        self.server.take().expect("server running")
     }
 
     pub async fn shutdown(mut self) {
@@ -202,7 +201,10 @@ impl Harness {
             let _ = s.send(());
         }
         if let Some(s) = self.server.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(40), s).await;
+            tokio::time::timeout(Duration::from_secs(40), s)
+                .await
+                .expect("the bridge stops within its drain deadline")
+                .expect("the bridge task did not panic");
         }
         self.telnyx.shutdown().await;
         self.openai.shutdown().await;
