@@ -115,6 +115,17 @@ pub struct Site {
     pub bridge: Bridge,
     /// The call-context store every service here shares (tests check the cleanup).
     pub contexts: ContextStore,
+    /// The sideband supervisor (tools-svc's hold on the web calls); aborted with the site.
+    pub sideband: SidebandTask,
+}
+
+/// Aborts the sideband supervisor when the site goes away.
+pub struct SidebandTask(pub tokio::task::JoinHandle<()>);
+
+impl Drop for SidebandTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The media bridge running next to the site on its own listener (it is a hyper server, not an
@@ -172,10 +183,11 @@ pub async fn start_with_bridge(
     settings.callway_session_secret = Some(session_secret(&settings)?);
 
     let contexts = context_store(&settings).await?;
-    let mut tools = tools_svc::state_from_settings(&settings)?;
-    tools.calls = tools_svc::calls_from_settings(&settings, contexts.clone()).await?;
+    let tools = tools_svc::state_from_settings(&settings, contexts.clone()).await?;
     let webhooks = webhook_state(&settings, &contexts, &tools.leads)?;
-    let token = token_svc::state_from_settings(&settings).await?;
+    let token = token_svc::state_from_settings(&settings, Some(contexts.clone())).await?;
+    // The server's hold on every web voice call: the agent's tools run here, never in the page.
+    let sideband = tools_svc::sideband_from_settings(&settings, tools.clone())?.spawn();
     let bridge = start_bridge(&settings, &contexts, bridge_listener)?;
     let static_dir = settings.callway_static_dir.clone();
     // After `start_missing`: in the sandbox the page posts its offer to the local simulator.
@@ -211,6 +223,7 @@ pub async fn start_with_bridge(
         server,
         bridge,
         contexts: site_contexts,
+        sideband: SidebandTask(sideband),
     })
 }
 

@@ -67,7 +67,9 @@ pub struct CallContext {
     pub call_ref: CallRef,
     pub lead_id: LeadId,
     pub first_name: String,
-    pub summary: String,
+    /// The web conversation, replayed to the phone agent as conversation items (user content).
+    #[serde(default)]
+    pub web_transcript: Vec<crate::transcript::Turn>,
     pub web_session_id: String,
     pub phone_masked: String,
     /// Checked by the bridge against Telnyx's `stream_auth_token`.
@@ -140,7 +142,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&mut HashMap<String, (String, Instant)>) -> T,
     ) -> Result<T, ContextError> {
@@ -463,6 +465,163 @@ impl ContextStore {
     }
 }
 
+/// Generic primitives the other registries (`web_call`) build on, Redis and memory alike.
+impl ContextStore {
+    pub async fn set_value(
+        &self,
+        key: &str,
+        value: String,
+        ttl: Duration,
+    ) -> Result<(), ContextError> {
+        self.set(key.to_owned(), value, ttl).await
+    }
+
+    pub async fn get_value(&self, key: &str) -> Result<Option<String>, ContextError> {
+        self.get(key).await
+    }
+
+    /// `SET key value NX PX ttl`: true when this caller set it.
+    pub async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                let r: Option<String> = redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl.as_millis().max(1) as u64)
+                    .query_async(&mut c)
+                    .await?;
+                Ok(r.is_some())
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                if map.contains_key(key) {
+                    false
+                } else {
+                    map.insert(key.to_owned(), (value.to_owned(), Instant::now() + ttl));
+                    true
+                }
+            }),
+        }
+    }
+
+    /// Extends `key`'s expiry only if it still holds `value` (compare-and-expire).
+    pub async fn renew_if_owner(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                let script = redis::Script::new(
+                    "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                     return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
+                );
+                let n: i64 = script
+                    .key(key)
+                    .arg(value)
+                    .arg(ttl.as_millis().max(1) as u64)
+                    .invoke_async(&mut c)
+                    .await?;
+                Ok(n == 1)
+            }
+            ContextStore::Memory(m) => m.with(|map| match map.get_mut(key) {
+                Some(entry) if entry.0 == value => {
+                    entry.1 = Instant::now() + ttl;
+                    true
+                }
+                _ => false,
+            }),
+        }
+    }
+
+    /// Deletes `key` only if it still holds `value` (compare-and-delete); true if deleted.
+    pub async fn delete_if_owner(&self, key: &str, value: &str) -> Result<bool, ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                let script = redis::Script::new(
+                    "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                     return redis.call('DEL', KEYS[1]) end return 0",
+                );
+                let n: i64 = script.key(key).arg(value).invoke_async(&mut c).await?;
+                Ok(n == 1)
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                if map.get(key).is_some_and(|(v, _)| v == value) {
+                    map.remove(key);
+                    true
+                } else {
+                    false
+                }
+            }),
+        }
+    }
+
+    /// Appends to a list that keeps its latest `max` entries and expires `ttl` after the last push.
+    pub async fn push_bounded(
+        &self,
+        key: &str,
+        value: String,
+        max: usize,
+        ttl: Duration,
+    ) -> Result<(), ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                redis::pipe()
+                    .atomic()
+                    .rpush(key, value)
+                    .ltrim(key, -(max as isize), -1)
+                    .expire(key, ttl.as_secs().max(1) as i64)
+                    .query_async::<()>(&mut c)
+                    .await?;
+                Ok(())
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                let mut list: Vec<String> = map
+                    .get(key)
+                    .and_then(|(v, _)| serde_json::from_str(v).ok())
+                    .unwrap_or_default();
+                list.push(value);
+                if list.len() > max {
+                    list.drain(..list.len() - max);
+                }
+                let json = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+                map.insert(key.to_owned(), (json, Instant::now() + ttl));
+            }),
+        }
+    }
+
+    /// The whole list written by [`ContextStore::push_bounded`].
+    pub async fn list(&self, key: &str) -> Result<Vec<String>, ContextError> {
+        match self {
+            ContextStore::Redis(c) => {
+                let mut c = c.clone();
+                Ok(redis::cmd("LRANGE")
+                    .arg(key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut c)
+                    .await?)
+            }
+            ContextStore::Memory(m) => m.with(|map| {
+                map.get(key)
+                    .and_then(|(v, _)| serde_json::from_str(v).ok())
+                    .unwrap_or_default()
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,7 +631,7 @@ mod tests {
             call_ref: CallRef::generate(),
             lead_id: LeadId::new(),
             first_name: "Marie".into(),
-            summary: "Cabinet dentaire".into(),
+            web_transcript: vec![],
             web_session_id: "ws_x".into(),
             phone_masked: "+33 6•• •• •• 78".into(),
             stream_secret: random_id("ss_"),

@@ -34,8 +34,9 @@ fn default_data_dir() -> String {
 fn default_openai_base() -> String {
     "https://api.openai.com/v1".into()
 }
+/// `gpt-realtime` is reported to shut down on 2027-01-20; `gpt-realtime-2.1` is its replacement.
 fn default_model() -> String {
-    "gpt-realtime".into()
+    "gpt-realtime-2.1".into()
 }
 fn default_voice() -> String {
     "marin".into()
@@ -95,6 +96,30 @@ pub struct Settings {
     pub callway_call_cooldown_secs: u64,
     #[serde(default = "d_200")]
     pub callway_daily_call_cap: u64,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDR list; empty: none, the peer is the client).
+    #[serde(default)]
+    pub callway_trusted_proxies: String,
+    /// Longest web voice session; the agent then closes politely and the server hangs up.
+    #[serde(default = "d_300")]
+    pub callway_web_session_max_secs: u64,
+    /// Web voice sessions open at once, site-wide; the next visitor is asked to retry shortly.
+    #[serde(default = "d_20_usize")]
+    pub callway_max_web_sessions: usize,
+    #[serde(default = "d_6")]
+    pub callway_sessions_per_hour_client: u64,
+    #[serde(default = "d_15")]
+    pub callway_sessions_per_hour_network: u64,
+    #[serde(default = "d_3")]
+    pub callway_leads_per_hour_client: u64,
+    #[serde(default = "d_6")]
+    pub callway_leads_per_hour_network: u64,
+    #[serde(default = "d_2")]
+    pub callway_callbacks_per_hour_client: u64,
+    #[serde(default = "d_4")]
+    pub callway_callbacks_per_hour_network: u64,
+    /// Callbacks per hour for the whole site (beside the daily cap).
+    #[serde(default = "d_30_u64")]
+    pub callway_callbacks_per_hour: u64,
     /// What to do when premium AMD says an answering machine picked up: `message` or `hangup`.
     #[serde(default = "d_message")]
     pub callway_voicemail_action: String,
@@ -151,6 +176,30 @@ fn d_8084() -> u16 {
 }
 fn d_200_usize() -> usize {
     200
+}
+fn d_300() -> u64 {
+    300
+}
+fn d_20_usize() -> usize {
+    20
+}
+fn d_2() -> u64 {
+    2
+}
+fn d_3() -> u64 {
+    3
+}
+fn d_4() -> u64 {
+    4
+}
+fn d_6() -> u64 {
+    6
+}
+fn d_15() -> u64 {
+    15
+}
+fn d_30_u64() -> u64 {
+    30
 }
 fn d_900() -> u64 {
     900
@@ -221,6 +270,36 @@ impl Settings {
             name: "CALLWAY_PHONE_ALLOWED_COUNTRIES",
             reason,
         })
+    }
+
+    pub fn trusted_proxies(&self) -> Result<crate::client_addr::TrustedProxies, ConfigError> {
+        crate::client_addr::TrustedProxies::parse(&self.callway_trusted_proxies).map_err(|reason| {
+            ConfigError::Invalid {
+                name: "CALLWAY_TRUSTED_PROXIES",
+                reason,
+            }
+        })
+    }
+
+    pub fn limits_config(&self) -> crate::limits::LimitsConfig {
+        use crate::limits::{HourlyLimit, LimitsConfig};
+        LimitsConfig {
+            sessions: HourlyLimit {
+                per_client: self.callway_sessions_per_hour_client,
+                per_network: self.callway_sessions_per_hour_network,
+                global: None,
+            },
+            leads: HourlyLimit {
+                per_client: self.callway_leads_per_hour_client,
+                per_network: self.callway_leads_per_hour_network,
+                global: None,
+            },
+            callbacks: HourlyLimit {
+                per_client: self.callway_callbacks_per_hour_client,
+                per_network: self.callway_callbacks_per_hour_network,
+                global: Some(self.callway_callbacks_per_hour),
+            },
+        }
     }
 
     /// The HMAC key for web-session tokens; at least 32 characters.

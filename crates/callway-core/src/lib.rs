@@ -2,10 +2,14 @@
 
 pub mod api_error;
 pub mod call_context;
+pub mod client_addr;
 pub mod config;
 pub mod lead;
 pub mod lead_store;
+pub mod limits;
 pub mod mask;
+pub mod openai_calls;
+pub mod openai_models;
 pub mod phone;
 pub mod prompts;
 pub mod redis_conn;
@@ -14,7 +18,9 @@ pub mod session_token;
 pub mod telemetry;
 pub mod telnyx;
 pub mod trace_mask;
+pub mod transcript;
 pub mod web;
+pub mod web_call;
 
 pub use config::Settings;
 

@@ -29,7 +29,7 @@ impl WebSessionId {
         &self.0
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         let ok = s.starts_with("ws_")
             && s.len() <= 64
             && s[3..]
@@ -42,6 +42,19 @@ impl WebSessionId {
 impl fmt::Debug for WebSessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "WebSessionId({})", self.0)
+    }
+}
+
+impl serde::Serialize for WebSessionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for WebSessionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        WebSessionId::parse(&s).ok_or_else(|| serde::de::Error::custom("not a web session id"))
     }
 }
 

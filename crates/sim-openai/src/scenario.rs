@@ -144,7 +144,7 @@ impl Scenario {
     }
 
     /// The web agent: greets, qualifies in two turns, asks consent, saves the lead, triggers the
-    /// callback with a summary, says goodbye.
+    /// callback, says goodbye.
     pub fn default_sandbox() -> Self {
         let user = |heard: &str, line: &str| Step {
             on: Trigger::UserTurn,
@@ -175,7 +175,7 @@ impl Scenario {
                     say_wav: None,
                     call: Some(ToolCall {
                         name: "trigger_call".into(),
-                        arguments: json!({"lead_id": "{{output.lead_id}}", "summary": "Marie Curie s'intéresse à Callway : une cinquantaine d'appels par jour, surtout le matin. Elle souhaite être rappelée maintenant."}),
+                        arguments: json!({"lead_id": "{{output.lead_id}}"}),
                     }),
                 },
                 say(Trigger::ToolOutput, "Votre téléphone va sonner dans quelques secondes. Je termine cette session web, à tout de suite !"),

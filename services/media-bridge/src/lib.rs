@@ -35,7 +35,8 @@ pub mod core;
 pub mod shell;
 
 pub use crate::core::{
-    Bridge, BridgeConfig, HangupReason, Input, LogLevel, Metric, Output, State, Stats, VadConfig,
+    Bridge, BridgeConfig, HangupReason, HistoryItem, HistoryRole, Input, LogLevel, Metric, Output,
+    State, Stats, VadConfig,
 };
 pub use crate::shell::{
     run, state_from_settings, state_with_store, BridgeError, BridgeState, OpenAiEndpoint, Tuning,

@@ -87,14 +87,18 @@ async fn the_callee_talks_to_the_agent_with_the_web_summary_and_the_call_ends_cl
     let s = &o.sessions[0];
     let instr = instructions(s);
     assert!(
-        instr.contains(SUMMARY_A),
-        "the web summary is in the instructions"
+        !instr.contains(SUMMARY_A),
+        "the visitor's words are not in the instructions"
+    );
+    assert_eq!(
+        history(s),
+        format!("assistant: Bonjour, je suis l'agent IA de Callway.\nuser: {SUMMARY_A}"),
+        "the web conversation is replayed, in order, as conversation items"
     );
     assert!(
-        instr.contains("<<<RÉSUMÉ_WEB") && instr.contains("RÉSUMÉ_WEB>>>"),
-        "delimited"
+        instr.contains("<<<PRÉNOM\nMarie\nPRÉNOM>>>"),
+        "the first name is in a delimited data block"
     );
-    assert!(instr.contains("Bonjour Marie"), "greets by first name");
     assert_eq!(s.session["audio"]["input"]["format"]["type"], "audio/pcmu");
     assert_eq!(s.session["audio"]["output"]["format"]["type"], "audio/pcmu");
     assert_eq!(
@@ -353,14 +357,14 @@ async fn two_calls_at_once_do_not_cross_talk() {
     let sa = o
         .sessions
         .iter()
-        .find(|s| instructions(s).contains(SUMMARY_A))
+        .find(|s| history(s).contains(SUMMARY_A))
         .expect("session A");
     let sb = o
         .sessions
         .iter()
-        .find(|s| instructions(s).contains(summary_b))
+        .find(|s| history(s).contains(summary_b))
         .expect("session B");
-    assert!(!instructions(sa).contains(summary_b) && !instructions(sb).contains(SUMMARY_A));
+    assert!(!history(sa).contains(summary_b) && !history(sb).contains(SUMMARY_A));
     assert!(instructions(sb).contains("Paul"));
     // Each session heard only its callee.
     assert!(sa.audio_in_max_dbfs.unwrap_or(f64::NEG_INFINITY) > -30.0);

@@ -3,13 +3,30 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use callway_core::api_error::ApiErrorBody;
+use callway_core::limits::LimitScope;
+use callway_core::session_token::SessionTokenError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("too many token requests from this client")]
-    RateLimited { retry_after_secs: u64 },
-    #[error("rate limiter unavailable: {0}")]
-    LimiterUnavailable(String),
+    #[error("the request body is not an SDP offer ({0})")]
+    InvalidOffer(&'static str),
+    #[error("the SDP offer must be sent as application/sdp")]
+    UnsupportedMediaType,
+    #[error("the SDP offer is too large")]
+    BodyTooLarge,
+    #[error("too many sessions from this {scope:?}")]
+    RateLimited {
+        scope: LimitScope,
+        retry_after_secs: u64,
+    },
+    #[error("the demo is at its concurrent-session cap")]
+    DemoBusy,
+    #[error("shared store unavailable: {0}")]
+    StoreUnavailable(String),
+    #[error("web session token: {0}")]
+    Session(SessionTokenError),
+    #[error("no such web session")]
+    SessionNotFound,
     #[error("OpenAI refused our API key (HTTP {0})")]
     UpstreamAuth(u16),
     #[error("OpenAI is rate limiting us")]
@@ -23,8 +40,20 @@ pub enum TokenError {
 impl TokenError {
     pub fn code(&self) -> &'static str {
         match self {
-            TokenError::RateLimited { .. } => "rate_limited",
-            TokenError::LimiterUnavailable(_) => "unavailable",
+            TokenError::InvalidOffer(_) => "invalid_offer",
+            TokenError::UnsupportedMediaType => "unsupported_media_type",
+            TokenError::BodyTooLarge => "body_too_large",
+            TokenError::RateLimited {
+                scope: LimitScope::Client,
+                ..
+            } => "rate_limited",
+            TokenError::RateLimited { .. } => "network_rate_limited",
+            TokenError::DemoBusy => "demo_busy",
+            TokenError::StoreUnavailable(_) => "unavailable",
+            TokenError::Session(SessionTokenError::Missing) => "session_missing",
+            TokenError::Session(SessionTokenError::Expired) => "session_expired",
+            TokenError::Session(_) => "session_invalid",
+            TokenError::SessionNotFound => "session_not_found",
             TokenError::UpstreamAuth(_) => "upstream_auth",
             TokenError::UpstreamBusy => "upstream_busy",
             TokenError::UpstreamTimeout => "upstream_timeout",
@@ -34,9 +63,21 @@ impl TokenError {
 
     pub fn message_fr(&self) -> &'static str {
         match self {
-            TokenError::RateLimited { .. } => {
-                "Trop de tentatives. Patientez une minute avant de réessayer."
+            TokenError::InvalidOffer(_) | TokenError::UnsupportedMediaType | TokenError::BodyTooLarge => {
+                "Votre navigateur a envoyé une demande de connexion invalide. Rechargez la page, puis réessayez."
             }
+            TokenError::RateLimited {
+                scope: LimitScope::Client,
+                ..
+            } => "Vous avez lancé beaucoup de démonstrations en peu de temps. Réessayez un peu plus tard.",
+            TokenError::RateLimited { .. } => {
+                "Beaucoup de démonstrations ont été lancées depuis votre réseau. Réessayez un peu plus tard."
+            }
+            TokenError::DemoBusy => "La démo est très demandée, réessayez dans un instant.",
+            TokenError::Session(SessionTokenError::Expired) => {
+                "Votre session a expiré. Touchez le micro pour en démarrer une nouvelle."
+            }
+            TokenError::Session(_) | TokenError::SessionNotFound => "Session inconnue.",
             TokenError::UpstreamBusy | TokenError::UpstreamTimeout => {
                 "Le service vocal est très sollicité. Réessayez dans quelques instants."
             }
@@ -48,18 +89,32 @@ impl TokenError {
 impl ResponseError for TokenError {
     fn status_code(&self) -> StatusCode {
         match self {
+            TokenError::InvalidOffer(_) => StatusCode::BAD_REQUEST,
+            TokenError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            TokenError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             TokenError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            TokenError::UpstreamBusy
+            TokenError::Session(_) => StatusCode::UNAUTHORIZED,
+            TokenError::SessionNotFound => StatusCode::NOT_FOUND,
+            TokenError::DemoBusy
+            | TokenError::UpstreamBusy
             | TokenError::UpstreamTimeout
-            | TokenError::LimiterUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | TokenError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             TokenError::UpstreamAuth(_) | TokenError::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status_code());
-        if let TokenError::RateLimited { retry_after_secs } = self {
-            resp.insert_header(("Retry-After", retry_after_secs.to_string()));
+        match self {
+            TokenError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                resp.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
+            TokenError::DemoBusy => {
+                resp.insert_header(("Retry-After", "15"));
+            }
+            _ => {}
         }
         resp.json(ApiErrorBody::new(self.code(), self.message_fr()))
     }

@@ -1,20 +1,25 @@
-//! token-svc: mints what a page needs to open a voice session (an OpenAI ephemeral client secret
-//! and our signed web-session token). The OpenAI key never leaves this service.
+//! token-svc: opens the page's voice session. The browser posts its SDP offer here; the server
+//! creates the OpenAI Realtime call with the session fixed server side (model, instructions,
+//! tools) and answers with the SDP answer and our signed web-session token. No OpenAI credential
+//! reaches the browser; the agent's tools run on the server's sideband (tools-svc).
 
+mod client;
 mod error;
-mod mint;
 mod openai;
-mod rate_limit;
+mod session;
 
 pub use error::TokenError;
-pub use openai::{OpenAiClient, OpenAiConfig};
-pub use rate_limit::RateLimiter;
+pub use openai::{CreatedCall, OpenAiClient, OpenAiConfig};
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use callway_core::client_addr::TrustedProxies;
 use callway_core::config::ConfigError;
+use callway_core::limits::Limits;
+use callway_core::openai_calls::CallControl;
 use callway_core::session_token::SessionTokens;
 use callway_core::web::{DependencyHealth, HealthReport};
+use callway_core::web_call::WebCalls;
 use callway_core::Settings;
 use std::net::TcpListener;
 use std::time::Duration;
@@ -22,27 +27,34 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct TokenState {
     pub openai: OpenAiClient,
+    pub call_control: CallControl,
     pub tokens: SessionTokens,
-    pub limiter: RateLimiter,
+    pub web_calls: WebCalls,
+    pub limits: Limits,
+    pub trusted: TrustedProxies,
     pub session_ttl_secs: u64,
-    pub realtime_calls_url: String,
+    pub max_session_secs: u64,
+    pub max_sessions: usize,
 }
 
 pub fn configure(state: TokenState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg| {
         cfg.app_data(web::Data::new(state))
-            .route("/api/realtime-token", web::post().to(mint::mint));
+            // Past this actix answers 413 itself; up to it our own check answers in our shape.
+            .app_data(web::PayloadConfig::new(64 * 1024))
+            .route("/api/realtime/session", web::post().to(session::create))
+            .route("/api/realtime/session", web::get().to(session::status));
     }
 }
 
 pub async fn health_report(state: &TokenState) -> HealthReport {
-    let limiter_ok = state.limiter.ping().await;
+    let store = state.web_calls.store();
     HealthReport::new(
         "token-svc",
         vec![DependencyHealth {
-            name: "rate_limiter",
-            kind: state.limiter.kind().into(),
-            ok: limiter_ok,
+            name: "context_store",
+            kind: store.kind().into(),
+            ok: store.ping().await,
         }],
     )
 }
@@ -62,46 +74,15 @@ pub fn serve(listener: TcpListener, state: TokenState) -> std::io::Result<Server
     .run())
 }
 
-/// Mints per client and window: 10 sessions a minute is plenty for a person, little for a script.
-pub const TOKENS_PER_MINUTE: u64 = 10;
-
-pub async fn state_from_settings(settings: &Settings) -> Result<TokenState, ConfigError> {
+/// The OpenAI side from settings (shared by token-svc and the launcher's tests).
+pub fn openai_from_settings(settings: &Settings) -> Result<OpenAiClient, ConfigError> {
     let api_key = settings
         .openai_api_key
         .clone()
         .ok_or(ConfigError::Missing("OPENAI_API_KEY"))?;
-    let openai = OpenAiClient::new(OpenAiConfig {
+    OpenAiClient::new(OpenAiConfig {
         base_url: settings.openai_base_url.clone(),
-        api_key,
-        model: settings.openai_realtime_model.clone(),
-        voice: settings.openai_voice.clone(),
-        timeout: Duration::from_millis(settings.openai_timeout_ms),
-        secret_ttl_secs: 120,
-    })
-    .map_err(|reason| ConfigError::Invalid {
-        name: "OPENAI_BASE_URL",
-        reason,
-    })?;
-    let limiter = match &settings.redis_url {
-        Some(url) => RateLimiter::Redis {
-            limit: TOKENS_PER_MINUTE,
-            window_secs: 60,
-            conn: callway_core::redis_conn::connect(url).await.map_err(|e| {
-                ConfigError::Invalid {
-                    name: "REDIS_URL",
-                    reason: e.to_string(),
-                }
-            })?,
-        },
-        None if settings.callway_sandbox => RateLimiter::memory(TOKENS_PER_MINUTE, 60),
-        None => return Err(ConfigError::Missing("REDIS_URL")),
-    };
-    Ok(TokenState {
-        openai,
-        tokens: SessionTokens::new(settings.session_secret()?),
-        limiter,
-        session_ttl_secs: settings.callway_session_ttl_secs,
-        realtime_calls_url: settings
+        calls_url: settings
             .openai_realtime_calls_url
             .clone()
             .unwrap_or_else(|| {
@@ -110,5 +91,61 @@ pub async fn state_from_settings(settings: &Settings) -> Result<TokenState, Conf
                     settings.openai_base_url.trim_end_matches('/')
                 )
             }),
+        api_key,
+        model: settings.openai_realtime_model.clone(),
+        voice: settings.openai_voice.clone(),
+        timeout: Duration::from_millis(settings.openai_timeout_ms),
+    })
+    .map_err(|reason| ConfigError::Invalid {
+        name: "OPENAI_BASE_URL",
+        reason,
+    })
+}
+
+/// Builds the state; checks the Realtime model with OpenAI first (a retired model refuses to
+/// start). `contexts`: the shared store (Redis, or memory in the all-in-one sandbox).
+pub async fn state_from_settings(
+    settings: &Settings,
+    contexts: Option<callway_core::call_context::ContextStore>,
+) -> anyhow::Result<TokenState> {
+    let openai = openai_from_settings(settings)?;
+    let cfg = openai.config().clone();
+    callway_core::openai_models::check_at_startup(
+        &cfg.base_url,
+        &cfg.api_key,
+        &cfg.model,
+        cfg.timeout,
+    )
+    .await?;
+    let store = match (contexts, &settings.redis_url) {
+        (Some(s), _) => s,
+        (None, Some(url)) => callway_core::call_context::ContextStore::Redis(
+            callway_core::redis_conn::connect(url)
+                .await
+                .map_err(|e| ConfigError::Invalid {
+                    name: "REDIS_URL",
+                    reason: e.to_string(),
+                })?,
+        ),
+        (None, None) if settings.callway_sandbox => {
+            callway_core::call_context::ContextStore::memory()
+        }
+        (None, None) => return Err(ConfigError::Missing("REDIS_URL").into()),
+    };
+    Ok(TokenState {
+        call_control: CallControl::new(&cfg.base_url, cfg.api_key.clone(), cfg.timeout).map_err(
+            |reason| ConfigError::Invalid {
+                name: "OPENAI_BASE_URL",
+                reason,
+            },
+        )?,
+        openai,
+        tokens: SessionTokens::new(settings.session_secret()?),
+        web_calls: WebCalls::new(store.clone()),
+        limits: Limits::new(store, settings.limits_config()),
+        trusted: settings.trusted_proxies()?,
+        session_ttl_secs: settings.callway_session_ttl_secs,
+        max_session_secs: settings.callway_web_session_max_secs.max(30),
+        max_sessions: settings.callway_max_web_sessions.max(1),
     })
 }

@@ -10,10 +10,10 @@ async fn main() -> anyhow::Result<()> {
         settings.otel_exporter_otlp_endpoint.as_deref(),
         settings.rust_log.as_deref(),
     );
-    let state = token_svc::state_from_settings(&settings).await?;
+    let state = token_svc::state_from_settings(&settings, None).await?;
     let listener =
         std::net::TcpListener::bind((settings.callway_host.as_str(), settings.token_svc_port))?;
-    tracing::info!(addr = %listener.local_addr()?, limiter = state.limiter.kind(), "token-svc listening");
+    tracing::info!(addr = %listener.local_addr()?, store = state.web_calls.store().kind(), "token-svc listening");
     token_svc::serve(listener, state)?.await?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use callway_core::api_error::ApiErrorBody;
 use callway_core::call_context::ContextError;
 use callway_core::lead::NameError;
 use callway_core::lead_store::StoreError;
+use callway_core::limits::{LimitError, LimitKind, LimitScope};
 use callway_core::phone::PhoneError;
 use callway_core::session_token::SessionTokenError;
 use callway_core::telnyx::TelnyxError;
@@ -28,8 +29,12 @@ pub enum ToolsError {
     Store(StoreError),
     #[error("calls are not configured")]
     CallsUnavailable,
-    #[error("summary too long")]
-    SummaryTooLong,
+    #[error("unknown tool {0}")]
+    UnknownTool(String),
+    #[error("tool arguments refused: {0}")]
+    InvalidArguments(String),
+    #[error("{kind:?} limit reached ({scope:?})")]
+    Limited { kind: LimitKind, scope: LimitScope },
     #[error("lead not found for this session")]
     LeadNotFound,
     #[error("call not found for this session")]
@@ -61,7 +66,13 @@ impl ToolsError {
             ToolsError::Phone(p) => p.code(),
             ToolsError::Store(_) | ToolsError::Context(_) => "storage_unavailable",
             ToolsError::CallsUnavailable => "calls_unavailable",
-            ToolsError::SummaryTooLong => "summary_too_long",
+            ToolsError::UnknownTool(_) => "unknown_tool",
+            ToolsError::InvalidArguments(_) => "invalid_arguments",
+            ToolsError::Limited {
+                scope: LimitScope::Global,
+                ..
+            } => "calls_busy",
+            ToolsError::Limited { .. } => "rate_limited",
             ToolsError::LeadNotFound => "lead_not_found",
             ToolsError::CallNotFound => "call_not_found",
             ToolsError::CallbackAlreadyRequested => "callback_already_requested",
@@ -91,7 +102,21 @@ impl ToolsError {
             ToolsError::CallsUnavailable | ToolsError::DailyCapReached => {
                 "Je ne peux pas passer d'appel pour le moment. Vous pouvez continuer à discuter avec moi ici."
             }
-            ToolsError::SummaryTooLong => "Le résumé est trop long. Résume la conversation en trois phrases.",
+            ToolsError::UnknownTool(_) => "Cet outil n'existe pas.",
+            ToolsError::InvalidArguments(_) => {
+                "Les informations transmises sont incomplètes. Redemande-les au visiteur."
+            }
+            ToolsError::Limited {
+                kind: LimitKind::Lead,
+                ..
+            } => "Trop de demandes ont été enregistrées depuis votre connexion. Réessayez plus tard.",
+            ToolsError::Limited {
+                scope: LimitScope::Global,
+                ..
+            } => "Nous passons beaucoup d'appels en ce moment. Réessayez dans une heure, ou continuez ici avec moi.",
+            ToolsError::Limited { .. } => {
+                "Trop de rappels ont été demandés depuis votre connexion. Réessayez plus tard."
+            }
             ToolsError::LeadNotFound => {
                 "Je ne retrouve pas vos coordonnées. Je vais d'abord les enregistrer à nouveau."
             }
@@ -112,7 +137,10 @@ impl ResponseError for ToolsError {
             ToolsError::ConsentRequired | ToolsError::Name { .. } | ToolsError::Phone(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ToolsError::SummaryTooLong => StatusCode::UNPROCESSABLE_ENTITY,
+            ToolsError::UnknownTool(_) | ToolsError::InvalidArguments(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ToolsError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ToolsError::LeadNotFound | ToolsError::CallNotFound => StatusCode::NOT_FOUND,
             ToolsError::CallbackAlreadyRequested => StatusCode::CONFLICT,
             ToolsError::NumberCooldown => StatusCode::TOO_MANY_REQUESTS,
@@ -127,5 +155,21 @@ impl ResponseError for ToolsError {
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status_code())
             .json(ApiErrorBody::new(self.code(), self.message_fr()))
+    }
+}
+
+impl ToolsError {
+    /// A limit refusal, or the store failing behind it.
+    pub fn from_limit(e: LimitError) -> Self {
+        match e {
+            LimitError::Refused { kind, scope, .. } => ToolsError::Limited { kind, scope },
+            LimitError::Unavailable(c) => ToolsError::Context(c),
+        }
+    }
+
+    /// What the model receives as the tool's output: our error shape, whose message it says.
+    pub fn to_output(&self) -> String {
+        serde_json::to_string(&ApiErrorBody::new(self.code(), self.message_fr()))
+            .unwrap_or_else(|_| "{}".into())
     }
 }

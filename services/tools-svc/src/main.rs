@@ -11,14 +11,11 @@ async fn main() -> anyhow::Result<()> {
         settings.otel_exporter_otlp_endpoint.as_deref(),
         settings.rust_log.as_deref(),
     );
-    let mut state = tools_svc::state_from_settings(&settings)?;
-    // trigger_call needs Telnyx and the shared call-context store (Redis: any media-bridge or
-    // webhook-svc instance may pick the call up). Without Telnyx it answers 503.
-    if settings.telnyx_api_key.is_some() {
-        let redis = Settings::require::<str>("REDIS_URL", &settings.redis_url)?;
-        let contexts = ContextStore::Redis(callway_core::redis_conn::connect(redis).await?);
-        state.calls = tools_svc::calls_from_settings(&settings, contexts).await?;
-    }
+    // Web calls, claims and call contexts live in Redis: any instance may hold any call.
+    let redis = Settings::require::<str>("REDIS_URL", &settings.redis_url)?;
+    let contexts = ContextStore::Redis(callway_core::redis_conn::connect(redis).await?);
+    let state = tools_svc::state_from_settings(&settings, contexts).await?;
+    let sideband = tools_svc::sideband_from_settings(&settings, state.clone())?.spawn();
     let listener =
         std::net::TcpListener::bind((settings.callway_host.as_str(), settings.tools_svc_port))?;
     tracing::info!(
@@ -28,5 +25,6 @@ async fn main() -> anyhow::Result<()> {
         "tools-svc listening"
     );
     tools_svc::serve(listener, state)?.await?;
+    sideband.abort();
     Ok(())
 }

@@ -136,6 +136,12 @@ impl Bridge {
             Input::OpenAiConnected => {
                 self.openai_open = true;
                 self.send_openai(session::session_update(&self.cfg));
+                // The web conversation, in order, before anything else: the greeting continues it.
+                for i in 0..self.cfg.history.len() {
+                    let id = self.event_id("history");
+                    let frame = oai::history_message(&id, &self.cfg.history[i]);
+                    self.send_openai(frame);
+                }
             }
             Input::OpenAiClosed { code, reason } => {
                 self.openai_open = false;

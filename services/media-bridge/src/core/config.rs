@@ -21,6 +21,22 @@ impl Default for VadConfig {
     }
 }
 
+/// Who said one line of the conversation replayed at the start of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryRole {
+    /// The visitor: replayed as a user message (`input_text`), user content, never instructions.
+    User,
+    /// Our web agent: replayed as an assistant message (`output_text`).
+    Assistant,
+}
+
+/// One line of the web conversation the phone session starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryItem {
+    pub role: HistoryRole,
+    pub text: String,
+}
+
 /// What one call's bridge needs. Build with [`BridgeConfig::new`] and adjust fields.
 #[derive(Debug, Clone)]
 pub struct BridgeConfig {
@@ -33,6 +49,9 @@ pub struct BridgeConfig {
     /// Transcription language hint (ISO 639-1), e.g. `fr`.
     pub transcription_language: Option<String>,
     pub vad: VadConfig,
+    /// The web conversation, replayed as conversation items right after `session.update` and
+    /// before the greeting, so the phone agent continues it.
+    pub history: Vec<HistoryItem>,
     /// Stage direction added as a system message before the greeting `response.create`
     /// (`None`: the session instructions alone say how to greet).
     pub greeting_prompt: Option<String>,
@@ -74,6 +93,7 @@ impl BridgeConfig {
             transcription_model: Some("gpt-4o-mini-transcribe".into()),
             transcription_language: Some("fr".into()),
             vad: VadConfig::default(),
+            history: Vec::new(),
             greeting_prompt: None,
             max_call_goodbye_prompt: "La durée maximale de l'appel est atteinte. Dis au revoir \
                 poliment en une phrase courte, sans poser de question."

@@ -11,7 +11,7 @@ pub mod session;
 pub mod telnyx_frames;
 
 pub use bridge::Bridge;
-pub use config::{BridgeConfig, VadConfig};
+pub use config::{BridgeConfig, HistoryItem, HistoryRole, VadConfig};
 pub use io::{HangupReason, Input, LogLevel, Metric, Output, State, Stats};
 
 #[cfg(test)]

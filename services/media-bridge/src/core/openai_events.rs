@@ -216,6 +216,19 @@ pub fn system_message(event_id: &str, text: &str) -> String {
     .to_string()
 }
 
+/// One replayed line of the web conversation (GA `conversation.item.create`: user lines are
+/// `input_text`, assistant lines `output_text`).
+pub fn history_message(event_id: &str, item: &super::config::HistoryItem) -> String {
+    let (role, kind) = match item.role {
+        super::config::HistoryRole::User => ("user", "input_text"),
+        super::config::HistoryRole::Assistant => ("assistant", "output_text"),
+    };
+    json!({"type": "conversation.item.create", "event_id": event_id,
+           "item": {"type": "message", "role": role,
+                    "content": [{"type": kind, "text": item.text}]}})
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

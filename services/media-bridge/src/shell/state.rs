@@ -91,10 +91,22 @@ impl BridgeState {
         self.0.shutting_down.load(Ordering::Relaxed)
     }
 
-    /// The core config for one call: the phone agent prompt with the delimited web summary.
+    /// The core config for one call: the phone agent prompt (the first name in a delimited data
+    /// block) and the web conversation to replay as conversation items.
     pub(crate) fn bridge_config(&self, ctx: &CallContext) -> BridgeConfig {
-        let instructions = callway_core::prompts::phone_instructions(&ctx.first_name, &ctx.summary);
+        let instructions = callway_core::prompts::phone_instructions(&ctx.first_name);
         let mut cfg = BridgeConfig::new(instructions);
+        cfg.history = ctx
+            .web_transcript
+            .iter()
+            .map(|t| crate::core::HistoryItem {
+                role: match t.speaker {
+                    callway_core::transcript::Speaker::Visitor => crate::core::HistoryRole::User,
+                    callway_core::transcript::Speaker::Agent => crate::core::HistoryRole::Assistant,
+                },
+                text: t.text.clone(),
+            })
+            .collect();
         cfg.voice = self.0.voice.clone();
         if let Some(f) = &self.0.tuning.configure {
             f(&mut cfg);

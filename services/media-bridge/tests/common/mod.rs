@@ -7,6 +7,7 @@ use callway_audio::{wav, PCMU_RATE_HZ};
 use callway_core::call_context::{random_id, CallContext, CallRef, ContextStore};
 use callway_core::lead::LeadId;
 use callway_core::telnyx::{DialRequest, TelnyxClient};
+use callway_core::transcript::{Speaker, Turn};
 use callway_core::Settings;
 use callway_testkit::redis::TempRedis;
 use media_bridge::Tuning;
@@ -105,13 +106,17 @@ impl Harness {
         format!("ws://{}/media/telnyx?token={token}", self.bridge_addr)
     }
 
-    /// Writes a context as tools-svc does and returns it with a fresh one-time token.
-    pub async fn context(&self, first_name: &str, summary: &str) -> (CallContext, String) {
+    /// Writes a context as tools-svc does (`web_line`: what the visitor said on the web) and
+    /// returns it with a fresh one-time token.
+    pub async fn context(&self, first_name: &str, web_line: &str) -> (CallContext, String) {
         let ctx = CallContext {
             call_ref: CallRef::generate(),
             lead_id: LeadId::new(),
             first_name: first_name.into(),
-            summary: summary.into(),
+            web_transcript: vec![
+                Turn::new(Speaker::Agent, "Bonjour, je suis l'agent IA de Callway.").unwrap(),
+                Turn::new(Speaker::Visitor, web_line).unwrap(),
+            ],
             web_session_id: random_id("ws_"),
             phone_masked: "+33 6•• •• •• 00".into(),
             stream_secret: random_id("ss_"),
@@ -265,6 +270,24 @@ pub fn scenario(steps: Vec<Step>, ms_per_char: u32) -> Scenario {
         fallback_say: "Pardon ?".into(),
         ms_per_char,
     }
+}
+
+/// The conversation the bridge replayed at the start of the session (user and assistant
+/// messages it created), one line per item: `role: text`.
+pub fn history(s: &sim_openai::SessionRecord) -> String {
+    s.client_events
+        .iter()
+        .filter(|e| e["type"] == "conversation.item.create" && e["item"]["type"] == "message")
+        .filter(|e| e["item"]["role"] != "system")
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["item"]["role"].as_str().unwrap_or_default(),
+                e["item"]["content"][0]["text"].as_str().unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The session's effective config as the simulator recorded it.

@@ -112,7 +112,7 @@ async fn session(
                 if m.contains("\"input_audio_buffer.append\"") {
                     inbound(&m, &calls);
                 } else if m.contains("\"session.update\"") {
-                    // The bench puts "bench-call-N" in the summary, hence in the instructions.
+                    // The bench names each callee "bench-call-N", hence in the instructions.
                     call = m.split("bench-call-").nth(1).and_then(|r| {
                         r.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
                     });

@@ -104,8 +104,9 @@ fn main() -> anyhow::Result<()> {
             let ctx = CallContext {
                 call_ref: CallRef::generate(),
                 lead_id: callway_core::lead::LeadId::new(),
-                first_name: "Marie".into(),
-                summary: format!("bench-call-{i} : une cinquantaine d'appels par jour."),
+                // The fake OpenAI tells the calls apart by this name in the instructions.
+                first_name: format!("bench-call-{i}"),
+                web_transcript: vec![],
                 web_session_id: random_id("ws_"),
                 phone_masked: "+33 6•• •• •• 00".into(),
                 stream_secret: random_id("ss_"),
