@@ -350,8 +350,9 @@ mod tests {
         w.release_slot(&a).await.unwrap();
         assert_eq!(w.active(2_500).await.unwrap(), vec![c.clone()]);
 
-        w.put(&call(&a)).await.unwrap();
-        assert_eq!(w.load(&a).await.unwrap(), Some(call(&a)));
+        let rec = call(&a);
+        w.put(&rec).await.unwrap();
+        assert_eq!(w.load(&a).await.unwrap(), Some(rec));
         assert!(w.lease(&a, "i1", Duration::from_secs(5)).await.unwrap());
         assert!(!w.lease(&a, "i2", Duration::from_secs(5)).await.unwrap());
         assert!(!w.renew(&a, "i2", Duration::from_secs(5)).await.unwrap());
