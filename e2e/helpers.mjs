@@ -81,8 +81,9 @@ export function watchPage(page) {
 
 // ---- TEST-ONLY static server ----------------------------------------------------------------
 // Used only by the page-level tests when CALLWAY_BASE_URL is not set: it serves public/ with the
-// production CSP and fakes one backend route (a failing POST api/realtime-token). It is NOT the
-// product's server; the full-journey tests against the real Rust services set CALLWAY_BASE_URL.
+// production CSP and fakes one backend route (POST api/realtime/session refused with `demo_busy`,
+// GET without a session token refused with 401). It is NOT the product's server; the full-journey
+// tests against the real Rust services set CALLWAY_BASE_URL.
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
@@ -90,19 +91,26 @@ const TYPES = {
   '.json': 'application/json', '.webp': 'image/webp', '.woff2': 'font/woff2',
 };
 export const TEST_CSP = "default-src 'self'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
-export const TOKEN_FAILURE = {
+/** The refusal the static server gives to every POST api/realtime/session, and what the page shows. */
+export const SESSION_FAILURE = {
   status: 503,
-  body: { error: { code: 'upstream_unavailable', message: 'Le service vocal est momentanément indisponible. Réessayez dans quelques instants.' } },
+  body: { error: { code: 'demo_busy', message: 'La démo est très demandée, réessayez dans un instant.' } },
+  shown: 'La démo est très demandée, réessayez dans un instant.',
 };
+
+function sendJson(res, status, body, headers = {}) {
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers });
+  res.end(JSON.stringify(body));
+}
 
 export async function startStaticServer() {
   const server = createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
-    if (url.pathname === '/api/realtime-token') {
+    if (url.pathname === '/api/realtime/session') {
       req.resume();
-      const status = req.method === 'POST' ? TOKEN_FAILURE.status : 405;
-      res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-      res.end(JSON.stringify(status === 405 ? { error: { code: 'method_not_allowed', message: 'Méthode non autorisée.' } } : TOKEN_FAILURE.body));
+      if (req.method === 'POST') sendJson(res, SESSION_FAILURE.status, SESSION_FAILURE.body, { 'Retry-After': '5' });
+      else if (req.method === 'GET') sendJson(res, 401, { error: { code: 'session_missing', message: 'Session absente.' } });
+      else sendJson(res, 405, { error: { code: 'method_not_allowed', message: 'Méthode non autorisée.' } });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -2,7 +2,7 @@
 // Runs against CALLWAY_BASE_URL when set, else against the test-only static server (helpers.mjs).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { countPeerConnections, launchBrowser, siteUnderTest, TOKEN_FAILURE, waitFor, watchPage } from './helpers.mjs';
+import { countPeerConnections, launchBrowser, SESSION_FAILURE, siteUnderTest, waitFor, watchPage } from './helpers.mjs';
 
 const PAGE_WEIGHT_BUDGET = 100 * 1024;
 
@@ -69,11 +69,11 @@ describe('landing page', () => {
 
   test('voice button is reachable with Tab and activates with Enter and Space', async () => {
     const page = await browser.context.newPage();
-    let tokenCalls = 0;
-    // Answer the token request here so the test behaves the same against any backend.
-    await page.route('**/api/realtime-token', (route) => {
-      tokenCalls += 1;
-      return route.fulfill({ status: TOKEN_FAILURE.status, contentType: 'application/json', body: JSON.stringify(TOKEN_FAILURE.body) });
+    let sessionCalls = 0;
+    // Answer the session request here so the test behaves the same against any backend.
+    await page.route('**/api/realtime/session', (route) => {
+      sessionCalls += 1;
+      return route.fulfill({ status: SESSION_FAILURE.status, contentType: 'application/json', body: JSON.stringify(SESSION_FAILURE.body) });
     });
     await page.goto(site.url, { waitUntil: 'networkidle' });
     let reached = false;
@@ -86,55 +86,55 @@ describe('landing page', () => {
     assert.ok(visibleFocus, 'focus is visible on the voice button');
 
     await page.keyboard.press('Enter');
-    await waitFor(() => tokenCalls === 1, { message: 'token request after Enter' });
+    await waitFor(() => sessionCalls === 1, { message: 'session request after Enter' });
     await waitFor(async () => (await page.locator('#btn-voice').getAttribute('data-state')) === 'error', { message: 'error state' });
 
     await page.keyboard.press('Space');
-    await waitFor(() => tokenCalls === 2, { message: 'token request after Space' });
+    await waitFor(() => sessionCalls === 2, { message: 'session request after Space' });
     await page.close();
   });
 
-  test('token endpoint failing: its message is shown and no peer connection is opened', async () => {
+  test('session refused (demo busy): French message, peer connection closed, microphone released', async () => {
     const page = await browser.context.newPage();
     await countPeerConnections(page);
     if (site.external) {
-      await page.route('**/api/realtime-token', (route) => route.fulfill({
-        status: TOKEN_FAILURE.status, contentType: 'application/json', body: JSON.stringify(TOKEN_FAILURE.body),
+      await page.route('**/api/realtime/session', (route) => route.fulfill({
+        status: SESSION_FAILURE.status, contentType: 'application/json', body: JSON.stringify(SESSION_FAILURE.body),
       }));
     }
     await page.goto(site.url, { waitUntil: 'networkidle' });
     await page.click('#btn-voice');
     const status = page.locator('#voice-status');
-    await waitFor(async () => (await status.textContent()) === TOKEN_FAILURE.body.error.message, { message: 'server message shown' });
+    await waitFor(async () => (await status.textContent()) === SESSION_FAILURE.shown, { message: 'demo-busy message shown' });
     assert.equal(await page.locator('#btn-voice').getAttribute('data-state'), 'error');
     assert.equal(await page.locator('#btn-voice').getAttribute('aria-pressed'), 'false');
-    assert.equal(await page.evaluate(() => window.callwayDebug.pc), null);
-    assert.equal(await page.evaluate(() => window.__peerConnections), 0);
+    // The offer was made (one peer connection), then everything was closed again.
+    assert.equal(await page.evaluate(() => window.__peerConnections), 1);
+    assert.ok(await page.evaluate(() => {
+      const pc = window.callwayDebug.pc;
+      return pc.signalingState === 'closed' && pc.getSenders().every((s) => !s.track || s.track.readyState === 'ended');
+    }), 'peer connection closed and microphone track stopped');
+    const asked = await page.evaluate(() => window.callwayDebug.requests().map((u) => new URL(u).pathname));
+    assert.deepEqual(asked, ['/api/realtime/session'], 'the page asked only our server');
     await page.close();
   });
 
-  test('token expired before connecting: session-expired message, no peer connection', async () => {
+  test('session answer without the documented fields: no SDP applied, French message', async () => {
     const page = await browser.context.newPage();
-    await countPeerConnections(page);
-    await page.route('**/api/realtime-token', (route) => route.fulfill({
-      status: 200,
-      contentType: 'application/json',
-      body: JSON.stringify({
-        client_secret: 'ek_test', expires_at: Math.floor(Date.now() / 1000) - 5, session_token: 'st_test',
-        realtime_calls_url: new URL('v1/realtime/calls', site.url).href,
-      }),
+    await page.route('**/api/realtime/session', (route) => route.fulfill({
+      status: 201, contentType: 'application/json', body: JSON.stringify({ sdp: 'v=0\r\n', expires_at: 1 }),
     }));
     await page.goto(site.url, { waitUntil: 'networkidle' });
     await page.click('#btn-voice');
-    await waitFor(async () => /session a expiré/.test(await page.locator('#voice-status').textContent()), { message: 'expired message' });
+    await waitFor(async () => /connexion au service vocal a échoué/.test(await page.locator('#voice-status').textContent()), { message: 'failure message' });
     assert.equal(await page.locator('#btn-voice').getAttribute('data-state'), 'error');
-    assert.equal(await page.evaluate(() => window.__peerConnections), 0);
+    assert.equal(await page.evaluate(() => window.callwayDebug.pc.currentRemoteDescription), null, 'no answer applied');
     await page.close();
   });
 
-  test('rate-limited token without a message: French fallback text', async () => {
+  test('rate-limited without a message: French fallback text', async () => {
     const page = await browser.context.newPage();
-    await page.route('**/api/realtime-token', (route) => route.fulfill({ status: 429, contentType: 'application/json', body: '{"error":{"code":"rate_limited"}}' }));
+    await page.route('**/api/realtime/session', (route) => route.fulfill({ status: 429, contentType: 'application/json', body: '{"error":{"code":"slow_down"}}' }));
     await page.goto(site.url, { waitUntil: 'networkidle' });
     await page.click('#btn-voice');
     await waitFor(async () => /Trop de tentatives/.test(await page.locator('#voice-status').textContent()), { message: 'rate-limit message' });
@@ -156,18 +156,18 @@ describe('microphone refused', () => {
     await site?.close();
   });
 
-  test('message shown, no token requested, no RTCPeerConnection created', async () => {
+  test('message shown, no session requested, no RTCPeerConnection created', async () => {
     const page = await browser.context.newPage();
     await countPeerConnections(page);
-    let tokenCalls = 0;
-    page.on('request', (r) => { if (r.url().includes('api/realtime-token')) tokenCalls += 1; });
+    let sessionCalls = 0;
+    page.on('request', (r) => { if (r.url().includes('api/realtime/session')) sessionCalls += 1; });
     await page.goto(site.url, { waitUntil: 'networkidle' });
     await page.click('#btn-voice');
     await waitFor(async () => /micro refusé/.test(await page.locator('#voice-status').textContent()), { message: 'mic refused message' });
     assert.equal(await page.locator('#btn-voice').getAttribute('data-state'), 'error');
     assert.equal(await page.evaluate(() => window.callwayDebug.pc), null);
     assert.equal(await page.evaluate(() => window.__peerConnections), 0);
-    assert.equal(tokenCalls, 0);
+    assert.equal(sessionCalls, 0);
     await page.close();
   });
 });

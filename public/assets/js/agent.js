@@ -1,9 +1,10 @@
 // Callway voice demo: wires the page (#btn-voice, #btn-stop, #voice-status, #captions, #audio-wave,
 // #phone-leg) to a RealtimeSession. Loaded as an ES module; no inline code (CSP default-src 'self').
-import { RealtimeSession } from './session.js';
+// The voice client (session.js) and the phone-leg follower (phone-leg.js) load on the first click:
+// visitors who never talk to the agent do not download them (page weight budget, e2e/page.test.mjs).
 import { AudioMeter } from './meter.js';
 import { MSG } from './messages.js';
-import { followPhoneLeg } from './phone-leg.js';
+import { requested } from './net.js';
 
 let stopFollowing = () => {};
 
@@ -20,11 +21,13 @@ const audioEl = $('remote-audio');
 const meter = new AudioMeter($('audio-wave'));
 
 const ACTIVE = new Set(['connecting', 'listening', 'speaking']);
+const BUSY = 'ending'; // the page is asking the server how the conversation ended
 const MAX_CAPTIONS = 40;
 const PENDING_CAPTION_MS = 10000;
 let state = 'idle';
 let session = null;
 let currentPc = null;
+let micStream = null;
 const events = [];
 const captions = new Map(); // "role:item_id" → element
 let anonymous = 0;
@@ -36,6 +39,10 @@ window.callwayDebug = Object.freeze({
   remoteLevel: () => meter.level('remote'),
   micLevel: () => meter.level('mic'),
   events: () => events.slice(),
+  // True when every microphone track is disabled (the page mutes it as soon as the call is placed).
+  micMuted: () => !!micStream && micStream.getAudioTracks().length > 0
+    && micStream.getAudioTracks().every((t) => !t.enabled),
+  requests: () => requested(),
 });
 
 function setStatus(text) {
@@ -49,6 +56,7 @@ function setState(next, text) {
   btn.setAttribute('aria-pressed', String(active));
   btn.setAttribute('aria-label', active ? 'Terminer la conversation avec l’agent' : "Parler à l'agent Callway");
   stopBtn.disabled = !active;
+  btn.disabled = next === BUSY;
   meter.setState(next);
   setStatus(text);
 }
@@ -104,13 +112,26 @@ function clearCaptions() {
   captionsEmpty.hidden = false;
 }
 
-// Phone-leg panel: shown after the hand-off; the timeline can receive later events.
-export function addPhoneLegEvent(label, at = new Date()) {
+// Phone-leg panel: shown after the hand-off, rebuilt from each timeline answer.
+const timeOf = (at) => at.toLocaleTimeString('fr-FR', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+
+function legLine(label, at, className = 'leg-event') {
   const li = document.createElement('li');
-  li.className = 'leg-event';
-  const time = at.toLocaleTimeString('fr-FR', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-  li.textContent = `${time} · ${label}`;
-  legTimeline.append(li);
+  li.className = className;
+  li.textContent = at ? `${timeOf(at)} · ${label}` : label;
+  return li;
+}
+
+function renderPhoneLeg(webEndedAt, { lines, final }) {
+  const items = [legLine('Session web terminée', webEndedAt)];
+  for (const { label, at } of lines) items.push(legLine(label, at));
+  if (final) {
+    const li = legLine(final.label, final.at, 'leg-event leg-final');
+    li.dataset.outcome = final.outcome;
+    items.push(li);
+  }
+  legTimeline.replaceChildren(...items);
+  legTimeline.scrollTop = legTimeline.scrollHeight;
 }
 
 function showPhoneLeg(info) {
@@ -124,11 +145,15 @@ function showPhoneLeg(info) {
     legNumber.textContent = 'Nous vous appelons.';
   }
   captionsEl.hidden = true;
-  legTimeline.replaceChildren();
-  addPhoneLegEvent('Session web terminée');
+  const webEndedAt = new Date();
+  renderPhoneLeg(webEndedAt, { lines: [], final: null });
   legEl.hidden = false;
   stopFollowing();
-  stopFollowing = followPhoneLeg(info, (label, ev) => addPhoneLegEvent(label, new Date(ev.at)));
+  let cancelled = false;
+  stopFollowing = () => { cancelled = true; };
+  import('./phone-leg.js').then(({ followPhoneLeg }) => {
+    if (!cancelled) stopFollowing = followPhoneLeg(info, (view) => renderPhoneLeg(webEndedAt, view));
+  }).catch((e) => console.warn('[callway] phone-leg follower unavailable', e && e.name));
 }
 
 function releaseAudio() {
@@ -141,7 +166,10 @@ const ui = {
   state: (name, text) => setState(name, text),
   status: (text) => setStatus(text),
   peer: (pc) => { currentPc = pc; },
-  micStream: (stream) => meter.attach('mic', stream),
+  micStream: (stream) => {
+    micStream = stream;
+    meter.attach('mic', stream);
+  },
   remoteStream: (stream) => {
     audioEl.srcObject = stream;
     audioEl.play().catch(() => {}); // autoplay is allowed: the session started from a click
@@ -165,22 +193,50 @@ const ui = {
   },
 };
 
-function start() {
+let attempts = 0; // a stop while session.js is still loading cancels that start
+
+async function start() {
   meter.ensureContext(); // inside the click: lets the AudioContext start
   clearCaptions();
   stopFollowing();
   legEl.hidden = true;
   captionsEl.hidden = false;
   currentPc = null;
-  session = new RealtimeSession(ui);
-  session.start();
+  micStream = null;
+  const attempt = ++attempts;
+  setState('connecting', MSG.connecting);
+  let RealtimeSession;
+  try {
+    ({ RealtimeSession } = await import('./session.js'));
+  } catch (e) {
+    console.warn('[callway] voice client unavailable', e && e.name);
+    if (attempt === attempts) setState('error', MSG.network);
+    return;
+  }
+  if (attempt !== attempts) return;
+  import('./phone-leg.js').catch(() => {}); // ready before a hand-off
+  const s = new RealtimeSession(guarded(() => session === s));
+  session = s;
+  s.start();
+}
+
+// The ui callbacks of one session; they do nothing once that session is no longer the current one
+// (it ended, or the visitor started another while it was still closing).
+function guarded(isCurrent) {
+  const out = {};
+  for (const [name, fn] of Object.entries(ui)) out[name] = (...args) => (isCurrent() ? fn(...args) : undefined);
+  return out;
 }
 
 function stop() {
+  attempts += 1;
   if (session) session.stop();
   else setState('idle', MSG.stopped);
 }
 
+// A pointer or the keyboard reaching the button announces a click: fetch the voice client then.
+const warm = () => import('./session.js').catch(() => {});
+for (const type of ['pointerenter', 'focus', 'touchstart']) btn.addEventListener(type, warm, { once: true, passive: true });
 btn.addEventListener('click', () => (ACTIVE.has(state) ? stop() : start()));
 stopBtn.addEventListener('click', stop);
 window.addEventListener('pagehide', () => session && session.stop());

@@ -1,16 +1,27 @@
-// One voice session with the Callway agent: microphone → token → WebRTC (OpenAI Realtime GA,
-// data channel "oai-events") → events, tool calls and the hand-off to the phone.
+// One voice session with the Callway agent: microphone → our server creates the OpenAI Realtime
+// call from the page's SDP offer (POST api/realtime/session) → WebRTC audio + the "oai-events" data
+// channel, from which the page only shows captions and states. The page holds no OpenAI credential
+// and never executes a tool: the server runs the tools on its own (sideband) connection to the call.
+// When trigger_call's output shows up on the data channel the microphone is muted at once; when the
+// connection ends the page asks the server why (GET api/realtime/session) and shows that.
 // UI-agnostic: everything visible goes through the `ui` callbacks given to the constructor.
 import { MSG } from './messages.js';
+import { readJson, request } from './net.js';
 
 const ICE_GATHERING_MAX_MS = 2000; // then send whatever candidates gathering produced
+const SESSION_POST_TIMEOUT_MS = 20000; // the server creates the call at OpenAI meanwhile
 const DC_OPEN_MAX_MS = 15000; // answer applied but no data channel: the audio path is blocked
 const DISCONNECTED_GRACE_MS = 5000; // "disconnected" may recover on its own
-const HANDOFF_MAX_WAIT_MS = 15000; // the goodbye must not keep the page hanging
-const TOOL_TIMEOUT_MS = 15000;
+const HANDOFF_MAX_WAIT_MS = 20000; // the server hangs up after the goodbye; do not hang on forever
+const TIME_LIMIT_GRACE_MS = 15000; // past max_session_secs the server should have hung up already
+const STATUS_TIMEOUT_MS = 5000;
+const STATUS_ATTEMPTS = 3; // "active" right after our link dropped: the server may not know yet
+const STATUS_RETRY_MS = 700;
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 const GREETING_FALLBACK_MS = 1500; // if no session.created arrives after the channel opened
-const TOOLS = new Set(['save_lead', 'trigger_call']);
 const BENIGN_ERRORS = new Set(['response_cancel_not_active', 'conversation_already_has_active_response']);
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const CALL_ID = /^cx_[A-Za-z0-9_-]{1,120}$/;
 
 export class CallwayError extends Error {
   constructor(code, message) {
@@ -19,14 +30,57 @@ export class CallwayError extends Error {
   }
 }
 
-const errorJson = (code, message) => JSON.stringify({ error: { code, message } });
+// Documented refusals of POST api/realtime/session → what the visitor reads.
+const REFUSALS = Object.freeze({
+  invalid_offer: MSG.offerRefused,
+  body_too_large: MSG.offerRefused,
+  unsupported_media_type: MSG.offerRefused,
+  rate_limited: MSG.rateLimited,
+  network_rate_limited: MSG.networkRateLimited,
+  demo_busy: MSG.demoBusy,
+  upstream_busy: MSG.upstreamBusy,
+  upstream_timeout: MSG.upstreamTimeout,
+  upstream_auth: MSG.upstreamDown,
+  upstream_error: MSG.upstreamDown,
+  unavailable: MSG.upstreamDown,
+});
 
-async function readJson(resp) {
+function refusal(status, body) {
+  const err = (body && typeof body.error === 'object' && body.error) || {};
+  const code = typeof err.code === 'string' ? err.code : '';
+  if (Object.hasOwn(REFUSALS, code)) return new CallwayError(code, REFUSALS[code]);
+  // An undocumented code: our server's own French sentence if it sent one, else one by status.
+  const own = typeof err.message === 'string' && err.message.trim().length > 0 && err.message.length <= 300;
+  const fallback = status === 429 ? MSG.rateLimited : status >= 500 ? MSG.upstreamDown : MSG.startFailed;
+  return new CallwayError(code || `http_${status}`, own ? err.message.trim() : fallback);
+}
+
+// The 201 body, or null when it is not what the contract says.
+function parseAnswer(body) {
+  if (!body || typeof body !== 'object') return null;
+  const { sdp, session_token: token, expires_at: expiresAt, max_session_secs: maxSecs, traceparent } = body;
+  if (typeof sdp !== 'string' || !sdp.startsWith('v=0')) return null;
+  if (typeof token !== 'string' || !token) return null;
+  if (!Number.isFinite(expiresAt) || !Number.isFinite(maxSecs) || maxSecs <= 0) return null;
+  return {
+    sdp,
+    sessionToken: token,
+    maxSessionSecs: maxSecs,
+    traceparent: typeof traceparent === 'string' && TRACEPARENT.test(traceparent) ? traceparent : null,
+  };
+}
+
+// trigger_call's output as the server wrote it, when it says the phone call is being placed.
+function callingOutput(item) {
+  if (!item || item.type !== 'function_call_output' || typeof item.output !== 'string') return null;
+  let out;
   try {
-    return JSON.parse(await resp.text());
+    out = JSON.parse(item.output);
   } catch {
     return null;
   }
+  if (!out || out.status !== 'calling' || typeof out.call_id !== 'string' || !CALL_ID.test(out.call_id)) return null;
+  return { callId: out.call_id, phoneMasked: typeof out.phone_masked === 'string' ? out.phone_masked : '' };
 }
 
 function micError(e) {
@@ -55,36 +109,31 @@ function waitIceGathering(pc, maxMs) {
   });
 }
 
-const expired = (token) => Date.now() / 1000 >= token.expires_at;
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// A function_call item that finished (an interrupted response leaves it "incomplete").
-const isFinishedCall = (item) => !!item && item.type === 'function_call' && (!item.status || item.status === 'completed');
+const isFunctionCall = (item) => !!item && item.type === 'function_call';
 
 export class RealtimeSession {
   /**
    * ui: { state(name, text?), status(text), peer(pc), micStream(s), remoteStream(s),
    *       caption({role, id, text?, delta?, final?}), event(type), end({state, code, message}),
-   *       handoff({phoneMasked, callId}) }
+   *       handoff({phoneMasked, callId, sessionToken, traceparent}) }
    */
   constructor(ui) {
     this.ui = ui;
-    this.closed = false;
+    this.closed = false; // media closed (teardown done)
+    this.finished = false; // the visitor was told how it ended
     this.pc = null;
     this.dc = null;
     this.mic = null;
-    this.token = null;
+    this.session = null; // {sessionToken, maxSessionSecs, traceparent} once the server answered
     this.timers = new Set();
-    this.handledCalls = new Set(); // call_id handled once (arguments.done and output_item.done)
-    this.callsByResponse = new Map(); // response_id → [promise of tool output sent]
-    this.followedUp = new Set(); // response_ids whose tool outputs already got their response.create
-    this.doneResponses = new Set();
+    this.pendingCalls = new Set(); // function calls the server has not answered yet
     this.activeResponse = null;
-    this.pendingCreate = false;
     this.audioPlaying = false;
     this.greeted = false;
-    this.handoff = null; // {phoneMasked, callId} once trigger_call succeeded
-    this.handoffArmed = false;
-    this.goodbyeId = null;
+    this.opened = false;
+    this.handoff = null; // {callId, phoneMasked} once trigger_call's output said "calling"
     this.discTimer = 0;
   }
 
@@ -116,7 +165,7 @@ export class RealtimeSession {
     }
     this.ui.state('connecting', MSG.micPrompt);
 
-    // 1. Microphone first: no token is minted for a visitor who refuses it.
+    // 1. Microphone first: no call is created for a visitor who refuses it.
     let mic;
     try {
       mic = await navigator.mediaDevices.getUserMedia({ audio: true });
@@ -128,13 +177,7 @@ export class RealtimeSession {
     this.ui.micStream(mic);
     this.ui.state('connecting', MSG.connecting);
 
-    // 2. Ephemeral secret + web-session token from our backend.
-    const token = await this.fetchToken();
-    if (this.closed) return;
-    if (expired(token)) throw new CallwayError('session_expired', MSG.sessionExpired);
-    this.token = token;
-
-    // 3. Peer connection; the data channel must exist before the offer.
+    // 2. Peer connection; the data channel must exist before the offer.
     const pc = new RTCPeerConnection();
     this.pc = pc;
     this.ui.peer(pc);
@@ -144,41 +187,39 @@ export class RealtimeSession {
     const dc = pc.createDataChannel('oai-events');
     this.dc = dc;
     dc.onopen = () => this.onOpen();
-    dc.onclose = () => this.lost(MSG.connectionLost);
+    dc.onclose = () => this.ending('channel_closed');
     dc.onerror = (ev) => console.warn('[callway] data channel error', ev.error || ev);
     dc.onmessage = (ev) => this.onMessage(ev.data);
 
     await pc.setLocalDescription(await pc.createOffer());
     await waitIceGathering(pc, ICE_GATHERING_MAX_MS);
     if (this.closed) return;
-    if (expired(token)) throw new CallwayError('session_expired', MSG.sessionExpired);
 
-    // 4. SDP offer → answer, authenticated with the ephemeral secret only.
+    // 3. The offer goes to our server, which creates the call and answers with OpenAI's SDP.
     let resp;
     try {
-      resp = await fetch(token.realtime_calls_url, {
+      resp = await request('api/realtime/session', {
         method: 'POST',
-        headers: { Authorization: `Bearer ${token.client_secret}`, 'Content-Type': 'application/sdp' },
+        headers: { 'Content-Type': 'application/sdp' },
         body: pc.localDescription.sdp,
+        timeoutMs: SESSION_POST_TIMEOUT_MS,
       });
     } catch (e) {
-      console.warn('[callway] SDP exchange failed', e);
-      throw new CallwayError('sdp_network', MSG.sdpFailed);
+      console.warn('[callway] session request failed', e && e.name);
+      throw new CallwayError('network', MSG.network);
     }
+    const body = await readJson(resp);
     if (this.closed) return;
     if (!resp.ok) {
-      const body = await readJson(resp);
-      const err = (body && body.error) || {};
-      console.warn('[callway] SDP exchange refused', resp.status, err.code, err.message);
-      if (err.code === 'session_expired' || /expired/i.test(String(err.code || ''))) {
-        throw new CallwayError('session_expired', MSG.sessionExpired);
-      }
-      throw new CallwayError(resp.status === 429 ? 'sdp_busy' : 'sdp_failed', resp.status === 429 ? MSG.sdpBusy : MSG.sdpFailed);
+      const err = refusal(resp.status, body);
+      console.warn('[callway] session refused', resp.status, err.code);
+      throw err;
     }
-    const answer = await resp.text();
-    if (this.closed) return;
+    const session = parseAnswer(body);
+    if (!session) throw new CallwayError('answer_invalid', MSG.sdpFailed);
+    this.session = session;
     try {
-      await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      await pc.setRemoteDescription({ type: 'answer', sdp: session.sdp });
     } catch (e) {
       console.warn('[callway] invalid SDP answer', e);
       throw new CallwayError('sdp_invalid', MSG.sdpFailed);
@@ -188,43 +229,17 @@ export class RealtimeSession {
     }, DC_OPEN_MAX_MS);
   }
 
-  async fetchToken() {
-    let resp;
-    try {
-      resp = await fetch('api/realtime-token', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: '{}',
-        cache: 'no-store',
-        credentials: 'same-origin',
-      });
-    } catch {
-      throw new CallwayError('token_network', MSG.tokenNetwork);
-    }
-    const body = await readJson(resp);
-    if (!resp.ok) {
-      const err = (body && body.error) || {};
-      const fallback = resp.status === 429 ? MSG.rateLimited : MSG.tokenFailed;
-      const message = typeof err.message === 'string' && err.message.trim() ? err.message : fallback;
-      throw new CallwayError(err.code || `http_${resp.status}`, message);
-    }
-    const ok = body && typeof body.client_secret === 'string' && typeof body.session_token === 'string'
-      && typeof body.realtime_calls_url === 'string' && typeof body.expires_at === 'number';
-    if (!ok) throw new CallwayError('token_invalid', MSG.tokenFailed);
-    return body;
-  }
-
   onConnectionState() {
     const pc = this.pc;
     if (!pc || this.closed) return;
     const s = pc.connectionState;
-    if (s === 'failed') {
-      this.lost(this.dc && this.dc.readyState === 'open' ? MSG.connectionLost : MSG.connectionFailed);
+    if (s === 'failed' || s === 'closed') {
+      this.ending('peer_failed');
     } else if (s === 'disconnected') {
       if (!this.discTimer) {
         this.discTimer = this.later(() => {
           this.discTimer = 0;
-          if (pc.connectionState === 'disconnected' || pc.connectionState === 'failed') this.lost(MSG.connectionLost);
+          if (pc.connectionState === 'disconnected' || pc.connectionState === 'failed') this.ending('peer_disconnected');
         }, DISCONNECTED_GRACE_MS);
       }
     } else if (this.discTimer) {
@@ -236,9 +251,13 @@ export class RealtimeSession {
 
   onOpen() {
     if (this.closed) return;
+    this.opened = true;
     this.ui.state('listening', MSG.connected);
     // Ask for the agent's greeting once the session exists (session.created), or shortly after open.
     this.later(() => this.greet(), GREETING_FALLBACK_MS);
+    // The server ends the call at max_session_secs; if it never does, the page stops anyway.
+    const limitMs = Math.min(this.session.maxSessionSecs * 1000 + TIME_LIMIT_GRACE_MS, MAX_TIMER_MS);
+    this.later(() => this.ending('time_limit'), limitMs);
   }
 
   greet() {
@@ -269,6 +288,11 @@ export class RealtimeSession {
     this.handle(ev);
   }
 
+  // Status line for a state: once the call is being placed, every line says goodbye.
+  say(text) {
+    return this.handoff ? MSG.goodbye : text;
+  }
+
   handle(ev) {
     switch (ev.type) {
       case 'session.created':
@@ -276,11 +300,11 @@ export class RealtimeSession {
         break;
       case 'input_audio_buffer.speech_started':
         this.greeted = true; // the visitor spoke first: no greeting needed any more
-        this.ui.state('listening', MSG.listening);
+        if (!this.handoff) this.ui.state('listening', MSG.listening);
         if (ev.item_id) this.ui.caption({ role: 'user', id: ev.item_id, text: '' });
         break;
       case 'input_audio_buffer.speech_stopped':
-        this.ui.status(MSG.thinking);
+        this.ui.status(this.say(MSG.thinking));
         break;
       case 'conversation.item.input_audio_transcription.completed':
         this.ui.caption({ role: 'user', id: ev.item_id, text: ev.transcript || '', final: true });
@@ -288,26 +312,19 @@ export class RealtimeSession {
       case 'conversation.item.input_audio_transcription.failed':
         this.ui.caption({ role: 'user', id: ev.item_id, text: '', final: true });
         break;
-      case 'response.created': {
-        const id = (ev.response && ev.response.id) || null;
-        this.activeResponse = id || '_';
+      case 'response.created':
+        this.activeResponse = (ev.response && ev.response.id) || '_';
         this.greeted = true;
-        if (this.handoffArmed && !this.goodbyeId) this.goodbyeId = id || '_';
-        this.ui.state('speaking', this.handoffArmed ? MSG.goodbye : MSG.speaking);
+        this.ui.state('speaking', this.say(MSG.speaking));
         break;
-      }
       case 'output_audio_buffer.started':
         this.audioPlaying = true;
-        this.ui.state('speaking', this.handoffArmed ? MSG.goodbye : MSG.speaking);
+        this.ui.state('speaking', this.say(MSG.speaking));
         break;
       case 'output_audio_buffer.stopped':
       case 'output_audio_buffer.cleared':
         this.audioPlaying = false;
-        if (this.goodbyeId && (!ev.response_id || ev.response_id === this.goodbyeId || this.goodbyeId === '_')) {
-          this.finishHandoff();
-        } else if (!this.activeResponse && !this.handoffArmed) {
-          this.ui.state('listening', MSG.listening);
-        }
+        if (!this.activeResponse && !this.handoff) this.ui.state('listening', MSG.listening);
         break;
       case 'response.output_audio_transcript.delta':
       case 'response.output_text.delta':
@@ -319,13 +336,16 @@ export class RealtimeSession {
       case 'response.output_text.done':
         this.ui.caption({ role: 'agent', id: ev.item_id, text: ev.text, final: true });
         break;
+      // The model calls a tool: the server runs it on its sideband; the page only says so.
       case 'response.function_call_arguments.done':
-        this.toolCall(ev.call_id, ev.name, ev.arguments, ev.response_id);
+        this.callPending(ev.call_id, ev.name);
         break;
       case 'response.output_item.done':
-        if (isFinishedCall(ev.item)) {
-          this.toolCall(ev.item.call_id, ev.item.name, ev.item.arguments, ev.response_id);
-        }
+        if (isFunctionCall(ev.item)) this.callPending(ev.item.call_id, ev.item.name);
+        break;
+      case 'conversation.item.added':
+      case 'conversation.item.done':
+        this.itemSeen(ev.item);
         break;
       case 'response.done':
         this.responseDone(ev.response || {});
@@ -338,141 +358,134 @@ export class RealtimeSession {
     }
   }
 
-  // ---- tool calls -------------------------------------------------------------------------
-
-  toolCall(callId, name, args, responseId) {
-    if (!callId || this.handledCalls.has(callId) || this.closed) return;
-    this.handledCalls.add(callId);
-    const rid = responseId || this.activeResponse || '_';
-    if (!this.callsByResponse.has(rid)) this.callsByResponse.set(rid, []);
-    this.callsByResponse.get(rid).push(this.runTool(callId, name, args));
-    if (this.doneResponses.has(rid)) this.followUp(rid);
+  callPending(callId, name) {
+    if (!callId || this.handoff) return;
+    this.pendingCalls.add(callId);
+    this.ui.status(name === 'trigger_call' ? MSG.placingCall : MSG.savingLead);
   }
 
-  toolHeaders() {
-    const headers = { Authorization: `Bearer ${this.token.session_token}`, 'Content-Type': 'application/json' };
-    // Joins the tool calls to the trace the token request started (one trace per journey).
-    const tp = this.token.traceparent;
-    if (typeof tp === 'string' && /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp)) headers.traceparent = tp;
-    return headers;
+  itemSeen(item) {
+    if (!item || item.type !== 'function_call_output') return;
+    this.pendingCalls.delete(item.call_id);
+    const calling = callingOutput(item);
+    if (calling) this.callPlaced(calling);
   }
 
-  async runTool(callId, name, args) {
-    let output;
-    if (!TOOLS.has(name)) {
-      output = errorJson('unknown_tool', `Outil inconnu : ${name}`);
-    } else {
-      this.ui.status(name === 'trigger_call' ? MSG.placingCall : MSG.savingLead);
-      const ctl = new AbortController();
-      const timer = setTimeout(() => ctl.abort(), TOOL_TIMEOUT_MS);
-      try {
-        const resp = await fetch(`api/tools/${name}`, {
-          method: 'POST',
-          headers: this.toolHeaders(),
-          body: typeof args === 'string' ? args : JSON.stringify(args || {}),
-          signal: ctl.signal,
-          cache: 'no-store',
-        });
-        const text = await resp.text();
-        output = text || errorJson(resp.ok ? 'empty_response' : `http_${resp.status}`, 'Réponse vide du service.');
-        if (resp.ok && name === 'trigger_call') {
-          let body = null;
-          try {
-            body = JSON.parse(text);
-          } catch { /* keep defaults */ }
-          this.handoff = {
-            phoneMasked: (body && typeof body.phone_masked === 'string' && body.phone_masked) || '',
-            callId: (body && body.call_id) || null,
-            sessionToken: this.token.session_token,
-          };
-        }
-      } catch (e) {
-        const timeout = e && e.name === 'AbortError';
-        output = errorJson(timeout ? 'tool_timeout' : 'network_error',
-          timeout ? 'Le service ne répond pas.' : 'Le service est injoignable.');
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    if (this.closed) return;
-    this.send({ type: 'conversation.item.create', item: { type: 'function_call_output', call_id: callId, output } });
+  // trigger_call succeeded on the server: the visitor's next words belong on the phone.
+  callPlaced({ callId, phoneMasked }) {
+    if (this.handoff || this.closed) return;
+    this.muteMic();
+    this.handoff = { callId, phoneMasked };
+    this.ui.status(MSG.goodbye);
+    // The server lets the agent say goodbye, then hangs the web call up (the channel closes).
+    this.later(() => this.ending('handoff_wait'), HANDOFF_MAX_WAIT_MS);
+  }
+
+  muteMic() {
+    if (this.mic) for (const t of this.mic.getAudioTracks()) t.enabled = false;
   }
 
   responseDone(response) {
     const rid = response.id || this.activeResponse || '_';
     if (!this.activeResponse || this.activeResponse === rid) this.activeResponse = null;
-    this.doneResponses.add(rid);
     for (const item of response.output || []) {
-      if (isFinishedCall(item)) this.toolCall(item.call_id, item.name, item.arguments, rid);
+      if (isFunctionCall(item) && (!item.status || item.status === 'completed')) this.callPending(item.call_id, item.name);
     }
-    if (this.callsByResponse.has(rid)) {
-      if (!this.audioPlaying) this.ui.state('listening'); // status keeps the tool's message
-      this.followUp(rid);
-    } else if (this.goodbyeId && (rid === this.goodbyeId || this.goodbyeId === '_')) {
-      if (!this.audioPlaying) this.finishHandoff(); // else wait for output_audio_buffer.stopped
-    } else if (!this.audioPlaying && !this.handoffArmed) {
-      this.ui.state('listening', MSG.listening);
-    }
-    if (this.pendingCreate && !this.activeResponse) {
-      this.pendingCreate = false;
-      this.send({ type: 'response.create' });
-    }
-  }
-
-  // After every output of a response's tool calls is sent: exactly one response.create.
-  async followUp(rid) {
-    if (this.followedUp.has(rid)) return;
-    this.followedUp.add(rid);
-    const calls = this.callsByResponse.get(rid);
-    let seen = -1;
-    while (seen !== calls.length) {
-      seen = calls.length;
-      await Promise.allSettled(calls.slice());
-    }
-    if (this.closed) return;
-    if (this.handoff && !this.handoffArmed) {
-      this.handoffArmed = true;
-      this.later(() => this.finishHandoff(), HANDOFF_MAX_WAIT_MS);
-    }
-    if (this.activeResponse) this.pendingCreate = true;
-    else this.send({ type: 'response.create' });
+    if (this.audioPlaying || this.handoff) return;
+    if (this.pendingCalls.size) this.ui.state('listening'); // the status keeps the tool's message
+    else this.ui.state('listening', MSG.listening);
   }
 
   serverError(err) {
     console.warn('[callway] realtime error event', err.type, err.code, err.message);
     if (BENIGN_ERRORS.has(err.code)) return;
-    if (err.code === 'session_expired') {
-      if (this.handoff) this.finishHandoff(); // the phone call is already on its way
-      else this.fail(new CallwayError('session_expired', MSG.sessionExpired));
-    }
+    if (err.code === 'session_expired') this.ending('session_expired');
     else if (err.code === 'beta_api_shape_disabled') this.fail(new CallwayError('realtime_error', MSG.generic));
     // other errors are recoverable: the session stays open
   }
 
   // ---- ending -----------------------------------------------------------------------------
 
-  finishHandoff() {
-    const handoff = this.handoff;
-    if (!handoff || !this.teardown()) return;
-    this.ui.handoff(handoff);
+  authHeaders() {
+    const headers = { Authorization: `Bearer ${this.session.sessionToken}` };
+    // Joins the request to the trace the session request started (one trace per journey).
+    if (this.session.traceparent) headers.traceparent = this.session.traceparent;
+    return headers;
   }
 
-  // The link to the agent broke. After a successful trigger_call the phone call goes on anyway.
-  lost(message) {
+  // GET api/realtime/session: why the server ended the call, or null if it cannot say.
+  async endReport() {
+    let last = null;
+    for (let attempt = 0; attempt < STATUS_ATTEMPTS; attempt++) {
+      if (attempt) await pause(STATUS_RETRY_MS);
+      try {
+        const resp = await request('api/realtime/session', { headers: this.authHeaders(), timeoutMs: STATUS_TIMEOUT_MS });
+        const body = await readJson(resp);
+        if (resp.status === 401 || resp.status === 404) return null; // nothing to learn any more
+        if (!resp.ok || !body || (body.state !== 'active' && body.state !== 'ended')) continue;
+        if (body.state === 'ended') return body;
+        last = body; // still "active": the server may not have seen the end yet
+      } catch { /* network hiccup: ask again */ }
+    }
+    return last;
+  }
+
+  // The conversation is over (channel or peer closed, hand-off wait, time limit): close our side,
+  // then show what the server says happened, falling back on what the page saw itself.
+  async ending(cause) {
     if (this.closed) return;
-    if (this.handoff) this.finishHandoff();
-    else this.fail(new CallwayError('connection_lost', message));
+    const opened = this.opened;
+    this.teardown();
+    if (!this.session) {
+      this.finish(() => this.ui.end({ state: 'error', code: cause, message: MSG.connectionFailed }));
+      return;
+    }
+    this.ui.state('ending', this.handoff ? MSG.goodbye : MSG.ending);
+    const report = await this.endReport();
+    const reason = report && report.state === 'ended' ? report.reason : null;
+    const max = this.session.maxSessionSecs;
+    if (reason === 'handoff') {
+      const callId = typeof report.call_id === 'string' && CALL_ID.test(report.call_id) ? report.call_id : this.handoff && this.handoff.callId;
+      const phoneMasked = typeof report.phone_masked === 'string' ? report.phone_masked : (this.handoff && this.handoff.phoneMasked) || '';
+      this.showHandoff({ callId: callId || null, phoneMasked });
+    } else if (reason === 'time_limit') {
+      this.finish(() => this.ui.end({ state: 'idle', code: 'time_limit', message: MSG.timeLimit(max) }));
+    } else if (reason === 'control_lost') {
+      this.finish(() => this.ui.end({ state: 'error', code: 'control_lost', message: MSG.controlLost }));
+    } else if (this.handoff) {
+      // The server could not say otherwise, and its own output said the phone call is placed.
+      this.showHandoff(this.handoff);
+    } else if (cause === 'time_limit') {
+      this.finish(() => this.ui.end({ state: 'idle', code: 'time_limit', message: MSG.timeLimit(max) }));
+    } else {
+      const message = cause === 'session_expired' ? MSG.sessionExpired : opened ? MSG.connectionLost : MSG.connectionFailed;
+      this.finish(() => this.ui.end({ state: 'error', code: cause, message }));
+    }
+  }
+
+  showHandoff({ callId, phoneMasked }) {
+    const { sessionToken, traceparent } = this.session;
+    this.finish(() => this.ui.handoff({ callId, phoneMasked, sessionToken, traceparent }));
+  }
+
+  finish(show) {
+    if (this.finished) return;
+    this.finished = true;
+    show();
   }
 
   fail(err) {
     if (!this.teardown()) return;
     console.warn('[callway] session ended:', err.code);
-    this.ui.end({ state: 'error', code: err.code, message: err.message });
+    this.finish(() => this.ui.end({ state: 'error', code: err.code, message: err.message }));
   }
 
   stop() {
-    if (!this.teardown()) return;
-    this.ui.end({ state: 'idle', code: 'stopped', message: MSG.stopped });
+    // Once the call is being placed, stopping only ends the web side sooner: show the phone leg.
+    if (this.handoff) return this.ending('stopped');
+    if (!this.teardown()) return undefined;
+    this.finish(() => this.ui.end({ state: 'idle', code: 'stopped', message: MSG.stopped }));
+    return undefined;
   }
 
   // Close everything exactly once. Returns false if it was already closed.
