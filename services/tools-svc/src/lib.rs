@@ -8,7 +8,7 @@ mod error;
 mod health;
 mod session;
 mod sideband;
-mod tools;
+pub mod tools;
 
 pub use error::ToolsError;
 pub use health::report as health_report;

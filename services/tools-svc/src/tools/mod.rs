@@ -6,6 +6,7 @@ mod save_lead;
 mod trigger_call;
 
 pub use save_lead::save_lead;
+pub use save_lead::SaveLeadOutput;
 pub use trigger_call::{place_callback, prepare_callback, PreparedCallback};
 
 use crate::error::ToolsError;
