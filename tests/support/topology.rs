@@ -302,6 +302,11 @@ pub async fn start(opts: Options) -> anyhow::Result<Topology> {
         ("TELNYX_FROM_NUMBER".into(), FROM.into()),
         ("TELNYX_PUBLIC_KEY".into(), telnyx.public_key_base64()),
         ("RUST_LOG".into(), "info".into()),
+        // Caddy (and the test's relay in front of each instance) connect from loopback.
+        (
+            "CALLWAY_TRUSTED_PROXIES".into(),
+            "127.0.0.1/32, ::1/128".into(),
+        ),
         // Nothing from a developer's callway.toml.
         (
             "CALLWAY_CONFIG_FILE".into(),

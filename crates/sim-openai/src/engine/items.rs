@@ -224,7 +224,11 @@ impl Engine {
                 .update(|r| r.tool_outputs.push((call_id, output)));
             self.pending_tool_output = true;
         } else if item["type"] == "message" && item["role"] == "user" {
-            self.pending_user_turn = true;
+            // Text the client replays before the first response (an earlier conversation) is
+            // context: the first response is still the session's opening step.
+            if self.responses_started > 0 {
+                self.pending_user_turn = true;
+            }
             self.user_turns += 1;
         }
         self.conv.push(item.clone());

@@ -243,7 +243,7 @@ impl Engine {
             Some(Trigger::ToolOutput)
         } else if self.pending_user_turn {
             Some(Trigger::UserTurn)
-        } else if self.user_turns == 0 && self.responses_started == 0 {
+        } else if self.responses_started == 0 {
             Some(Trigger::SessionStart)
         } else {
             None

@@ -118,6 +118,16 @@ impl BridgeState {
 /// From the environment: needs `REDIS_URL` (unless `CALLWAY_SANDBOX`), `OPENAI_API_KEY` and the
 /// `TELNYX_*` settings; the error names the first missing variable.
 pub async fn state_from_settings(settings: &Settings) -> anyhow::Result<BridgeState> {
+    // The phone agent's model too: a retired model refuses to start, one retiring soon warns.
+    if let Some(key) = &settings.openai_api_key {
+        callway_core::openai_models::check_at_startup(
+            &settings.openai_base_url,
+            key,
+            &settings.openai_realtime_model,
+            Duration::from_millis(settings.openai_timeout_ms.clamp(500, 30_000)),
+        )
+        .await?;
+    }
     let contexts = match &settings.redis_url {
         Some(url) => ContextStore::Redis(callway_core::redis_conn::connect(url).await?),
         None if settings.callway_sandbox => ContextStore::memory(),
