@@ -145,7 +145,7 @@ pub async fn state_from_settings(
         limits: Limits::new(store, settings.limits_config()),
         trusted: settings.trusted_proxies()?,
         session_ttl_secs: settings.callway_session_ttl_secs,
-        max_session_secs: settings.callway_web_session_max_secs.max(30),
+        max_session_secs: settings.callway_web_session_max_secs.max(5),
         max_sessions: settings.callway_max_web_sessions.max(1),
     })
 }

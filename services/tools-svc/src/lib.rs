@@ -119,7 +119,7 @@ pub fn sideband_from_settings(
         &settings.openai_base_url,
         key,
         Duration::from_millis(settings.openai_timeout_ms),
-        settings.callway_web_session_max_secs.max(30),
+        settings.callway_web_session_max_secs.max(5),
     )
     .map_err(|reason| callway_core::config::ConfigError::Invalid {
         name: "OPENAI_BASE_URL",

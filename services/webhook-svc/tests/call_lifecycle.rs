@@ -9,6 +9,7 @@ use callway_core::phone::PhonePolicy;
 use callway_core::secret::Secret;
 use callway_core::session_token::{SessionTokens, WebSessionId};
 use callway_core::telnyx::{TelnyxClient, TelnyxConfig};
+use callway_core::Settings;
 use serde_json::{json, Value};
 use sim_telnyx::{Callee, SimConfig, TelnyxSim, Timing, WebhookFaults};
 use std::time::Duration;
@@ -21,6 +22,7 @@ const CALLEE: &str = "+33612345678";
 struct World {
     sim: TelnyxSim,
     tools: String,
+    tools_state: ToolsState,
     tokens: SessionTokens,
     leads: LeadStore,
     contexts: ContextStore,
@@ -88,6 +90,19 @@ async fn world_with_media(
         tokens: tokens.clone(),
         policy: PhonePolicy::default(),
         consent_version: "v1".into(),
+        web_calls: callway_core::web_call::WebCalls::new(contexts.clone()),
+        limits: callway_core::limits::Limits::new(
+            contexts.clone(),
+            Settings::from_sources(None, Vec::<(String, String)>::new())
+                .unwrap()
+                .limits_config(),
+        ),
+        call_control: callway_core::openai_calls::CallControl::new(
+            "http://127.0.0.1:9/v1",
+            Secret::new("sk-unused"),
+            Duration::from_millis(200),
+        )
+        .unwrap(),
         calls: Some(CallDeps {
             telnyx,
             contexts: contexts.clone(),
@@ -106,10 +121,11 @@ async fn world_with_media(
         }),
     };
     let (tools_listener, tools_port) = bind();
-    tokio::spawn(tools_svc::serve(tools_listener, tools_state).unwrap());
+    tokio::spawn(tools_svc::serve(tools_listener, tools_state.clone()).unwrap());
     World {
         sim,
         tools: format!("http://127.0.0.1:{tools_port}"),
+        tools_state,
         tokens,
         leads,
         contexts,
@@ -130,28 +146,36 @@ impl World {
         self.request_callback_as(&t).await
     }
 
+    /// What the sideband does for the model's save_lead then trigger_call (prepare, then place
+    /// once the web call is over).
     async fn request_callback_as(&self, t: &str) -> (LeadId, CallRef) {
-        let http = reqwest::Client::new();
-        let post = |tool: &str, body: Value| {
-            http.post(format!("{}/api/tools/{tool}", self.tools))
-                .header("authorization", format!("Bearer {t}"))
-                .json(&body)
-                .send()
+        let session = self
+            .tokens
+            .verify(t, chrono::Utc::now().timestamp())
+            .unwrap();
+        let now = chrono::Utc::now();
+        let call = callway_core::web_call::WebCall {
+            session,
+            rtc_call_id: callway_core::web_call::RtcCallId::parse("rtc_lifecycle").unwrap(),
+            client: callway_core::client_addr::ClientAddr::new("192.0.2.10".parse().unwrap()),
+            started_at: now,
+            deadline: now + chrono::Duration::seconds(300),
+            traceparent: None,
+            ended: None,
+            handoff: None,
         };
-        let lead: Value = post("save_lead", json!({"first_name":"Marie","last_name":"Curie","phone":"06 12 34 56 78","consent":true})).await.unwrap().json().await.unwrap();
-        let call: Value = post(
-            "trigger_call",
-            json!({"lead_id": lead["lead_id"], "summary": "Cabinet dentaire."}),
-        )
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-        (
-            LeadId::parse(lead["lead_id"].as_str().unwrap()).unwrap(),
-            CallRef::parse(call["call_id"].as_str().expect("call_id")).unwrap(),
-        )
+        let args = serde_json::from_value(json!({"first_name":"Marie","last_name":"Curie","phone":"06 12 34 56 78","consent":true})).unwrap();
+        let lead = tools_svc::tools::save_lead(&self.tools_state, &call, args)
+            .await
+            .unwrap();
+        let prepared = tools_svc::tools::prepare_callback(&self.tools_state, &call, &lead.lead_id)
+            .await
+            .unwrap();
+        let call_ref = prepared.call_ref.clone();
+        tools_svc::tools::place_callback(&self.tools_state, prepared)
+            .await
+            .unwrap();
+        (LeadId::parse(&lead.lead_id).unwrap(), call_ref)
     }
 
     async fn final_status(&self, lead: LeadId) -> CallbackStatus {
