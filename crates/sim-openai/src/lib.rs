@@ -29,6 +29,9 @@ pub mod voice;
 mod webrtc;
 mod ws;
 
+/// The type of [`SimConfig::model_shutdowns`] values (a calendar date, as OpenAI's `Model`
+/// object shows `shutdown_date`).
+pub use chrono::NaiveDate;
 pub use config::{Failure, SidebandRefusal, SimConfig};
 pub use recording::{
     CallCreation, CallEnd, CallEndReason, CallRecord, Moment, Recording, SessionRecord,

@@ -81,7 +81,8 @@ pub struct CallRecord {
     /// When `POST …/hangup` was accepted: recorded before its `200` is sent, so a test can
     /// check that a client waited for the hang-up before doing something else.
     pub hangup_requested: Option<Moment>,
-    /// When and why the peer actually stopped (after `hangup_requested` for a hang-up).
+    /// When and why the call stopped for everyone (no attach or hang-up from then on), recorded
+    /// before the browser is told; after `hangup_requested` for a hang-up.
     pub ended: Option<CallEnd>,
 }
 

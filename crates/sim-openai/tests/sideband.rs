@@ -212,6 +212,12 @@ async fn the_sideband_sees_every_event_answers_the_tool_call_and_the_hangup_clos
         .any(|t| t == "response.function_call_arguments.done"));
     assert!(sbr.ended.is_none());
 
+    // Hang-up needs the standard key.
+    let ek = mint(&sim, json!({"type": "realtime"})).await;
+    for key in ["sk-wrong-key-0000", ek.as_str()] {
+        assert_eq!(hangup(&sim, &call_id, key).await.status, 401);
+    }
+    assert_eq!(sim.live_calls(), vec![call_id.clone()]);
     // Hang-up: 200, the sideband gets 1000, the data channel and the peer close.
     let r = hangup(&sim, &call_id, KEY).await;
     assert_eq!(r.status, 200, "{}", r.text());
