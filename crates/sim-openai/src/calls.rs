@@ -4,6 +4,7 @@ use crate::client_secrets::{check_ephemeral, expired_body, EphemeralCheck};
 use crate::errors::{self, rest_error, FieldError};
 use crate::http::{bearer, error_response, has_beta_header, read_body, Resp};
 use crate::ids::new_id;
+use crate::recording::CallCreation;
 use crate::session_config::{is_known_model, SessionConfig, SessionType};
 use crate::state::{lock, Shared};
 use bytes::Bytes;
@@ -25,73 +26,71 @@ fn bad_request(shared: &Shared, e: FieldError) -> Resp {
     )
 }
 
+/// What authorised a call creation.
+enum Auth {
+    /// A valid `ek_` secret and the session it carries.
+    Ephemeral(Box<SessionConfig>),
+    /// The standard API key.
+    Standard,
+}
+
 pub(crate) async fn create(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp {
     let key = bearer(&req);
-    let session = match key.as_deref() {
+    let unauthorized =
+        |body| error_response(shared, &Method::POST, PATH, StatusCode::UNAUTHORIZED, body);
+    let auth = match key.as_deref() {
         Some(k) if k.starts_with("ek_") => match check_ephemeral(shared, k) {
-            EphemeralCheck::Valid(s) => *s,
-            EphemeralCheck::Expired => {
-                return error_response(
-                    shared,
-                    &Method::POST,
-                    PATH,
-                    StatusCode::UNAUTHORIZED,
-                    expired_body(),
-                )
-            }
-            EphemeralCheck::Unknown => {
-                return error_response(
-                    shared,
-                    &Method::POST,
-                    PATH,
-                    StatusCode::UNAUTHORIZED,
-                    errors::invalid_api_key(Some(k)),
-                )
-            }
+            EphemeralCheck::Valid(s) => Auth::Ephemeral(s),
+            EphemeralCheck::Expired => return unauthorized(expired_body()),
+            EphemeralCheck::Unknown => return unauthorized(errors::invalid_api_key(Some(k))),
         },
-        Some(k) if k == shared.api_key => SessionConfig::new_default(SessionType::Realtime),
-        other => {
-            return error_response(
-                shared,
-                &Method::POST,
-                PATH,
-                StatusCode::UNAUTHORIZED,
-                errors::invalid_api_key(other),
-            )
-        }
+        Some(k) if k == shared.api_key => Auth::Standard,
+        other => return unauthorized(errors::invalid_api_key(other)),
     };
     if has_beta_header(&req) {
         return bad_request(shared, errors::beta_disabled());
     }
-    let mut session = session;
-    if let Some(model) = req
+    let query_model = req
         .uri()
         .query()
         .unwrap_or("")
         .split('&')
         .find_map(|p| p.strip_prefix("model="))
-    {
+        .map(str::to_string);
+    if let Some(model) = query_model.as_deref() {
         if !is_known_model(model) {
             return bad_request(shared, errors::invalid_model(model, Some("model")));
         }
-        session.model = model.to_string();
     }
     let ctype = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
-        .to_ascii_lowercase();
-    if !ctype.starts_with("application/sdp") {
-        let msg = if ctype.starts_with("multipart/form-data") {
-            "The simulator supports only 'application/sdp' offers authorised by an ephemeral key (no multipart unified interface).".to_string()
-        } else {
-            format!("Unsupported content type: '{ctype}'. This endpoint expects 'application/sdp'.")
-        };
+        .to_string();
+    let media = crate::multipart::media_type(&ctype)
+        .map(|(mt, _)| mt)
+        .unwrap_or_default();
+    let multipart = media == "multipart/form-data";
+    if !multipart && media != "application/sdp" {
+        let msg = format!(
+            "Unsupported content type: '{ctype}'. This endpoint expects 'application/sdp' or 'multipart/form-data'."
+        );
         return bad_request(
             shared,
             FieldError::new("unsupported_content_type", msg, None),
         );
+    }
+    if multipart && matches!(auth, Auth::Ephemeral(_)) {
+        // The unified interface is for servers: a client secret already carries its session
+        // and may only post a bare `application/sdp` offer (OpenAPI: "Use this variant when you
+        // have previously created an ephemeral session token").
+        return unauthorized(errors::rest_error(
+            "Ephemeral client secrets can only create calls with an 'application/sdp' offer. Use a standard API key for multipart/form-data.",
+            "invalid_request_error",
+            None,
+            Some("invalid_api_key"),
+        ));
     }
     let body = match read_body(req).await {
         Ok(b) => b,
@@ -100,23 +99,48 @@ pub(crate) async fn create(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
                 shared,
                 FieldError::new(
                     "invalid_offer",
-                    format!("Could not read the SDP offer: {e}"),
+                    format!("Could not read the request body: {e}"),
                     None,
                 ),
             )
         }
     };
-    let Ok(offer) = std::str::from_utf8(&body) else {
-        return bad_request(
-            shared,
-            FieldError::new("invalid_offer", "The SDP offer is not UTF-8 text.", None),
-        );
+    let (offer, mut session, created_with, session_request) = if multipart {
+        let form = match crate::call_form::parse(&ctype, &body) {
+            Ok(f) => f,
+            Err(e) => return bad_request(shared, e),
+        };
+        let (session, raw) = match form.session {
+            Some((cfg, raw)) => (cfg, Some(raw)),
+            None => (SessionConfig::new_default(SessionType::Realtime), None),
+        };
+        (form.offer, session, CallCreation::Multipart, raw)
+    } else {
+        let Ok(offer) = String::from_utf8(body.to_vec()) else {
+            return bad_request(
+                shared,
+                FieldError::new("invalid_offer", "The SDP offer is not UTF-8 text.", None),
+            );
+        };
+        let session = match auth {
+            Auth::Ephemeral(s) => *s,
+            Auth::Standard => SessionConfig::new_default(SessionType::Realtime),
+        };
+        (offer, session, CallCreation::Sdp, None)
     };
+    if let Some(model) = query_model {
+        session.model = model;
+    }
     let call_id = format!("rtc_{}", &new_id("")[..21]);
-    let answer = match crate::webrtc::start_peer(offer, session, call_id.clone(), shared.clone()) {
-        Ok(a) => a,
-        Err(e) => return bad_request(shared, e),
+    let origin = CallOrigin {
+        created_with,
+        session_request,
     };
+    let answer =
+        match crate::webrtc::start_peer(&offer, session, call_id.clone(), origin, shared.clone()) {
+            Ok(a) => a,
+            Err(e) => return bad_request(shared, e),
+        };
     let mut r = Response::new(Full::new(Bytes::from(answer)));
     *r.status_mut() = StatusCode::CREATED;
     r.headers_mut()
@@ -125,6 +149,12 @@ pub(crate) async fn create(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
         r.headers_mut().insert(LOCATION, loc);
     }
     r
+}
+
+/// How a call came to be, for its record.
+pub(crate) struct CallOrigin {
+    pub created_with: CallCreation,
+    pub session_request: Option<serde_json::Value>,
 }
 
 /// `POST /v1/realtime/calls/{call_id}/hangup` (standard key). SIP-only controls answer 400.
@@ -142,8 +172,13 @@ pub(crate) async fn control(req: Request<Incoming>, shared: &Arc<Shared>) -> Res
     }
     let rest = path.trim_start_matches("/v1/realtime/calls/");
     let (call_id, action) = rest.split_once('/').unwrap_or((rest, ""));
-    let notify = lock(&shared.calls).get(call_id).cloned();
-    let Some(notify) = notify else {
+    let call = match action {
+        // Leaving the map is what ends the call for everyone else: a later attach or hang-up
+        // finds nothing, whatever the peer task is still doing.
+        "hangup" => lock(&shared.calls).remove(call_id),
+        _ => lock(&shared.calls).get(call_id).cloned(),
+    };
+    let Some(call) = call else {
         let body = rest_error(
             &format!("Call '{call_id}' not found."),
             "invalid_request_error",
@@ -154,7 +189,10 @@ pub(crate) async fn control(req: Request<Incoming>, shared: &Arc<Shared>) -> Res
     };
     match action {
         "hangup" => {
-            notify.notify_one();
+            let at = shared.recorder.moment();
+            call.record.update(|c| c.hangup_requested = Some(at));
+            call.close_sidebands(1000, "call hung up");
+            call.hang_up();
             Response::new(Full::new(Bytes::new()))
         }
         "accept" | "reject" | "refer" => {

@@ -1,6 +1,7 @@
 //! Simulator configuration and failure knobs.
 
 use crate::scenario::Scenario;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,6 +16,15 @@ pub enum Failure {
     ServerError,
     /// Hold the request this long without answering, then serve it normally (timeout tests).
     Stall(Duration),
+}
+
+/// How to refuse the next sideband attach (`GET /v1/realtime?call_id=…`), before the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SidebandRefusal {
+    /// 401 `invalid_api_key`, whatever key was sent.
+    Unauthorized,
+    /// 404 `call_id_not_found`, even for a live call.
+    NotFound,
 }
 
 /// How the simulator runs.
@@ -39,6 +49,12 @@ pub struct SimConfig {
     pub generation_speed: f64,
     /// Minimum speech run before `speech_started` fires.
     pub vad_min_speech_ms: u64,
+    /// Drop every sideband socket after sending it this many server events (no close frame);
+    /// the call goes on. `ws_fail_after*` do not apply to sidebands.
+    pub sideband_fail_after_events: Option<usize>,
+    /// `shutdown_date` announced for a model, shown by `GET /v1/models/{model}` (OpenAI's Model
+    /// object carries it as a `YYYY-MM-DD` date, `null` when none is announced).
+    pub model_shutdowns: HashMap<String, chrono::NaiveDate>,
 }
 
 impl SimConfig {
@@ -54,6 +70,8 @@ impl SimConfig {
             max_session: Duration::from_secs(3_600),
             generation_speed: 4.0,
             vad_min_speech_ms: 80,
+            sideband_fail_after_events: None,
+            model_shutdowns: HashMap::new(),
         }
     }
 }

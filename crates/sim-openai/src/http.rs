@@ -148,6 +148,8 @@ pub(crate) async fn handle(
             crate::calls::control(req, &shared).await
         }
         (Method::GET, "/v1/realtime") => crate::ws::upgrade(req, &shared),
+        (Method::GET, "/v1/models") => crate::models::list(req, &shared),
+        (Method::GET, p) if p.starts_with("/v1/models/") => crate::models::retrieve(req, &shared),
         (Method::POST, "/v1/realtime/sessions")
         | (Method::POST, "/v1/realtime/transcription_sessions") => {
             let body = errors::beta_disabled().rest_body();

@@ -1,6 +1,6 @@
 //! [`OpenAiSim`]: binds, serves, records.
 
-use crate::config::{Failure, SimConfig};
+use crate::config::{Failure, SidebandRefusal, SimConfig};
 use crate::recording::Recording;
 use crate::scenario::Scenario;
 use crate::state::{lock, Shared};
@@ -103,6 +103,40 @@ impl OpenAiSim {
         for s in lock(&self.shared.secrets).values_mut() {
             s.expires_at = 0;
         }
+    }
+
+    /// `rtc_…` ids of the WebRTC calls live now (not hung up, peer not gone), sorted.
+    pub fn live_calls(&self) -> Vec<String> {
+        let mut ids: Vec<String> = lock(&self.shared.calls).keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Failure knob: drops every sideband attached to this call now, without a close frame (as
+    /// a network fault would); the call goes on and a new attach is accepted. Returns how many
+    /// were dropped (0 for an unknown or ended call).
+    pub fn drop_sidebands(&self, call_id: &str) -> usize {
+        let call = lock(&self.shared.calls).get(call_id).cloned();
+        call.map_or(0, |c| c.drop_sidebands())
+    }
+
+    /// Failure knob: refuses the next sideband attach (any call) before the upgrade.
+    pub fn refuse_next_sideband(&self, how: SidebandRefusal) {
+        *lock(&self.shared.sideband_refusal) = Some(how);
+    }
+
+    /// Sets (or clears) the `shutdown_date` `GET /v1/models/{model}` shows for `model`.
+    pub fn set_model_shutdown(&self, model: &str, date: Option<chrono::NaiveDate>) {
+        let mut m = lock(&self.shared.model_shutdowns);
+        match date {
+            Some(d) => m.insert(model.to_string(), d),
+            None => m.remove(model),
+        };
+    }
+
+    /// `base_url() + "/models/" + model`.
+    pub fn model_url(&self, model: &str) -> String {
+        format!("{}/models/{model}", self.base_url())
     }
 
     /// Snapshot of everything recorded.

@@ -1,14 +1,15 @@
 //! State shared by the HTTP front, the WebSocket sessions and the WebRTC peers.
 
-use crate::config::{Failure, SimConfig};
+use crate::config::{Failure, SidebandRefusal, SimConfig};
 use crate::engine::EngineOptions;
+use crate::live_call::LiveCall;
 use crate::recording::Recorder;
 use crate::scenario::Scenario;
 use crate::session_config::SessionConfig;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 /// A minted `ek_` client secret.
 #[derive(Debug, Clone)]
@@ -29,8 +30,15 @@ pub(crate) struct Shared {
     pub ws_scenario: Mutex<Option<Scenario>>,
     pub fail_next: Mutex<Option<Failure>>,
     pub secrets: Mutex<HashMap<String, Secret>>,
-    /// Hang-up signals of live WebRTC calls, by `rtc_…` id.
-    pub calls: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Live WebRTC calls, by `rtc_…` id. A call leaves this map the moment it ends (hang-up
+    /// accepted, peer gone), so a later sideband attach or hang-up finds nothing.
+    pub calls: Mutex<HashMap<String, Arc<LiveCall>>>,
+    /// Drop every sideband after it was sent this many server events (no close frame).
+    pub sideband_fail_after_events: Option<usize>,
+    /// Refuse the next sideband attach this way; consumed once.
+    pub sideband_refusal: Mutex<Option<SidebandRefusal>>,
+    /// `shutdown_date` of models, as `GET /v1/models/{model}` shows it.
+    pub model_shutdowns: Mutex<HashMap<String, chrono::NaiveDate>>,
     pub recorder: Recorder,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -57,6 +65,9 @@ impl Shared {
             fail_next: Mutex::new(cfg.fail_next.clone()),
             secrets: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
+            sideband_fail_after_events: cfg.sideband_fail_after_events,
+            sideband_refusal: Mutex::new(None),
+            model_shutdowns: Mutex::new(cfg.model_shutdowns.clone()),
             recorder: Recorder::default(),
             shutdown,
         }

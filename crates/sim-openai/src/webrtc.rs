@@ -1,9 +1,11 @@
 //! The WebRTC peer: str0m (ICE-lite, DTLS, SRTP, SCTP) driven by a tokio UDP socket. Opus (or
 //! PCMU/PCMA) audio both ways; server events on the `oai-events` data channel.
 
-use crate::engine::{Engine, Output};
+use crate::calls::CallOrigin;
+use crate::engine::{recorded_form, Engine, Output};
 use crate::errors::FieldError;
-use crate::recording::{SessionRecord, TransportKind};
+use crate::live_call::{LiveCall, SidebandIn};
+use crate::recording::{CallEndReason, CallRecord, SessionRecord, TransportKind};
 use crate::session_config::SessionConfig;
 use crate::state::{lock, Shared};
 use audiopus::coder::{Decoder, Encoder};
@@ -18,7 +20,7 @@ use str0m::media::{Frequency, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output as RtcOutput, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
-use tokio::sync::Notify;
+use tokio::sync::mpsc;
 
 const FRAME: Duration = Duration::from_millis(20);
 
@@ -31,6 +33,7 @@ pub(crate) fn start_peer(
     offer_sdp: &str,
     session: SessionConfig,
     call_id: String,
+    origin: CallOrigin,
     shared: Arc<Shared>,
 ) -> Result<String, FieldError> {
     if !offer_sdp.trim_start().starts_with("v=0") {
@@ -77,8 +80,17 @@ pub(crate) fn start_peer(
     let answer = accepted.map_err(|e| invalid_offer(format!("Invalid SDP offer: {e}")))?;
     let socket = UdpSocket::from_std(std_socket)
         .map_err(|e| FieldError::new("server_error", e.to_string(), None))?;
-    let hangup = Arc::new(Notify::new());
-    lock(&shared.calls).insert(call_id.clone(), hangup.clone());
+    let call_record = shared.recorder.add_call(CallRecord {
+        call_id: call_id.clone(),
+        session_id: session.id.clone(),
+        created_with: origin.created_with,
+        session_request: origin.session_request,
+        created: shared.recorder.moment(),
+        hangup_requested: None,
+        ended: None,
+    });
+    let (call, from_sidebands) = LiveCall::new(call_id.clone(), session.id.clone(), call_record);
+    lock(&shared.calls).insert(call_id.clone(), call.clone());
     let record = shared.recorder.add_session(SessionRecord::new(
         &session.id,
         TransportKind::WebRtc,
@@ -94,9 +106,8 @@ pub(crate) fn start_peer(
         record,
     );
     tokio::spawn(async move {
-        let mut peer = Peer::new(rtc, socket, local, engine);
-        peer.run(&shared, &hangup).await;
-        lock(&shared.calls).remove(&call_id);
+        let mut peer = Peer::new(rtc, socket, local, engine, call.clone());
+        peer.run(&shared, from_sidebands).await;
     });
     Ok(answer.to_sdp_string())
 }
@@ -113,54 +124,75 @@ struct Peer {
     socket: UdpSocket,
     local: SocketAddr,
     engine: Engine,
+    call: Arc<LiveCall>,
     start: Instant,
     mid: Option<Mid>,
     send: Option<(str0m::format::PayloadParams, SendCodec)>,
     channel: Option<str0m::channel::ChannelId>,
+    /// The channel being closed and whether the browser acknowledged it (its stream reset).
+    closing: Option<(str0m::channel::ChannelId, bool)>,
     pending_events: Vec<String>,
     playback: VecDeque<i16>,
     rtp_samples: u64,
     encoder: Option<Encoder>,
     decoder: Option<Decoder>,
     connected: bool,
-    done: bool,
+    /// Why the run loop must stop, once it must.
+    done: Option<CallEndReason>,
 }
 
 impl Peer {
-    fn new(rtc: Rtc, socket: UdpSocket, local: SocketAddr, engine: Engine) -> Self {
+    fn new(
+        rtc: Rtc,
+        socket: UdpSocket,
+        local: SocketAddr,
+        engine: Engine,
+        call: Arc<LiveCall>,
+    ) -> Self {
         Peer {
             rtc,
             socket,
             local,
             engine,
+            call,
             start: Instant::now(),
             mid: None,
             send: None,
             channel: None,
+            closing: None,
             pending_events: vec![],
             playback: VecDeque::new(),
             rtp_samples: 0,
             encoder: Encoder::new(SampleRate::Hz48000, Channels::Mono, Application::Voip).ok(),
             decoder: Decoder::new(SampleRate::Hz48000, Channels::Mono).ok(),
             connected: false,
-            done: false,
+            done: None,
         }
     }
 
-    async fn run(&mut self, shared: &Shared, hangup: &Notify) {
+    /// Runs the call until it ends, then ends it for everyone.
+    async fn run(
+        &mut self,
+        shared: &Shared,
+        mut from_sidebands: mpsc::UnboundedReceiver<SidebandIn>,
+    ) {
         let mut buf = vec![0u8; 2000];
         let mut next_frame = Instant::now() + FRAME;
         let mut shutdown = shared.shutdown.clone();
+        let call = self.call.clone();
         // No ICE connection within this time: give up.
         let connect_deadline = Instant::now() + Duration::from_secs(30);
-        while !self.done {
+        let reason = loop {
+            if let Some(reason) = self.done {
+                break reason;
+            }
             let timeout = match self.drive().await {
                 Some(t) => t,
-                None => break,
+                None => break CallEndReason::PeerGone,
             };
             self.flush_engine();
             if !self.connected && Instant::now() > connect_deadline {
-                break;
+                break CallEndReason::NeverConnected;
             }
             let wake = timeout.min(next_frame);
             tokio::select! {
@@ -168,17 +200,21 @@ impl Peer {
                     if let Ok((n, source)) = r {
                         if let Ok(contents) = buf[..n].try_into() {
                             let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: self.local, contents });
-                            if self.rtc.handle_input(input).is_err() { break; }
+                            if self.rtc.handle_input(input).is_err() { break CallEndReason::PeerGone; }
                         }
                     }
                 }
+                Some(msg) = from_sidebands.recv() => {
+                    msg.from.client_event(recorded_form(&msg.text));
+                    self.engine.handle_client_text(&msg.text, self.start.elapsed());
+                }
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
-                _ = hangup.notified() => break,
-                _ = shutdown.changed() => break,
+                _ = call.hung_up() => break CallEndReason::HungUp,
+                _ = shutdown.changed() => break CallEndReason::Shutdown,
             }
             let now = Instant::now();
             if self.rtc.handle_input(Input::Timeout(now)).is_err() {
-                break;
+                break CallEndReason::PeerGone;
             }
             if now >= next_frame {
                 self.engine.tick(now - self.start);
@@ -188,9 +224,85 @@ impl Peer {
                     next_frame = now + FRAME;
                 }
             }
+        };
+        // Events the engine produced last still go out (the data channel is closed after them).
+        self.flush_engine();
+        // The call is over for everyone before the browser hears of it: no attach, no hang-up,
+        // the end recorded.
+        {
+            let mut calls = lock(&shared.calls);
+            // Only this call's entry: a hang-up removed it already.
+            if calls
+                .get(&call.call_id)
+                .is_some_and(|c| Arc::ptr_eq(c, &call))
+            {
+                calls.remove(&call.call_id);
+            }
+        }
+        call.finished(reason);
+        if matches!(
+            reason,
+            CallEndReason::HungUp | CallEndReason::SessionClosed(_) | CallEndReason::Shutdown
+        ) {
+            self.close_gracefully(&mut buf).await;
         }
         self.rtc.disconnect();
         let _ = self.drive().await;
+    }
+
+    fn close_channel(&mut self, id: str0m::channel::ChannelId) {
+        self.rtc.direct_api().close_data_channel(id);
+        self.closing = Some((id, false));
+    }
+
+    /// Ends the peer connection the way a browser notices at once: the data channel's stream
+    /// reset (its `close` event), then SCTP shutdown, RTCP BYE and DTLS close_notify
+    /// (`Rtc::close`). Each step waits for the browser at most a second.
+    async fn close_gracefully(&mut self, buf: &mut [u8]) {
+        if let Some(id) = self.channel.take() {
+            self.close_channel(id);
+        }
+        self.run_until(buf, Duration::from_secs(1), |p| {
+            !matches!(p.closing, Some((_, false)))
+        })
+        .await;
+        if self.rtc.close().is_ok() {
+            self.run_until(buf, Duration::from_secs(1), |p| !p.rtc.is_alive())
+                .await;
+        }
+    }
+
+    /// Keeps str0m running (network in and out, timers), nothing else, until `done` holds or
+    /// `within` passes.
+    async fn run_until(&mut self, buf: &mut [u8], within: Duration, done: fn(&Peer) -> bool) {
+        let deadline = Instant::now() + within;
+        while !done(self) && Instant::now() < deadline {
+            let Some(timeout) = self.drive().await else {
+                return;
+            };
+            if done(self) {
+                return;
+            }
+            let wake = timeout.min(deadline);
+            tokio::select! {
+                r = self.socket.recv_from(buf) => {
+                    if let Ok((n, source)) = r {
+                        if let Ok(contents) = buf[..n].try_into() {
+                            let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: self.local, contents });
+                            if self.rtc.handle_input(input).is_err() { return; }
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
+            }
+            if self
+                .rtc
+                .handle_input(Input::Timeout(Instant::now()))
+                .is_err()
+            {
+                return;
+            }
+        }
     }
 
     /// Polls str0m until it wants time to pass; returns when to wake (None when dead).
@@ -214,7 +326,7 @@ impl Peer {
         match e {
             Event::Connected => self.connected = true,
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
-                self.done = true
+                self.done.get_or_insert(CallEndReason::PeerGone);
             }
             Event::MediaAdded(m) if m.kind == MediaKind::Audio => {
                 self.mid = Some(m.mid);
@@ -224,6 +336,18 @@ impl Peer {
                 self.channel = Some(id);
                 for text in std::mem::take(&mut self.pending_events) {
                     self.write_channel(&text);
+                }
+            }
+            Event::ChannelClose(id) => {
+                if let Some((closing, acked)) = self.closing.as_mut() {
+                    if *closing == id {
+                        *acked = true;
+                    }
+                }
+                if self.channel == Some(id) {
+                    // The browser closed it: no more events to it (the call itself ends with
+                    // the peer connection).
+                    self.channel = None;
                 }
             }
             Event::ChannelData(d) if Some(d.id) == self.channel => {
@@ -290,6 +414,8 @@ impl Peer {
             match out {
                 Output::Event(ev) => {
                     let text = ev.to_string();
+                    self.call
+                        .broadcast(ev["type"].as_str().unwrap_or_default(), &text);
                     if self.channel.is_some() {
                         self.write_channel(&text);
                     } else {
@@ -298,11 +424,12 @@ impl Peer {
                 }
                 Output::Audio(pcm) => self.playback.extend(pcm),
                 Output::ClearAudio => self.playback.clear(),
-                Output::Close { .. } => {
-                    if let Some(id) = self.channel {
-                        self.rtc.direct_api().close_data_channel(id);
+                Output::Close { code, reason } => {
+                    if let Some(id) = self.channel.take() {
+                        self.close_channel(id);
                     }
-                    self.done = true;
+                    self.call.close_sidebands(code, &reason);
+                    self.done.get_or_insert(CallEndReason::SessionClosed(code));
                 }
             }
         }

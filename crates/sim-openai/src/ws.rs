@@ -27,7 +27,7 @@ enum Start {
     Refuse(FieldError, u16),
 }
 
-fn query_params(req: &Request<Incoming>) -> Vec<(String, String)> {
+pub(crate) fn query_params(req: &Request<Incoming>) -> Vec<(String, String)> {
     req.uri()
         .query()
         .unwrap_or("")
@@ -40,7 +40,7 @@ fn query_params(req: &Request<Incoming>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn subprotocols(req: &Request<Incoming>) -> Vec<String> {
+pub(crate) fn subprotocols(req: &Request<Incoming>) -> Vec<String> {
     req.headers()
         .get_all("sec-websocket-protocol")
         .iter()
@@ -50,6 +50,14 @@ fn subprotocols(req: &Request<Incoming>) -> Vec<String> {
 }
 
 pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp {
+    let params = query_params(&req);
+    // A `call_id` attaches a sideband to a WebRTC call: its own rules (standard key only, the
+    // call must be live), checked before anything else. `model` is ignored then (the call has
+    // one already).
+    if let Some((_, call_id)) = params.iter().find(|(k, _)| k == "call_id") {
+        let call_id = call_id.clone();
+        return crate::sideband::upgrade(req, shared, &call_id);
+    }
     let protos = subprotocols(&req);
     let key = bearer(&req).or_else(|| {
         protos.iter().find_map(|p| {
@@ -81,7 +89,6 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
         return error_response(shared, &Method::GET, PATH, StatusCode::BAD_REQUEST, body);
     }
     let beta = has_beta_header(&req) || protos.iter().any(|p| p.starts_with("openai-beta."));
-    let params = query_params(&req);
     let selectors: Vec<&(String, String)> = params
         .iter()
         .filter(|(k, _)| k == "model" || k == "call_id" || k == "intent")
@@ -123,14 +130,6 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
                 crate::validate::invalid_value("intent", other, &["transcription"]),
                 1008,
             ),
-            (Some(("call_id", _)), _) => Start::Refuse(
-                FieldError::new(
-                    "invalid_value",
-                    "Sideband connections (call_id) are not supported by the simulator.",
-                    Some("call_id"),
-                ),
-                1008,
-            ),
             (_, Some(s)) => Start::Session(Box::new(s)),
             (_, None) => Start::Refuse(crate::validate::missing("model"), 1008),
         }
@@ -166,23 +165,29 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
     resp
 }
 
-enum Incoming_ {
+pub(crate) enum Incoming_ {
     Text(String),
     /// The client closed with this code (1006 when the connection just ended).
     Close(u16),
 }
 
-type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
+pub(crate) type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
+pub(crate) type WsWrite = fastwebsockets::WebSocketWrite<tokio::io::WriteHalf<Upgraded>>;
 
-async fn run(
-    ws: fastwebsockets::WebSocket<Upgraded>,
-    start: Start,
-    shared: Arc<Shared>,
-) -> Result<(), WebSocketError> {
-    let (rx, mut tx) = ws.split(tokio::io::split);
-    let (in_tx, mut in_rx) = mpsc::channel::<Incoming_>(256);
-    let (obligated_tx, mut obligated_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(16);
-    let reader = tokio::spawn(async move {
+/// The read half of a socket, in a task: text frames and the client's close arrive on the
+/// first channel; frames the protocol obliges us to send (pong, close echo) on the second.
+pub(crate) struct Reader {
+    pub incoming: mpsc::Receiver<Incoming_>,
+    pub obligated: mpsc::Receiver<(OpCode, Vec<u8>)>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Splits a socket and starts reading it.
+pub(crate) fn split_and_read(ws: fastwebsockets::WebSocket<Upgraded>) -> (Reader, WsWrite) {
+    let (rx, tx) = ws.split(tokio::io::split);
+    let (in_tx, in_rx) = mpsc::channel::<Incoming_>(256);
+    let (obligated_tx, obligated_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(16);
+    let task = tokio::spawn(async move {
         let mut rx = FragmentCollectorRead::new(rx);
         loop {
             let ob = obligated_tx.clone();
@@ -224,6 +229,36 @@ async fn run(
             }
         }
     });
+    (
+        Reader {
+            incoming: in_rx,
+            obligated: obligated_rx,
+            task,
+        },
+        tx,
+    )
+}
+
+/// The close code inside a close frame's payload (1005 when it has none).
+pub(crate) fn close_code(payload: &[u8]) -> u16 {
+    if payload.len() >= 2 {
+        u16::from_be_bytes([payload[0], payload[1]])
+    } else {
+        1005
+    }
+}
+
+async fn run(
+    ws: fastwebsockets::WebSocket<Upgraded>,
+    start: Start,
+    shared: Arc<Shared>,
+) -> Result<(), WebSocketError> {
+    let (reader, mut tx) = split_and_read(ws);
+    let Reader {
+        incoming: mut in_rx,
+        obligated: mut obligated_rx,
+        task: reader,
+    } = reader;
 
     let session = match start {
         Start::Refuse(err, code) => {
@@ -303,7 +338,7 @@ async fn run(
                 if let Some((op, payload)) = ob {
                     if op == OpCode::Close {
                         // The echo of the client's close races the Close event: record it here too.
-                        let code = if payload.len() >= 2 { u16::from_be_bytes([payload[0], payload[1]]) } else { 1005 };
+                        let code = close_code(&payload);
                         client_record.update(|r| r.client_closed_with = Some(code));
                     }
                     let frame = Frame::new(true, op, None, Payload::Owned(payload));

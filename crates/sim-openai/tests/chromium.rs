@@ -52,8 +52,56 @@ async function report() { if (sent) return; sent = true; await fetch('/result', 
 })();
 </script></body></html>"#;
 
-/// Serves the page and receives the page's report.
-async fn page_server() -> (std::net::SocketAddr, mpsc::Receiver<Value>) {
+/// A call that the test hangs up over REST: the page reports when its data channel is open,
+/// then when it closes (with the peer connection's state at that moment).
+const HANGUP_PAGE: &str = r#"<!doctype html><html><body><script>
+const q = new URLSearchParams(location.hash.slice(1));
+const post = (o) => fetch('/result', {method: 'POST', body: JSON.stringify(o)});
+(async () => {
+  try {
+    const pc = new RTCPeerConnection();
+    const ms = await navigator.mediaDevices.getUserMedia({audio: true});
+    pc.addTrack(ms.getAudioTracks()[0], ms);
+    const dc = pc.createDataChannel('oai-events');
+    let location_ = null;
+    dc.onopen = () => post({phase: 'open', location: location_});
+    dc.onclose = () => post({phase: 'closed', ice: pc.iceConnectionState});
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const r = await fetch(q.get('calls'), {method: 'POST', body: offer.sdp, headers: {Authorization: 'Bearer ' + q.get('ek'), 'Content-Type': 'application/sdp'}});
+    location_ = r.headers.get('Location');
+    if (!r.ok) return post({phase: 'error', error: await r.text()});
+    await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});
+  } catch (e) { post({phase: 'error', error: String(e)}); }
+})();
+</script></body></html>"#;
+
+fn chromium(url: &str, profile: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--autoplay-policy=no-user-gesture-required",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromium starts")
+}
+
+/// Serves the page and receives the page's reports.
+async fn page_server(page_html: &'static str) -> (std::net::SocketAddr, mpsc::Receiver<Value>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = mpsc::channel(1);
@@ -94,7 +142,7 @@ async fn page_server() -> (std::net::SocketAddr, mpsc::Receiver<Value>) {
                     }
                     ("text/plain", String::new())
                 } else {
-                    ("text/html", PAGE.to_string())
+                    ("text/html", page_html.to_string())
                 };
                 let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
                 let _ = s.write_all(resp.as_bytes()).await;
@@ -112,34 +160,14 @@ async fn headless_chromium_talks_to_the_simulator_over_webrtc() {
     }
     let sim = start(Scenario::default_sandbox()).await;
     let ek = mint(&sim, json!({"type": "realtime", "model": "gpt-realtime"})).await;
-    let (page, mut results) = page_server().await;
+    let (page, mut results) = page_server(PAGE).await;
     let profile =
         std::env::temp_dir().join(format!("sim-openai-chromium-{}", uuid::Uuid::new_v4()));
     let url = format!(
         "http://{page}/page.html#calls={}&ek={ek}",
         sim.realtime_calls_url()
     );
-    let mut chrome = tokio::process::Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            "--autoplay-policy=no-user-gesture-required",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(&url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromium starts");
+    let mut chrome = chromium(&url, &profile);
     let report = tokio::time::timeout(Duration::from_secs(40), results.recv()).await;
     let _ = chrome.kill().await;
     let _ = std::fs::remove_dir_all(&profile);
@@ -185,5 +213,61 @@ async fn headless_chromium_talks_to_the_simulator_over_webrtc() {
         rec.sessions[0].audio_in_max_dbfs.is_some_and(|d| d > -40.0),
         "the simulator hears the fake microphone"
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn headless_chromium_sees_its_data_channel_close_when_the_call_is_hung_up() {
+    if !Path::new(CHROMIUM).exists() {
+        eprintln!("SKIPPED: {CHROMIUM} not installed");
+        return;
+    }
+    let sim = start(Scenario::default_sandbox()).await;
+    let ek = mint(
+        &sim,
+        json!({"type": "realtime", "model": "gpt-realtime-2.1"}),
+    )
+    .await;
+    let (page, mut results) = page_server(HANGUP_PAGE).await;
+    let profile =
+        std::env::temp_dir().join(format!("sim-openai-chromium-{}", uuid::Uuid::new_v4()));
+    let url = format!(
+        "http://{page}/page.html#calls={}&ek={ek}",
+        sim.realtime_calls_url()
+    );
+    let mut chrome = chromium(&url, &profile);
+    let opened = tokio::time::timeout(Duration::from_secs(40), results.recv()).await;
+    let location = opened
+        .ok()
+        .flatten()
+        .filter(|r| r["phase"] == "open")
+        .and_then(|r| r["location"].as_str().map(str::to_string));
+    let closed = match &location {
+        Some(loc) => {
+            let r = http(
+                sim.addr(),
+                "POST",
+                &format!("{loc}/hangup"),
+                &[("Authorization", &format!("Bearer {KEY}"))],
+                b"",
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            tokio::time::timeout(Duration::from_secs(20), results.recv()).await
+        }
+        None => Ok(None),
+    };
+    let _ = chrome.kill().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    let location = location.expect("the page's data channel opens and it knows the call id");
+    let closed = closed
+        .expect("the page reports within 20 s of the hang-up")
+        .expect("a report");
+    assert_eq!(closed["phase"], "closed", "{closed}");
+    let call_id = location.rsplit('/').next().expect("id");
+    let rec = sim.recorded();
+    let call = rec.call(call_id).expect("call recorded");
+    assert!(call.hangup_requested.is_some());
+    assert!(sim.live_calls().is_empty());
     sim.shutdown().await;
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use sim_openai::{Failure, Scenario};
 use std::time::Duration;
 
@@ -375,9 +375,9 @@ async fn calls_refuse_bad_keys_bad_content_and_bad_sdp() {
 #[tokio::test]
 async fn unknown_paths_404_and_cors_preflight() {
     let sim = start(Scenario::default_sandbox()).await;
-    let r = http(sim.addr(), "GET", "/v1/models", &[], b"").await;
+    let r = http(sim.addr(), "GET", "/v1/files", &[], b"").await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.json()["error"]["message"], "Invalid URL (GET /v1/models)");
+    assert_eq!(r.json()["error"]["message"], "Invalid URL (GET /v1/files)");
     let r = http(
         sim.addr(),
         "OPTIONS",
@@ -446,5 +446,270 @@ async fn websocket_refuses_bad_auth_with_401_before_the_upgrade() {
             .count(),
         3
     );
+    sim.shutdown().await;
+}
+
+/// An offer the simulator's SDP parser accepts up to the media check (no audio section).
+const SDP_PART: (&str, Option<&str>, &str) = ("sdp", Some("application/sdp"), OFFER);
+
+#[tokio::test]
+async fn multipart_calls_refuse_bad_keys_missing_parts_bad_sessions_and_wrong_part_types() {
+    let sim = start(Scenario::default_sandbox()).await;
+    let session = json!({"type": "realtime", "model": "gpt-realtime-2.1"}).to_string();
+    let good = [SDP_PART, ("session", Some("application/json"), &session)];
+    // Keys: none, wrong, and a valid ek_ (which may only post application/sdp).
+    let ek = mint(&sim, json!({"type": "realtime"})).await;
+    for key in [None, Some("sk-wrong-key-0000"), Some(ek.as_str())] {
+        let r = post_call_form(sim.addr(), key, &good).await;
+        assert_eq!(r.status, 401, "{key:?}: {}", r.text());
+        let e = r.json();
+        assert_eq!(e["error"]["code"], "invalid_api_key");
+        assert_eq!(e["error"]["type"], "invalid_request_error");
+    }
+    let s = |j: Value| j.to_string();
+    let unknown_key = s(json!({"type": "realtime", "modalities": ["audio"]}));
+    let bad_model = s(json!({"type": "realtime", "model": "gpt-live-1"}));
+    let no_type = s(json!({"model": "gpt-realtime-2.1-mini"}));
+    let bad_voice = s(json!({"type": "realtime", "audio": {"output": {"voice": "robot"}}}));
+    type Case<'a> = (
+        Vec<(&'a str, Option<&'a str>, &'a str)>,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            vec![("session", Some("application/json"), &session)],
+            "missing_required_parameter",
+            Some("sdp"),
+        ),
+        (
+            vec![
+                SDP_PART,
+                (
+                    "session",
+                    Some("application/json"),
+                    "{\"type\": \"realtime\",",
+                ),
+            ],
+            "invalid_json",
+            Some("session"),
+        ),
+        (
+            vec![
+                SDP_PART,
+                ("session", Some("application/json"), &unknown_key),
+            ],
+            "unknown_parameter",
+            Some("session.modalities"),
+        ),
+        (
+            vec![SDP_PART, ("session", Some("application/json"), &bad_model)],
+            "invalid_model",
+            Some("session.model"),
+        ),
+        (
+            vec![SDP_PART, ("session", Some("application/json"), &no_type)],
+            "missing_required_parameter",
+            Some("session.type"),
+        ),
+        (
+            vec![SDP_PART, ("session", Some("application/json"), &bad_voice)],
+            "invalid_value",
+            Some("session.audio.output.voice"),
+        ),
+        (
+            vec![("sdp", Some("text/plain"), OFFER)],
+            "unsupported_content_type",
+            Some("sdp"),
+        ),
+        (
+            vec![("sdp", None, OFFER)],
+            "unsupported_content_type",
+            Some("sdp"),
+        ),
+        (
+            vec![SDP_PART, ("session", Some("text/plain"), &session)],
+            "unsupported_content_type",
+            Some("session"),
+        ),
+        (
+            vec![SDP_PART, ("model", Some("text/plain"), "gpt-realtime")],
+            "unknown_parameter",
+            Some("model"),
+        ),
+        (vec![SDP_PART, SDP_PART], "invalid_type", Some("sdp")),
+        // The form is fine; the offer in it is not (no audio section).
+        (vec![SDP_PART], "invalid_offer", None),
+    ];
+    for (parts, code, param) in cases {
+        let r = post_call_form(sim.addr(), Some(KEY), &parts).await;
+        assert_eq!(r.status, 400, "{parts:?}: {}", r.text());
+        let e = r.json();
+        assert_eq!(e["error"]["code"], code, "{parts:?}: {e}");
+        assert_eq!(e["error"]["param"].as_str(), param, "{parts:?}: {e}");
+        assert_eq!(e["error"]["type"], "invalid_request_error");
+    }
+    // Not a well-formed form at all.
+    let auth = format!("Bearer {KEY}");
+    for (ctype, body) in [
+        ("multipart/form-data", "--x\r\n".as_bytes()),
+        (
+            "multipart/form-data; boundary=x",
+            b"no delimiter here".as_slice(),
+        ),
+        (
+            "multipart/form-data; boundary=x",
+            b"--x\nContent-Disposition: form-data; name=\"sdp\"\n\nv=0\n--x--".as_slice(),
+        ),
+    ] {
+        let r = http(
+            sim.addr(),
+            "POST",
+            "/v1/realtime/calls",
+            &[("Authorization", &auth), ("Content-Type", ctype)],
+            body,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{ctype}: {}", r.text());
+        assert_eq!(r.json()["error"]["code"], "invalid_multipart");
+    }
+    let rec = sim.recorded();
+    assert!(
+        rec.sessions.is_empty() && rec.calls.is_empty(),
+        "no call for a refused form"
+    );
+    assert!(sim.live_calls().is_empty());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn sideband_refuses_bad_keys_with_401_and_unknown_calls_with_404_before_the_upgrade() {
+    let sim = start(Scenario::default_sandbox()).await;
+    let path = "/v1/realtime?call_id=rtc_u1_9c6574da8b8a41a18da9308f4ad974ce";
+    let ek = mint(&sim, json!({"type": "realtime"})).await;
+    let ek_auth = format!("Bearer {ek}");
+    let ek_proto = format!("realtime, openai-insecure-api-key.{ek}");
+    for headers in [
+        vec![],
+        vec![("Authorization", "Bearer sk-wrong-key-0000")],
+        vec![("Authorization", ek_auth.as_str())],
+        vec![("Sec-WebSocket-Protocol", ek_proto.as_str())],
+    ] {
+        let err = ws_connect(sim.addr(), path, &headers)
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.contains("401"), "{headers:?}: {err}");
+    }
+    // The right key, but no such call: 404 with OpenAI's body, still before any upgrade.
+    let err = ws_connect(
+        sim.addr(),
+        path,
+        &[("Authorization", &format!("Bearer {KEY}"))],
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(err.contains("404"), "{err}");
+    let r = http(
+        sim.addr(),
+        "GET",
+        path,
+        &[("Authorization", &format!("Bearer {KEY}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let e = r.json();
+    assert_eq!(e["error"]["code"], "call_id_not_found");
+    assert_eq!(e["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        e["error"]["message"],
+        "No session found for the provided call_id"
+    );
+    let rec = sim.recorded();
+    assert!(rec.sidebands.is_empty() && rec.sessions.is_empty());
+    assert_eq!(
+        rec.http_errors
+            .iter()
+            .filter(|e| e.path == "/v1/realtime")
+            .map(|e| e.status)
+            .collect::<Vec<_>>(),
+        vec![401, 401, 401, 401, 404, 404]
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn models_show_the_model_object_with_its_shutdown_date() {
+    let mut cfg = config(Scenario::default_sandbox());
+    let shutdown = chrono::NaiveDate::from_ymd_opt(2027, 1, 20).expect("date");
+    cfg.model_shutdowns.insert("gpt-realtime".into(), shutdown);
+    let sim = sim_openai::OpenAiSim::start(cfg).await.expect("start");
+    let auth = format!("Bearer {KEY}");
+    let get = |path: String, auth: Option<String>| {
+        let addr = sim.addr();
+        async move {
+            let h: Vec<(&str, &str)> = auth
+                .as_deref()
+                .map(|a| vec![("Authorization", a)])
+                .unwrap_or_default();
+            http(addr, "GET", &path, &h, b"").await
+        }
+    };
+    let r = get("/v1/models/gpt-realtime".into(), Some(auth.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = r.json();
+    assert_eq!(m["id"], "gpt-realtime");
+    assert_eq!(m["object"], "model");
+    assert!(m["created"].as_i64().is_some_and(|c| c > 1_600_000_000));
+    assert!(m["owned_by"].is_string());
+    assert_eq!(m["shutdown_date"], "2027-01-20");
+    for id in ["gpt-realtime-2.1", "gpt-realtime-2.1-mini"] {
+        let m = get(format!("/v1/models/{id}"), Some(auth.clone()))
+            .await
+            .json();
+        assert_eq!(m["id"], id);
+        assert!(m["shutdown_date"].is_null(), "{m}");
+    }
+    sim.set_model_shutdown("gpt-realtime-2.1", Some(shutdown));
+    sim.set_model_shutdown("gpt-realtime", None);
+    let m = get("/v1/models/gpt-realtime-2.1".into(), Some(auth.clone()))
+        .await
+        .json();
+    assert_eq!(m["shutdown_date"], "2027-01-20");
+    let m = get("/v1/models/gpt-realtime".into(), Some(auth.clone()))
+        .await
+        .json();
+    assert!(m["shutdown_date"].is_null());
+
+    let r = get("/v1/models/gpt-live-1".into(), Some(auth.clone())).await;
+    assert_eq!(r.status, 404);
+    let e = r.json();
+    assert_eq!(e["error"]["code"], "model_not_found");
+    assert_eq!(e["error"]["type"], "invalid_request_error");
+    assert!(e["error"]["message"]
+        .as_str()
+        .is_some_and(|s| s.contains("gpt-live-1")));
+
+    let ek = mint(&sim, json!({"type": "realtime"})).await;
+    for key in [None, Some("sk-wrong-key-0000".to_string()), Some(ek)] {
+        let r = get(
+            "/v1/models/gpt-realtime".into(),
+            key.map(|k| format!("Bearer {k}")),
+        )
+        .await;
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json()["error"]["code"], "invalid_api_key");
+    }
+    let list = get("/v1/models".into(), Some(auth.clone())).await.json();
+    assert_eq!(list["object"], "list");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"gpt-realtime-2.1") && ids.contains(&"gpt-realtime-2.1-mini"));
     sim.shutdown().await;
 }

@@ -353,6 +353,14 @@ impl From<FieldError> for Rejection {
     }
 }
 
+/// A client event as recordings keep it (see [`crate::SessionRecord::client_events`]).
+pub(crate) fn recorded_form(text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(val) => redact_audio(&val),
+        Err(_) => json!({ "_unparsed": text }),
+    }
+}
+
 /// Replaces appended audio by its length so recordings stay small.
 fn redact_audio(val: &Value) -> Value {
     let mut out = val.clone();

@@ -1,6 +1,8 @@
 //! Test helpers: start a simulator, a raw HTTP/1.1 client, a WebSocket client, test signals.
 #![allow(dead_code)]
 
+pub mod rtc_client;
+
 use bytes::Bytes;
 use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload};
 use http_body_util::Empty;
@@ -277,4 +279,79 @@ pub fn save_lead_tool() -> Value {
     json!({"type": "function", "name": "save_lead", "description": "Save the visitor as a lead.",
            "parameters": {"type": "object", "properties": {"first_name": {"type": "string"}, "last_name": {"type": "string"},
            "phone": {"type": "string"}, "consent": {"type": "boolean"}}, "required": ["first_name", "phone", "consent"]}})
+}
+
+/// A `multipart/form-data` body: `(name, content type or none, content)` per part.
+pub fn multipart_body(boundary: &str, parts: &[(&str, Option<&str>, &str)]) -> Vec<u8> {
+    let mut out = String::new();
+    for (name, ctype, content) in parts {
+        out.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n"
+        ));
+        if let Some(ct) = ctype {
+            out.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        out.push_str(&format!("\r\n{content}\r\n"));
+    }
+    out.push_str(&format!("--{boundary}--\r\n"));
+    out.into_bytes()
+}
+
+/// `POST /v1/realtime/calls` as multipart/form-data (the unified interface).
+pub async fn post_call_form(
+    addr: SocketAddr,
+    key: Option<&str>,
+    parts: &[(&str, Option<&str>, &str)],
+) -> HttpResp {
+    let boundary = "----callway-test-boundary-7MA4YWxkTrZu0gW";
+    let ctype = format!("multipart/form-data; boundary={boundary}");
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut h = vec![("Content-Type", ctype.as_str())];
+    if let Some(a) = auth.as_deref() {
+        h.push(("Authorization", a));
+    }
+    http(
+        addr,
+        "POST",
+        "/v1/realtime/calls",
+        &h,
+        &multipart_body(boundary, parts),
+    )
+    .await
+}
+
+/// A WebRTC call created with the unified interface (standard key, multipart `sdp` and, when
+/// given, `session`), its answer applied to a fresh client: `(client, rtc_… id)`.
+pub async fn call_with_form(
+    sim: &OpenAiSim,
+    session: Option<&Value>,
+) -> (rtc_client::Client, String) {
+    let (mut client, offer, pending) = rtc_client::Client::offer().await;
+    let session_text = session.map(|s| s.to_string());
+    let mut parts = vec![("sdp", Some("application/sdp"), offer.as_str())];
+    if let Some(s) = session_text.as_deref() {
+        parts.push(("session", Some("application/json"), s));
+    }
+    let r = post_call_form(sim.addr(), Some(KEY), &parts).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/sdp"));
+    let location = r.header("location").expect("Location").to_string();
+    let call_id = location
+        .strip_prefix("/v1/realtime/calls/")
+        .expect("Location is /v1/realtime/calls/{id}")
+        .to_string();
+    assert!(call_id.starts_with("rtc_"), "{call_id}");
+    client.accept(pending, &r.text());
+    (client, call_id)
+}
+
+/// Attaches a sideband with the standard key.
+pub async fn attach(sim: &OpenAiSim, call_id: &str) -> Result<Ws, String> {
+    let auth = format!("Bearer {KEY}");
+    ws_connect(
+        sim.addr(),
+        &format!("/v1/realtime?call_id={call_id}"),
+        &[("Authorization", &auth)],
+    )
+    .await
 }
