@@ -1,8 +1,8 @@
 //! Start-up check of the configured Realtime model against OpenAI's model endpoint
 //! (`GET /v1/models/{model}`): a model past its `shutdown_date` refuses to start, one retiring in
-//! less than 30 days warns. OpenAI's published `Model` schema has no `shutdown_date`; the
-//! deprecations page announces retirements and the field is read when present, so a missing
-//! field means "no retirement announced".
+//! less than 30 days warns. OpenAI's `Model` schema (openai/openai-openapi) has `shutdown_date`:
+//! a date (`"2027-01-20"`) or `null` when no retirement is announced. A Unix timestamp is read too,
+//! in case the field ever carries one.
 
 use crate::secret::Secret;
 use std::time::Duration;
@@ -76,7 +76,22 @@ pub async fn check(
         Ok(b) => b,
         Err(e) => return Ok(ModelStatus::Unknown(e.without_url().to_string())),
     };
-    Ok(decide(model, body["shutdown_date"].as_i64(), now_unix)?)
+    Ok(decide(
+        model,
+        shutdown_unix(&body["shutdown_date"]),
+        now_unix,
+    )?)
+}
+
+/// `shutdown_date` as Unix seconds (the start of that day, UTC), if one is announced.
+fn shutdown_unix(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::String(s) => chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp()),
+        other => other.as_i64(),
+    }
 }
 
 /// The decision alone.
@@ -124,6 +139,20 @@ pub async fn check_at_startup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shutdown_date_is_a_date_or_null() {
+        assert_eq!(
+            shutdown_unix(&serde_json::json!("2027-01-20")),
+            Some(1_800_403_200)
+        );
+        assert_eq!(shutdown_unix(&serde_json::Value::Null), None);
+        assert_eq!(shutdown_unix(&serde_json::json!("soon")), None);
+        assert_eq!(
+            shutdown_unix(&serde_json::json!(1_800_000_000)),
+            Some(1_800_000_000)
+        );
+    }
 
     #[test]
     fn retired_refuses_near_retirement_warns() {
