@@ -38,7 +38,9 @@ pub(super) async fn run(sb: Sideband, ws: WebSessionId) {
             return;
         }
     }) else {
-        let _ = sb.state.web_calls.release_slot(&ws).await;
+        // token-svc takes the slot before it creates the call and writes the record: not yet.
+        // The next scan tries again; a record that never comes ends with its slot's deadline.
+        let _ = sb.state.web_calls.unlease(&ws, &sb.instance).await;
         return;
     };
     if call.ended.is_some() {
