@@ -3,6 +3,7 @@
 pub mod api_error;
 pub mod call_context;
 pub mod config;
+pub mod json_error;
 pub mod lead;
 pub mod lead_store;
 pub mod mask;
