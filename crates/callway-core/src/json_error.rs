@@ -49,7 +49,7 @@ mod tests {
         assert!(e.to_string().contains("33612345678"), "serde quotes it: {e}");
         let d = describe(&e);
         assert!(!d.contains("612345678"), "{d}");
-        assert_eq!(d, "unexpected type or value at line 1 column 22");
+        assert_eq!(d, "unexpected type or value at line 1 column 21");
         let r = RedactedJsonError::new(&e);
         assert!(!format!("{r} {r:?}").contains("612345678"));
     }

@@ -647,9 +647,18 @@ async fn a_fax_line_is_hung_up_at_once_and_the_callback_failed() {
 #[tokio::test]
 async fn the_dial_sends_the_agent_to_the_callees_leg() {
     let w = world(WebhookFaults::default(), VoicemailAction::Message).await;
-    let (lead, _) = w.request_callback().await;
-    let _ = w.final_status(lead).await;
-    let rec = w.sim.recorded();
+    w.request_callback().await;
+    let rec = w
+        .sim
+        .wait_for(
+            |r| {
+                r.last_call_control_id()
+                    .is_some_and(|id| r.stream_for(&id).is_some())
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
     let body = rec.dials[0].body.as_ref().unwrap();
     assert_eq!(body["stream_bidirectional_target_legs"], "self");
     let ccid = rec.last_call_control_id().unwrap();
