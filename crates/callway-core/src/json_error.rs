@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn a_number_sent_as_a_json_number_is_not_in_the_description() {
         let e = serde_json::from_str::<Lead>(r#"{"phone": 33612345678}"#).unwrap_err();
-        assert!(e.to_string().contains("33612345678"), "serde quotes it: {e}");
+        assert!(
+            e.to_string().contains("33612345678"),
+            "serde quotes it: {e}"
+        );
         let d = describe(&e);
         assert!(!d.contains("612345678"), "{d}");
         assert_eq!(d, "unexpected type or value at line 1 column 21");

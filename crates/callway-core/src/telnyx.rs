@@ -289,7 +289,7 @@ impl TelnyxClient {
                                         crate::json_error::describe(&e)
                                     ),
                                 }
-                            })
+                            });
                         }
                         401 => return Err(TelnyxError::Unauthorized),
                         400..=499 => {

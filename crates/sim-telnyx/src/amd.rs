@@ -113,7 +113,14 @@ mod tests {
             )]
         );
         let no_beep = schedule("premium", who(AmdVerdict::Machine, None), S, 30 * S);
-        assert_eq!(no_beep[1], ev(30 * S, "call.machine.premium.greeting.ended", "no_beep_detected"));
+        assert_eq!(
+            no_beep[1],
+            ev(
+                30 * S,
+                "call.machine.premium.greeting.ended",
+                "no_beep_detected"
+            )
+        );
         for (v, r) in [
             (AmdVerdict::HumanBusiness, "human_business"),
             (AmdVerdict::Silence, "silence"),

@@ -187,11 +187,7 @@ impl ApiError {
     pub fn internal() -> Self {
         ApiError::one(
             500,
-            ErrorItem::new(
-                "10007",
-                "Unexpected error",
-                "An unexpected error occurred.",
-            ),
+            ErrorItem::new("10007", "Unexpected error", "An unexpected error occurred."),
         )
     }
 

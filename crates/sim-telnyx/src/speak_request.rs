@@ -20,9 +20,35 @@ use serde_json::Value;
 
 /// `SpeakRequest.language`.
 pub(crate) const LANGUAGES: &[&str] = &[
-    "arb", "cmn-CN", "cy-GB", "da-DK", "de-DE", "en-AU", "en-GB", "en-GB-WLS", "en-IN", "en-US",
-    "es-ES", "es-MX", "es-US", "fr-CA", "fr-FR", "hi-IN", "is-IS", "it-IT", "ja-JP", "ko-KR",
-    "nb-NO", "nl-NL", "pl-PL", "pt-BR", "pt-PT", "ro-RO", "ru-RU", "sv-SE", "tr-TR",
+    "arb",
+    "cmn-CN",
+    "cy-GB",
+    "da-DK",
+    "de-DE",
+    "en-AU",
+    "en-GB",
+    "en-GB-WLS",
+    "en-IN",
+    "en-US",
+    "es-ES",
+    "es-MX",
+    "es-US",
+    "fr-CA",
+    "fr-FR",
+    "hi-IN",
+    "is-IS",
+    "it-IT",
+    "ja-JP",
+    "ko-KR",
+    "nb-NO",
+    "nl-NL",
+    "pl-PL",
+    "pt-BR",
+    "pt-PT",
+    "ro-RO",
+    "ru-RU",
+    "sv-SE",
+    "tr-TR",
 ];
 
 const MAX_PAYLOAD_CHARS: usize = 3000;
@@ -162,7 +188,7 @@ fn check_premium_voice(
         None => (voice, None),
     };
     let known = |p: &str| provider.eq_ignore_ascii_case(p);
-    let named = |r: Option<&str>| r.is_none_or(|r| is_id(r));
+    let named = |r: Option<&str>| r.is_none_or(is_id);
     let ok = if known("Polly") {
         // Legacy form: Polly.<VoiceId> (optionally -Neural).
         rest.is_some_and(is_id)
@@ -242,8 +268,7 @@ fn one_of(s: &str, allowed: &[&str]) -> bool {
 /// A voice or model id: letters, digits, `-`, `_` and `:` (Azure's `Ava:DragonHDLatestNeural`).
 fn is_id(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'))
 }
 
@@ -295,8 +320,10 @@ mod tests {
             let r = run(json!({"payload": "Bonjour", "voice": voice, "language": "fr-FR"}));
             assert!(r.is_ok(), "{voice}: {r:?}");
         }
-        let eleven = run(json!({"payload": "x", "voice": "ElevenLabs.eleven_multilingual_v2.21m00Tcm4TlvDq8ikWAM",
-            "voice_settings": {"type": "elevenlabs", "api_key_ref": "my_key"}}));
+        let eleven = run(
+            json!({"payload": "x", "voice": "ElevenLabs.eleven_multilingual_v2.21m00Tcm4TlvDq8ikWAM",
+            "voice_settings": {"type": "elevenlabs", "api_key_ref": "my_key"}}),
+        );
         assert!(eleven.is_ok(), "{eleven:?}");
     }
 
@@ -304,28 +331,70 @@ mod tests {
     fn refuses_what_the_schema_refuses() {
         let cases = [
             // basic allows only en-US text with a gender voice.
-            (json!({"payload": "Bonjour", "voice": "female", "language": "fr-FR", "service_level": "basic"}), "/language"),
-            (json!({"payload": "<speak/>", "voice": "female", "payload_type": "ssml", "service_level": "basic"}), "/payload_type"),
-            (json!({"payload": "Hi", "voice": "AWS.Polly.Joanna", "service_level": "basic"}), "/voice"),
+            (
+                json!({"payload": "Bonjour", "voice": "female", "language": "fr-FR", "service_level": "basic"}),
+                "/language",
+            ),
+            (
+                json!({"payload": "<speak/>", "voice": "female", "payload_type": "ssml", "service_level": "basic"}),
+                "/payload_type",
+            ),
+            (
+                json!({"payload": "Hi", "voice": "AWS.Polly.Joanna", "service_level": "basic"}),
+                "/voice",
+            ),
             // language enum.
-            (json!({"payload": "Bonjour", "voice": "female", "language": "fr"}), "/language"),
-            (json!({"payload": "Bonjour", "voice": "female", "language": "fr_FR"}), "/language"),
+            (
+                json!({"payload": "Bonjour", "voice": "female", "language": "fr"}),
+                "/language",
+            ),
+            (
+                json!({"payload": "Bonjour", "voice": "female", "language": "fr_FR"}),
+                "/language",
+            ),
             // voice forms.
             (json!({"payload": "Bonjour", "voice": "Lea"}), "/voice"),
-            (json!({"payload": "Bonjour", "voice": "Google.fr-FR-Standard-A"}), "/voice"),
+            (
+                json!({"payload": "Bonjour", "voice": "Google.fr-FR-Standard-A"}),
+                "/voice",
+            ),
             (json!({"payload": "Bonjour", "voice": "AWS.Lea"}), "/voice"),
-            (json!({"payload": "Bonjour", "voice": "Minimax.speech-01.Wise_Woman"}), "/voice"),
-            (json!({"payload": "Bonjour", "voice": "Rime.Arcana."}), "/voice"),
+            (
+                json!({"payload": "Bonjour", "voice": "Minimax.speech-01.Wise_Woman"}),
+                "/voice",
+            ),
+            (
+                json!({"payload": "Bonjour", "voice": "Rime.Arcana."}),
+                "/voice",
+            ),
             (json!({"payload": "Bonjour", "voice": "xAI.bob"}), "/voice"),
-            (json!({"payload": "Bonjour", "voice": "Telnyx.Kokoro TTS.af"}), "/voice"),
-            (json!({"payload": "Bonjour", "voice": "ElevenLabs.eleven_multilingual_v2.abc"}), "/voice"),
-            (json!({"payload": "Bonjour", "voice": "female", "voice_settings": {"type": "google"}}), "/voice_settings/type"),
+            (
+                json!({"payload": "Bonjour", "voice": "Telnyx.Kokoro TTS.af"}),
+                "/voice",
+            ),
+            (
+                json!({"payload": "Bonjour", "voice": "ElevenLabs.eleven_multilingual_v2.abc"}),
+                "/voice",
+            ),
+            (
+                json!({"payload": "Bonjour", "voice": "female", "voice_settings": {"type": "google"}}),
+                "/voice_settings/type",
+            ),
             // required fields and types.
             (json!({"voice": "female"}), "/payload"),
             (json!({"payload": "Bonjour"}), "/voice"),
-            (json!({"payload": "x".repeat(3001), "voice": "female"}), "/payload"),
-            (json!({"payload": "Bonjour", "voice": "female", "service_level": "gold"}), "/service_level"),
-            (json!({"payload": "Bonjour", "voice": "female", "target_legs": "callee"}), "/target_legs"),
+            (
+                json!({"payload": "x".repeat(3001), "voice": "female"}),
+                "/payload",
+            ),
+            (
+                json!({"payload": "Bonjour", "voice": "female", "service_level": "gold"}),
+                "/service_level",
+            ),
+            (
+                json!({"payload": "Bonjour", "voice": "female", "target_legs": "callee"}),
+                "/target_legs",
+            ),
         ];
         for (body, pointer) in cases {
             let r = run(body.clone());
@@ -342,7 +411,8 @@ mod tests {
         let p = run(json!({"payload": "Hello", "voice": "male", "service_level": "basic", "language": "en-US"}))
             .expect("basic en-US");
         assert_eq!(p.service_level, "basic");
-        let p = run(json!({"payload": "Bonjour", "voice": "AWS.Polly.Lea-Neural"})).expect("premium");
+        let p =
+            run(json!({"payload": "Bonjour", "voice": "AWS.Polly.Lea-Neural"})).expect("premium");
         assert_eq!(p.service_level, "premium");
         assert_eq!(p.payload_type, "text");
         assert_eq!(p.target_legs, "self");

@@ -35,7 +35,10 @@ async fn place_then_500_rings_the_callee_and_a_same_command_id_retry_gets_the_ca
         )
         .await
         .expect("the placed call is answered");
-    let placed = r.dials[0].call_control_id.clone().expect("a call was placed");
+    let placed = r.dials[0]
+        .call_control_id
+        .clone()
+        .expect("a call was placed");
     assert_eq!(r.dials[0].status, 500);
     assert_eq!(r.dials[0].fault, Some(DialFault::PlaceThen500));
     let initiated = r.event(&placed, "call.initiated").expect("initiated");
@@ -56,7 +59,10 @@ async fn place_then_500_rings_the_callee_and_a_same_command_id_retry_gets_the_ca
     assert_ne!(v["data"]["call_control_id"], placed.as_str());
     let r = sim.recorded();
     assert_eq!(
-        r.dials.iter().filter(|d| !d.duplicate && d.call_control_id.is_some()).count(),
+        r.dials
+            .iter()
+            .filter(|d| !d.duplicate && d.call_control_id.is_some())
+            .count(),
         2
     );
     sim.shutdown().await;
@@ -94,17 +100,25 @@ async fn place_then_timeout_leaves_the_client_without_an_answer_but_the_call_rin
         .await
         .expect("the call went out");
     assert_eq!(r.dials.len(), 2);
-    assert!(r.dials.iter().all(|d| d.status == 0
-        && d.fault == Some(DialFault::PlaceThenTimeout)));
+    assert!(r
+        .dials
+        .iter()
+        .all(|d| d.status == 0 && d.fault == Some(DialFault::PlaceThenTimeout)));
     assert!(r.dials[1].duplicate, "the retry placed nothing");
     let placed = r.dials[0].call_control_id.clone().expect("placed");
     assert_eq!(r.dials[1].call_control_id.as_deref(), Some(placed.as_str()));
     // Disarmed after two: the third attempt gets the original call at once.
     let (s, v) = dial(&sim, body).await;
-    assert_eq!((s, v["data"]["call_control_id"].as_str()), (200, Some(placed.as_str())));
+    assert_eq!(
+        (s, v["data"]["call_control_id"].as_str()),
+        (200, Some(placed.as_str()))
+    );
     let r = sim.recorded();
     assert_eq!(
-        r.webhooks.iter().filter(|w| w.event_type == "call.initiated" && w.attempt == 1 && w.fault.is_none()).count(),
+        r.webhooks
+            .iter()
+            .filter(|w| w.event_type == "call.initiated" && w.attempt == 1 && w.fault.is_none())
+            .count(),
         1,
         "one call, one ring"
     );

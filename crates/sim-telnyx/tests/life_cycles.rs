@@ -415,9 +415,11 @@ async fn a_beep_before_the_verdict_sends_only_greeting_ended() {
 async fn at_default_amd_timing_a_plain_voicemail_takes_the_greeting_only_path() {
     let hooks = WebhookReceiver::start().await;
     let mut cfg = sim_telnyx::SimConfig::new(KEY, CONN, vec![FROM.into()], hooks.url.clone());
-    let mut timing = sim_telnyx::Timing::default();
-    timing.ring = Duration::from_millis(100);
-    timing.voicemail_hang_up_after = Duration::from_secs(1);
+    let timing = sim_telnyx::Timing {
+        ring: Duration::from_millis(100),
+        voicemail_hang_up_after: Duration::from_secs(1),
+        ..Default::default()
+    };
     assert_eq!(timing.amd_analysis, Duration::from_millis(2500));
     cfg.timing = timing;
     let sim = sim_telnyx::TelnyxSim::start(cfg).await.expect("sim");

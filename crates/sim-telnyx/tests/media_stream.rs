@@ -395,13 +395,30 @@ async fn app_audio_is_heard_only_on_the_legs_the_dial_names() {
         let heard = matches!(legs, Some("self") | Some("both"));
         assert_eq!(st.target_legs, legs.unwrap_or("opposite"));
         if heard {
-            assert!(st.played_pcm.len() >= 380 * 8, "{legs:?}: {} samples heard", st.played_pcm.len());
+            assert!(
+                st.played_pcm.len() >= 380 * 8,
+                "{legs:?}: {} samples heard",
+                st.played_pcm.len()
+            );
             assert_eq!(st.unheard_app_bytes, 0, "{legs:?}");
-            assert!(loud_outbound >= 15, "{legs:?}: {loud_outbound} loud outbound frames");
+            assert!(
+                loud_outbound >= 15,
+                "{legs:?}: {loud_outbound} loud outbound frames"
+            );
         } else {
-            assert!(st.played_pcm.is_empty(), "{legs:?}: nobody should hear the app");
-            assert!(st.unheard_app_bytes >= 380 * 8, "{legs:?}: {}", st.unheard_app_bytes);
-            assert_eq!(loud_outbound, 0, "{legs:?}: the callee's leg carries silence");
+            assert!(
+                st.played_pcm.is_empty(),
+                "{legs:?}: nobody should hear the app"
+            );
+            assert!(
+                st.unheard_app_bytes >= 380 * 8,
+                "{legs:?}: {}",
+                st.unheard_app_bytes
+            );
+            assert_eq!(
+                loud_outbound, 0,
+                "{legs:?}: the callee's leg carries silence"
+            );
         }
         let (s, _) = action(&sim, &ccid, "hangup", json!({})).await;
         assert_eq!(s, 200);

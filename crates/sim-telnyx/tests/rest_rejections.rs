@@ -338,17 +338,61 @@ async fn speak_is_refused_as_telnyx_refuses_it() {
     );
 
     let refused = [
-        (json!({"payload": "<speak>Hi</speak>", "voice": "male", "payload_type": "ssml", "service_level": "basic"}), "10015", "/payload_type"),
-        (json!({"payload": "Hi", "voice": "AWS.Polly.Joanna", "service_level": "basic"}), "10015", "/voice"),
-        (json!({"payload": "Bonjour", "voice": "AWS.Polly.Lea-Neural", "language": "fr"}), "10032", "/language"),
-        (json!({"payload": "Bonjour", "voice": "AWS.Polly.Lea-Neural", "language": "french"}), "10032", "/language"),
-        (json!({"payload": "Bonjour", "voice": "Lea"}), "10015", "/voice"),
-        (json!({"payload": "Bonjour", "voice": "Google.fr-FR-Wavenet-A"}), "10015", "/voice"),
-        (json!({"payload": "Bonjour", "voice": "AWS.Lea-Neural"}), "10015", "/voice"),
-        (json!({"payload": "Bonjour", "voice": "Rime.Opus.cove"}), "10015", "/voice"),
-        (json!({"payload": "Bonjour", "voice": "ElevenLabs.eleven_multilingual_v2.abc"}), "10015", "/voice"),
-        (json!({"payload": "Bonjour", "voice": 42}), "10015", "/voice"),
-        (json!({"payload": "Bonjour", "voice": "female", "service_level": "standard"}), "10032", "/service_level"),
+        (
+            json!({"payload": "<speak>Hi</speak>", "voice": "male", "payload_type": "ssml", "service_level": "basic"}),
+            "10015",
+            "/payload_type",
+        ),
+        (
+            json!({"payload": "Hi", "voice": "AWS.Polly.Joanna", "service_level": "basic"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "AWS.Polly.Lea-Neural", "language": "fr"}),
+            "10032",
+            "/language",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "AWS.Polly.Lea-Neural", "language": "french"}),
+            "10032",
+            "/language",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "Lea"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "Google.fr-FR-Wavenet-A"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "AWS.Lea-Neural"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "Rime.Opus.cove"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "ElevenLabs.eleven_multilingual_v2.abc"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": 42}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "female", "service_level": "standard"}),
+            "10032",
+            "/service_level",
+        ),
     ];
     for (body, code, pointer) in refused {
         let (s, v) = action(&sim, &ccid, "speak", body.clone()).await;
@@ -374,7 +418,10 @@ async fn speak_is_refused_as_telnyx_refuses_it() {
     .await;
     assert_eq!((s, v), (200, json!({"data": {"result": "ok"}})));
     sim.wait_for(
-        |r| r.events_for(&ccid).contains(&"call.speak.ended".to_string()),
+        |r| {
+            r.events_for(&ccid)
+                .contains(&"call.speak.ended".to_string())
+        },
         WAIT,
     )
     .await
@@ -407,7 +454,9 @@ async fn an_armed_command_fault_refuses_valid_commands_then_disarms() {
     assert_eq!((s, codes(&v)), (503, vec!["10007".into()]));
     let r = sim.recorded();
     assert!(!r.events_for(&ccid).contains(&"call.hangup".to_string()));
-    assert!(!r.events_for(&ccid).contains(&"call.speak.started".to_string()));
+    assert!(!r
+        .events_for(&ccid)
+        .contains(&"call.speak.started".to_string()));
     // Disarmed after one use each.
     assert_eq!(action(&sim, &ccid, "speak", speak).await.0, 200);
     assert_eq!(action(&sim, &ccid, "hangup", json!({})).await.0, 200);

@@ -63,12 +63,37 @@ fn shaped(
 }
 
 const TELNYX_EVENTS: &[&str] = &[
-    "connected", "start", "media", "mark", "dtmf", "stop", "error", "clear",
+    "connected",
+    "start",
+    "media",
+    "mark",
+    "dtmf",
+    "stop",
+    "error",
+    "clear",
 ];
 const TELNYX_KEYS: &[&str] = &[
-    "sequence_number", "stream_id", "version", "call_control_id", "call_session_id",
-    "client_state", "custom_parameters", "media_format", "encoding", "sample_rate", "channels",
-    "track", "chunk", "timestamp", "payload", "name", "digit", "code", "title", "detail", "to",
+    "sequence_number",
+    "stream_id",
+    "version",
+    "call_control_id",
+    "call_session_id",
+    "client_state",
+    "custom_parameters",
+    "media_format",
+    "encoding",
+    "sample_rate",
+    "channels",
+    "track",
+    "chunk",
+    "timestamp",
+    "payload",
+    "name",
+    "digit",
+    "code",
+    "title",
+    "detail",
+    "to",
     "from",
 ];
 const TELNYX_SECTIONS: &[&str] = &["start", "media", "mark", "dtmf", "stop", "error", "payload"];
@@ -87,8 +112,20 @@ const OPENAI_TYPES: &[&str] = &[
     "error",
 ];
 const OPENAI_KEYS: &[&str] = &[
-    "id", "status", "response_id", "item_id", "delta", "call_id", "name", "arguments",
-    "audio_start_ms", "audio_end_ms", "type", "code", "message", "event_id",
+    "id",
+    "status",
+    "response_id",
+    "item_id",
+    "delta",
+    "call_id",
+    "name",
+    "arguments",
+    "audio_start_ms",
+    "audio_end_ms",
+    "type",
+    "code",
+    "message",
+    "event_id",
 ];
 const OPENAI_SECTIONS: &[&str] = &["response", "error"];
 

@@ -297,7 +297,10 @@ impl Call<'_> {
         if self.state.voicemail == VoicemailAction::HangUp {
             return self.hang_up("voicemail hangup failed").await;
         }
-        match telnyx.speak(id, VOICEMAIL_MESSAGE, &random_id("cmd_")).await {
+        match telnyx
+            .speak(id, VOICEMAIL_MESSAGE, &random_id("cmd_"))
+            .await
+        {
             Ok(()) => {}
             Err(e) if e.is_call_ended() => {}
             Err(e) => {
@@ -368,16 +371,46 @@ mod tests {
     fn hangup_causes_map_to_outcomes() {
         use Answerer::*;
         let cases = [
-            ("normal_clearing", true, Unknown, false, CallbackStatus::Completed),
-            ("normal_clearing", true, Human, false, CallbackStatus::Completed),
-            ("normal_clearing", true, Machine, false, CallbackStatus::Voicemail),
+            (
+                "normal_clearing",
+                true,
+                Unknown,
+                false,
+                CallbackStatus::Completed,
+            ),
+            (
+                "normal_clearing",
+                true,
+                Human,
+                false,
+                CallbackStatus::Completed,
+            ),
+            (
+                "normal_clearing",
+                true,
+                Machine,
+                false,
+                CallbackStatus::Voicemail,
+            ),
             ("normal_clearing", true, Fax, false, CallbackStatus::Failed),
-            ("normal_clearing", true, Unknown, true, CallbackStatus::Failed),
+            (
+                "normal_clearing",
+                true,
+                Unknown,
+                true,
+                CallbackStatus::Failed,
+            ),
             ("timeout", false, Unknown, false, CallbackStatus::NoAnswer),
             ("user_busy", false, Unknown, false, CallbackStatus::Busy),
             ("not_found", false, Unknown, false, CallbackStatus::Failed),
             ("time_limit", true, Human, false, CallbackStatus::Completed),
-            ("time_limit", true, Machine, false, CallbackStatus::Voicemail),
+            (
+                "time_limit",
+                true,
+                Machine,
+                false,
+                CallbackStatus::Voicemail,
+            ),
         ];
         for (cause, answered, who, stream_failed, want) in cases {
             assert_eq!(

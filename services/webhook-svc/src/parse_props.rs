@@ -89,10 +89,8 @@ fn envelope_like() -> impl Strategy<Value = Value> {
         any::<bool>(),
     )
         .prop_map(|(event_type, id, fields, string_id)| {
-            let payload: serde_json::Map<String, Value> = fields
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect();
+            let payload: serde_json::Map<String, Value> =
+                fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
             let id = if string_id { json!("evt") } else { id };
             json!({"data": {"id": id, "event_type": event_type, "payload": payload}, "meta": {}})
         })

@@ -223,10 +223,7 @@ async fn voicemail_gets_the_short_message_then_a_hangup_and_the_outcome_is_recor
     let hangup = rec.commands.iter().find(|c| c.command == "hangup").unwrap();
     assert!(hangup.at_ms >= at("call.speak.ended"));
     assert_eq!(
-        w.sim
-            .recorded()
-            .event(ccid, "call.speak.ended")
-            .unwrap()["data"]["payload"]["status"],
+        w.sim.recorded().event(ccid, "call.speak.ended").unwrap()["data"]["payload"]["status"],
         "completed"
     );
     assert!(
@@ -511,7 +508,10 @@ async fn a_beep_before_the_verdict_is_a_voicemail_not_a_completed_call() {
     w.sim
         .script_callee(
             CALLEE,
-            answering(sim_telnyx::AmdVerdict::Machine, Some(Duration::from_millis(50))),
+            answering(
+                sim_telnyx::AmdVerdict::Machine,
+                Some(Duration::from_millis(50)),
+            ),
         )
         .unwrap();
     let (lead, call) = w.request_callback().await;
@@ -530,10 +530,16 @@ async fn a_beep_before_the_verdict_is_a_voicemail_not_a_completed_call() {
         "the agent is cut: {done:?}"
     );
     assert!(done.contains(&("speak".into(), 200)), "{done:?}");
-    let hangups = rec.commands.iter().filter(|c| c.command == "hangup" && c.status == 200);
+    let hangups = rec
+        .commands
+        .iter()
+        .filter(|c| c.command == "hangup" && c.status == 200);
     assert_eq!(hangups.count(), 1, "{done:?}");
     let stream = rec.stream_for(&ccid).unwrap();
-    assert!(stream.stop_sent, "the media stream was stopped before the call ended");
+    assert!(
+        stream.stop_sent,
+        "the media stream was stopped before the call ended"
+    );
 }
 
 /// A `speak` Telnyx refuses ends the call at once, instead of leaving it on the recorder.
@@ -548,7 +554,10 @@ async fn a_refused_voicemail_message_hangs_up_at_once() {
         w.sim
             .script_callee(
                 CALLEE,
-                answering(sim_telnyx::AmdVerdict::Machine, Some(Duration::from_millis(50))),
+                answering(
+                    sim_telnyx::AmdVerdict::Machine,
+                    Some(Duration::from_millis(50)),
+                ),
             )
             .unwrap();
         // Every attempt of the client (it retries a 503 with the same command_id) is refused.
@@ -567,7 +576,8 @@ async fn a_refused_voicemail_message_hangs_up_at_once() {
         // We hung up (source caller), the machine did not.
         let hangup = rec.event(&ccid, "call.hangup").unwrap();
         assert_eq!(
-            hangup["data"]["payload"]["hangup_source"], "caller",
+            hangup["data"]["payload"]["hangup_source"],
+            "caller",
             "{fault:?}: {:?}",
             commands(&w)
         );
@@ -634,7 +644,11 @@ async fn a_fax_line_is_hung_up_at_once_and_the_callback_failed() {
     let (lead, _) = w.request_callback().await;
     assert_eq!(w.final_status(lead).await, CallbackStatus::Failed);
     let done = commands(&w);
-    assert_eq!(done, vec![("hangup".to_string(), 200)], "no message to a fax");
+    assert_eq!(
+        done,
+        vec![("hangup".to_string(), 200)],
+        "no message to a fax"
+    );
     let rec = w.sim.recorded();
     let ccid = rec.last_call_control_id().unwrap();
     assert_eq!(
@@ -674,7 +688,8 @@ async fn extreme_timestamps_are_refused_not_a_panic() {
     let w = world(WebhookFaults::default(), VoicemailAction::Message).await;
     let url = format!("http://127.0.0.1:{}/api/telnyx/webhooks", w.hook_port);
     let kp = Ed25519KeyPair::from_seed_unchecked(&TEST_SEED).unwrap();
-    let body = json!({"data":{"id":"evt-min","event_type":"call.answered","payload":{}}}).to_string();
+    let body =
+        json!({"data":{"id":"evt-min","event_type":"call.answered","payload":{}}}).to_string();
     let http = reqwest::Client::new();
     for ts in [i64::MIN.to_string(), i64::MAX.to_string(), "-0".into()] {
         let sig = base64::engine::general_purpose::STANDARD
