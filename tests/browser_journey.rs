@@ -128,7 +128,30 @@ async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dial
         );
     }
 
-    // The simulator heard the microphone and got both tool outputs back through the data channel.
+    // The page never asked for a tool, nor talked to anyone but us; it muted its microphone at the
+    // hand-off.
+    let requests: Vec<&str> = seen["requests"]
+        .as_array()
+        .expect("the page's requests")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.contains("/api/tools/") && !r.contains("realtime-token")),
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.contains("/api/realtime/session")),
+        "{requests:?}"
+    );
+    assert_eq!(
+        seen["muted"], true,
+        "the microphone is muted after trigger_call\n{diag}"
+    );
+
+    // The simulator heard the microphone; both tool outputs came from the server's sideband.
     let s = openai
         .sessions
         .iter()
@@ -151,7 +174,32 @@ async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dial
         .iter()
         .map(|(_, o)| serde_json::from_str(o).unwrap())
         .collect();
-    assert_eq!(outputs[0]["phone_e164"], "+33612345678", "{diag}");
+    assert_eq!(outputs[0]["phone_masked"], "+33 6•• •• •• 78", "{diag}");
+    let web_call = s.call_id.clone().expect("the web call id");
+    let from_sideband: Vec<String> = openai
+        .sidebands_of(&web_call)
+        .iter()
+        .flat_map(|sb| sb.client_events.iter())
+        .filter(|e| e.event["item"]["type"] == "function_call_output")
+        .map(|e| {
+            e.event["item"]["output"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        from_sideband,
+        s.tool_outputs
+            .iter()
+            .map(|(_, o)| o.clone())
+            .collect::<Vec<_>>(),
+        "every tool output was sent by the server's sideband"
+    );
+    let hung_up = openai
+        .call(&web_call)
+        .and_then(|c| c.hangup_requested.clone())
+        .expect("the server hung the web call up");
     assert!(
         outputs[1]["call_id"].as_str().unwrap().starts_with("cx_"),
         "{diag}"
@@ -174,11 +222,11 @@ async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dial
         lead.consent.wording_version,
         callway_core::prompts::CONSENT_VERSION
     );
-    assert!(lead
-        .summary
-        .as_deref()
-        .unwrap_or_default()
-        .contains("cinquantaine"));
+    let summary = lead.summary.as_deref().unwrap_or_default();
+    assert!(
+        summary.contains("Visiteur : Une cinquantaine") && summary.contains("Agent : "),
+        "the business reads the conversation: {summary}"
+    );
     assert_eq!(telnyx.dials.len(), 1);
     assert_eq!(telnyx.dials[0].body.as_ref().unwrap()["to"], "+33612345678");
 
@@ -229,12 +277,28 @@ async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dial
         .expect("a phone agent session");
     let instructions = phone.session["instructions"].as_str().unwrap_or_default();
     assert!(
-        instructions.contains("cinquantaine") && instructions.contains("<<<RÉSUMÉ_WEB"),
-        "the web summary, delimited, is in the phone instructions"
+        !instructions.contains("cinquantaine")
+            && instructions.contains("<<<PRÉNOM\nMarie\nPRÉNOM>>>"),
+        "only the first name, delimited, is in the phone instructions"
     );
+    let replayed: Vec<String> = phone
+        .client_events
+        .iter()
+        .filter(|e| e["type"] == "conversation.item.create" && e["item"]["type"] == "message")
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["item"]["role"].as_str().unwrap_or_default(),
+                e["item"]["content"][0]["text"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
     assert!(
-        instructions.contains("Marie"),
-        "the callee is greeted by name"
+        replayed
+            .iter()
+            .any(|l| l.starts_with("user: ") && l.contains("cinquantaine"))
+            && replayed.iter().any(|l| l.starts_with("assistant: ")),
+        "the web conversation is replayed to the phone agent: {replayed:?}"
     );
     assert!(
         phone.audio_in_max_dbfs.unwrap_or(f64::NEG_INFINITY) > -40.0,
@@ -269,6 +333,15 @@ async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dial
     }
     let timeline = site.contexts.timeline(&call_ref).await.unwrap();
     let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
+    // The web call was hung up before the phone leg started (`dialing` is written just before
+    // the dial).
+    let hung_up_wall =
+        chrono::Utc::now() - chrono::Duration::from_std(hung_up.at.elapsed()).unwrap();
+    assert_eq!(kinds[0], "dialing");
+    assert!(
+        hung_up_wall <= timeline[0].at,
+        "hung up before the phone rang"
+    );
     for k in ["answered", "agent", "callee", "ended"] {
         assert!(kinds.contains(&k), "timeline {kinds:?} lacks {k}");
     }

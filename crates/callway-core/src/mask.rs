@@ -6,7 +6,8 @@ use std::borrow::Cow;
 /// Replaces phone-number-looking sequences with a masked form.
 ///
 /// Matched: `+` then at least 8 digits; `00` then at least 9 digits; a national number of exactly
-/// 10 digits starting with `0`. Spaces, dots, dashes and parentheses may separate digits. Digit runs
+/// 10 digits starting with `0`; 8 to 15 bare digits between backticks (how serde quotes a number
+/// it refused). Spaces, dots, dashes and parentheses may separate digits. Digit runs
 /// glued to letters (ids, hex) and other lengths (timestamps, counters) are left alone.
 pub fn mask_phone_numbers(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
@@ -19,9 +20,13 @@ pub fn mask_phone_numbers(text: &str) -> Cow<'_, str> {
             if let Some((end, digits)) = scan(bytes, i) {
                 let plus = bytes[i] == b'+';
                 let n = digits.len();
+                // serde and Debug output quote values in backticks: a bare international
+                // number there (`33612345678`, a phone sent as a JSON number) is masked too.
+                let quoted = i > 0 && bytes[i - 1] == b'`' && bytes.get(end) == Some(&b'`');
                 let phone_like = (plus && n >= 8)
                     || (!plus && digits.starts_with("00") && (11..=17).contains(&n))
-                    || (!plus && n == 10 && digits.starts_with('0'));
+                    || (!plus && n == 10 && digits.starts_with('0'))
+                    || (!plus && quoted && (8..=15).contains(&n));
                 if phone_like {
                     let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
                     o.push_str(&text[copied..i]);
@@ -103,6 +108,10 @@ mod tests {
             ("raw 06.12.34.56.78", "12.34"),
             ("0033612345678", "3361234"),
             ("{\"to\":\"+14155552671\"}", "4155552"),
+            (
+                "invalid type: integer `33612345678`, expected a string at line 1 column 20",
+                "3612345",
+            ),
         ] {
             let out = mask_phone_numbers(input);
             assert!(!out.contains(hidden), "{input:?} -> {out:?}");
@@ -119,6 +128,7 @@ mod tests {
             "lead 3f2b1c9e-1111-4222-8333-944445555666",
             "port 54321 status 201",
             "id 0612345678abc",
+            "invalid length `12`, expected 32 bytes",
         ] {
             assert_eq!(mask_phone_numbers(input), input);
         }

@@ -138,8 +138,14 @@ impl PhoneE164 {
         if !policy.allowed_countries.contains(&country) {
             return Err(PhoneError::CountryNotAllowed(country.as_ref().to_owned()));
         }
+        let e164 = number.format().mode(Mode::E164).to_string();
+        // The metadata accepts some numbers longer than E.164's 15 digits (found by the
+        // property test: `+4920100000000000`); the database CHECK and Telnyx would refuse them.
+        if !is_e164_shape(&e164) {
+            return Err(PhoneError::Invalid);
+        }
         Ok(Self {
-            e164: number.format().mode(Mode::E164).to_string(),
+            e164,
             raw: raw.trim().to_owned(),
             country,
         })

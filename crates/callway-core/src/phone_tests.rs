@@ -123,6 +123,12 @@ fn other_eu_numbers_depend_on_the_allow_list() {
             "{raw}"
         );
     }
+    // Longer than E.164 allows (16 digits), though the metadata calls it a German number:
+    // found by the property test (`tests/phone_props.rs`).
+    assert_eq!(
+        PhoneE164::parse("+4920100000000000", &eu),
+        Result::Err(PhoneError::Invalid)
+    );
     // Outside the EU list even when the list is wider.
     assert_eq!(
         PhoneE164::parse("+1 415 555 2671", &eu),

@@ -6,6 +6,20 @@ use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// The voice of every `speak` (voicemail message, apology): Amazon Polly's French neural voice
+/// Léa, in the `AWS.Polly.<VoiceId>-Neural` form of `SpeakRequest.voice`. French needs a
+/// premium voice: with `service_level: basic` Telnyx allows only `en-US` text.
+pub const SPEAK_VOICE: &str = "AWS.Polly.Lea-Neural";
+/// `SpeakRequest.language` (one of its enum values; ignored by Telnyx for Polly voices).
+pub const SPEAK_LANGUAGE: &str = "fr-FR";
+
+/// `stream_bidirectional_target_legs` on the dial: which legs hear the agent. The dialled call
+/// is one leg, Telnyx ↔ callee, and the stream is attached to it: `self` is that leg, so the
+/// callee. The spec's default, `opposite`, names the other leg of a bridge, which this call
+/// never has (what Telnyx does with it then is not documented); `speak` on the same leg uses
+/// `self` by default for the same reason.
+pub const STREAM_TARGET_LEGS: &str = "self";
+
 #[derive(Clone)]
 pub struct TelnyxConfig {
     /// `https://api.telnyx.com` (the client appends `/v2/...`).
@@ -102,6 +116,7 @@ struct DialBody<'a> {
     stream_codec: &'a str,
     stream_bidirectional_mode: &'a str,
     stream_bidirectional_codec: &'a str,
+    stream_bidirectional_target_legs: &'a str,
     stream_auth_token: &'a str,
 }
 
@@ -166,6 +181,7 @@ impl TelnyxClient {
             stream_codec: "PCMU",
             stream_bidirectional_mode: "rtp",
             stream_bidirectional_codec: "PCMU",
+            stream_bidirectional_target_legs: STREAM_TARGET_LEGS,
             stream_auth_token: &req.stream_auth_token,
         };
         let body = serde_json::to_value(&body).map_err(|e| TelnyxError::Unavailable {
@@ -186,7 +202,8 @@ impl TelnyxClient {
         .await
     }
 
-    /// A short spoken message (e.g. on voicemail, or before hanging up when the agent failed).
+    /// A short French message (e.g. on voicemail, or before hanging up when the agent failed),
+    /// premium service level with [`SPEAK_VOICE`], heard by the callee (`target_legs: self`).
     #[tracing::instrument(name = "telnyx.speak", skip_all)]
     pub async fn speak(
         &self,
@@ -194,10 +211,24 @@ impl TelnyxClient {
         text: &str,
         command_id: &str,
     ) -> Result<(), TelnyxError> {
-        let body = serde_json::json!({
-            "payload": text, "voice": "female", "language": "fr-FR", "service_level": "basic", "command_id": command_id
-        });
-        self.action(call_control_id, "speak", body).await
+        self.action(call_control_id, "speak", speak_body(text, command_id))
+            .await
+    }
+
+    /// Stops the call's media stream (all of its streams): the bridge gets `stop` and ends its
+    /// OpenAI session, the call itself stays up.
+    #[tracing::instrument(name = "telnyx.streaming_stop", skip_all)]
+    pub async fn streaming_stop(
+        &self,
+        call_control_id: &str,
+        command_id: &str,
+    ) -> Result<(), TelnyxError> {
+        self.action(
+            call_control_id,
+            "streaming_stop",
+            serde_json::json!({ "command_id": command_id }),
+        )
+        .await
     }
 
     async fn action(
@@ -252,9 +283,13 @@ impl TelnyxClient {
                             return serde_json::from_slice(&bytes).map_err(|e| {
                                 TelnyxError::Unavailable {
                                     attempts: attempt,
-                                    last: format!("unreadable answer: {e}"),
+                                    // Not `{e}`: serde quotes the offending value (a number).
+                                    last: format!(
+                                        "unreadable answer: {}",
+                                        crate::json_error::describe(&e)
+                                    ),
                                 }
-                            })
+                            });
                         }
                         401 => return Err(TelnyxError::Unauthorized),
                         400..=499 => {
@@ -276,5 +311,32 @@ impl TelnyxClient {
             attempts: self.cfg.max_attempts.max(1),
             last,
         })
+    }
+}
+
+/// The `speak` body (schema `SpeakRequest`): premium, French voice, plain text, the callee's leg.
+fn speak_body(text: &str, command_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "payload": text,
+        "payload_type": "text",
+        "service_level": "premium",
+        "voice": SPEAK_VOICE,
+        "language": SPEAK_LANGUAGE,
+        "target_legs": "self",
+        "command_id": command_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speak_is_premium_french_and_never_basic() {
+        let b = speak_body("Bonjour", "cmd_1");
+        assert_eq!(b["service_level"], "premium");
+        assert_eq!(b["voice"], "AWS.Polly.Lea-Neural");
+        assert_eq!(b["language"], "fr-FR");
+        assert_eq!(b["payload_type"], "text");
     }
 }

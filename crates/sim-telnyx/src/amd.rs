@@ -1,13 +1,14 @@
-//! Answering machine detection: which webhooks a mode produces for a callee, and when
-//! (offsets from the answer). Sans-IO.
+//! Answering machine detection: which webhooks a dial's AMD mode sends, and when (relative to
+//! the answer). Sans-IO.
+//!
+//! Premium (spec `CallRequest.answering_machine_detection`, and Telnyx's AMD guide): one
+//! `call.machine.premium.detection.ended` with one of six results; if a beep is detected, also
+//! `call.machine.premium.greeting.ended` `beep_detected` — and when the beep comes *before* the
+//! verdict, that greeting webhook is the only one. A machine whose beep never comes gets
+//! `greeting.ended` `no_beep_detected` once the beep wait times out.
 
+use crate::config::AmdVerdict;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Answerer {
-    Human,
-    Machine,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AmdEvent {
@@ -24,58 +25,55 @@ fn ev(after: Duration, event_type: &'static str, result: &'static str) -> AmdEve
     }
 }
 
-/// `analysis`: time to a verdict; `beep_at`: when a machine's beep sounds (after its greeting).
+/// What the answerer is, as the detector will see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Answerer {
+    pub verdict: AmdVerdict,
+    /// When a beep ends, from the answer (`None`: no beep).
+    pub beep_at: Option<Duration>,
+}
+
+/// `analysis`: time to a verdict; `no_beep_after`: premium's beep wait for a machine.
 pub(crate) fn schedule(
     mode: &str,
     who: Answerer,
     analysis: Duration,
-    beep_at: Duration,
+    no_beep_after: Duration,
 ) -> Vec<AmdEvent> {
-    let standard = |beep: bool| {
-        let mut v = vec![ev(
-            analysis,
-            "call.machine.detection.ended",
-            if who == Answerer::Human {
-                "human"
-            } else {
-                "machine"
-            },
-        )];
-        if beep && who == Answerer::Machine {
-            v.push(ev(
-                beep_at.max(analysis),
-                "call.machine.greeting.ended",
-                "beep_detected",
-            ));
+    let machine = who.verdict == AmdVerdict::Machine;
+    match mode {
+        "premium" => {
+            const DETECTION: &str = "call.machine.premium.detection.ended";
+            const GREETING: &str = "call.machine.premium.greeting.ended";
+            match who.beep_at {
+                Some(beep) if beep < analysis => vec![ev(beep, GREETING, "beep_detected")],
+                Some(beep) => vec![
+                    ev(analysis, DETECTION, who.verdict.premium_result()),
+                    ev(beep, GREETING, "beep_detected"),
+                ],
+                None if machine => vec![
+                    ev(analysis, DETECTION, "machine"),
+                    ev(no_beep_after.max(analysis), GREETING, "no_beep_detected"),
+                ],
+                None => vec![ev(analysis, DETECTION, who.verdict.premium_result())],
+            }
         }
-        v
-    };
-    match (mode, who) {
-        ("premium", Answerer::Human) => {
-            vec![ev(
+        "detect" | "detect_beep" | "detect_words" | "greeting_end" => {
+            let mut v = vec![ev(
                 analysis,
-                "call.machine.premium.detection.ended",
-                "human_residence",
-            )]
+                "call.machine.detection.ended",
+                who.verdict.standard_result(),
+            )];
+            let listens_for_beep = mode != "detect";
+            if let (true, true, Some(beep)) = (listens_for_beep, machine, who.beep_at) {
+                v.push(ev(
+                    beep.max(analysis),
+                    "call.machine.greeting.ended",
+                    "beep_detected",
+                ));
+            }
+            v
         }
-        // Beep before the verdict: only greeting.ended; beep after: both (AMD docs).
-        ("premium", Answerer::Machine) if beep_at < analysis => {
-            vec![ev(
-                beep_at,
-                "call.machine.premium.greeting.ended",
-                "beep_detected",
-            )]
-        }
-        ("premium", Answerer::Machine) => vec![
-            ev(analysis, "call.machine.premium.detection.ended", "machine"),
-            ev(
-                beep_at,
-                "call.machine.premium.greeting.ended",
-                "beep_detected",
-            ),
-        ],
-        ("detect", _) => standard(false),
-        ("detect_beep" | "detect_words" | "greeting_end", _) => standard(true),
         _ => Vec::new(),
     }
 }
@@ -85,9 +83,13 @@ mod tests {
     use super::*;
     const S: Duration = Duration::from_secs(1);
 
+    fn who(verdict: AmdVerdict, beep_at: Option<Duration>) -> Answerer {
+        Answerer { verdict, beep_at }
+    }
+
     #[test]
     fn premium_outcomes() {
-        let h = schedule("premium", Answerer::Human, S, 5 * S);
+        let h = schedule("premium", who(AmdVerdict::HumanResidence, None), S, 30 * S);
         assert_eq!(
             h,
             vec![ev(
@@ -96,11 +98,12 @@ mod tests {
                 "human_residence"
             )]
         );
-        let m = schedule("premium", Answerer::Machine, S, 5 * S);
+        let m = schedule("premium", who(AmdVerdict::Machine, Some(5 * S)), S, 30 * S);
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].result, "machine");
         assert_eq!(m[1].event_type, "call.machine.premium.greeting.ended");
-        let early_beep = schedule("premium", Answerer::Machine, 3 * S, S);
+        assert_eq!(m[1].result, "beep_detected");
+        let early_beep = schedule("premium", who(AmdVerdict::Machine, Some(S)), 3 * S, 30 * S);
         assert_eq!(
             early_beep,
             vec![ev(
@@ -109,8 +112,36 @@ mod tests {
                 "beep_detected"
             )]
         );
-        assert!(schedule("disabled", Answerer::Machine, S, S).is_empty());
-        assert_eq!(schedule("detect", Answerer::Machine, S, S).len(), 1);
-        assert_eq!(schedule("detect_beep", Answerer::Human, S, S).len(), 1);
+        let no_beep = schedule("premium", who(AmdVerdict::Machine, None), S, 30 * S);
+        assert_eq!(
+            no_beep[1],
+            ev(
+                30 * S,
+                "call.machine.premium.greeting.ended",
+                "no_beep_detected"
+            )
+        );
+        for (v, r) in [
+            (AmdVerdict::HumanBusiness, "human_business"),
+            (AmdVerdict::Silence, "silence"),
+            (AmdVerdict::FaxDetected, "fax_detected"),
+            (AmdVerdict::NotSure, "not_sure"),
+        ] {
+            let s = schedule("premium", who(v, None), S, 30 * S);
+            assert_eq!(s, vec![ev(S, "call.machine.premium.detection.ended", r)]);
+        }
+        assert!(schedule("disabled", who(AmdVerdict::Machine, Some(S)), S, S).is_empty());
+        assert_eq!(
+            schedule("detect", who(AmdVerdict::Machine, Some(S)), S, S).len(),
+            1
+        );
+        assert_eq!(
+            schedule("detect_beep", who(AmdVerdict::HumanResidence, None), S, S).len(),
+            1
+        );
+        assert_eq!(
+            schedule("detect_beep", who(AmdVerdict::Machine, Some(2 * S)), S, S).len(),
+            2
+        );
     }
 }

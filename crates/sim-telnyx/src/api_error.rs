@@ -183,6 +183,26 @@ impl ApiError {
         )
     }
 
+    /// 500 `10007`, what Telnyx answers when it failed internally.
+    pub fn internal() -> Self {
+        ApiError::one(
+            500,
+            ErrorItem::new("10007", "Unexpected error", "An unexpected error occurred."),
+        )
+    }
+
+    /// 503 `10007`: Telnyx temporarily unavailable.
+    pub fn unavailable() -> Self {
+        ApiError::one(
+            503,
+            ErrorItem::new(
+                "10007",
+                "Service unavailable",
+                "The service is temporarily unavailable.",
+            ),
+        )
+    }
+
     pub fn codes(&self) -> Vec<String> {
         self.errors.iter().map(|e| e.code.to_string()).collect()
     }

@@ -3,6 +3,7 @@
 
 use crate::amd::{self, AmdEvent, Answerer};
 use crate::callee_audio::{self, Script};
+use crate::config::AmdVerdict;
 use crate::ids;
 use crate::media_stream::{self, StreamEnd, StreamHandle, StreamSetup};
 use crate::state::{CallCmd, CallInfo, Phase, Shared};
@@ -93,7 +94,7 @@ pub(crate) async fn run(
             },
         }
     }
-    let (audio, who, beep_at, callee_hangup) = match script {
+    let (audio, who, callee_hangup) = match script {
         Script::NoAnswer => {
             let cause = if call.info.dial.retry_on_timeout {
                 "timeout"
@@ -129,19 +130,45 @@ pub(crate) async fn run(
         Script::Human {
             speech,
             hang_up_after,
-        } => (speech, Answerer::Human, Duration::MAX, hang_up_after),
+        } => {
+            let who = Answerer {
+                verdict: AmdVerdict::HumanResidence,
+                beep_at: None,
+            };
+            (speech, who, hang_up_after)
+        }
         Script::Voicemail { greeting } => {
             let beep_at = callee_audio::pcmu_duration(greeting.len());
             let mut audio = greeting;
             let beep = callee_audio::beep();
             let beep_end = beep_at + callee_audio::pcmu_duration(beep.len());
             audio.extend(beep);
-            (
-                audio,
-                Answerer::Machine,
-                beep_end,
-                Some(beep_end + t.voicemail_hang_up_after),
-            )
+            let who = Answerer {
+                verdict: AmdVerdict::Machine,
+                beep_at: Some(beep_end),
+            };
+            (audio, who, Some(beep_end + t.voicemail_hang_up_after))
+        }
+        Script::Answering {
+            audio,
+            verdict,
+            beep_after,
+            hang_up_after,
+        } => {
+            let mut audio = audio;
+            let beep_at = beep_after.inspect(|end| {
+                // The beep ends where the script puts it (that is when it is detected): the
+                // audio is cut there, as a greeting ends with its beep.
+                let bytes_per_ms = callway_audio::PCMU_RATE_HZ as usize / 1000;
+                let mut beep = callee_audio::beep();
+                let end_byte = end.as_millis() as usize * bytes_per_ms;
+                if beep.len() > end_byte {
+                    beep.drain(..beep.len() - end_byte);
+                }
+                audio.resize(end_byte - beep.len(), callway_audio::mulaw::SILENCE);
+                audio.extend(beep);
+            });
+            (audio, Answerer { verdict, beep_at }, hang_up_after)
         }
     };
 
@@ -163,7 +190,7 @@ pub(crate) async fn run(
     if let Some(p) = call.info.dial.stream.clone() {
         call.start_stream(p, audio.clone(), answered_at);
     }
-    for e in amd::schedule(&call.info.dial.amd, who, t.amd_analysis, beep_at) {
+    for e in amd::schedule(&call.info.dial.amd, who, t.amd_analysis, t.no_beep_after) {
         call.agenda.push((answered_at + e.after, Timer::Amd(e)));
     }
     if let Some(d) = callee_hangup {

@@ -1,6 +1,6 @@
 //! The callee's side of the audio: scripted WAV speech or built-in tones, as 8 kHz PCMU.
 
-use crate::config::Callee;
+use crate::config::{AmdVerdict, Callee};
 use callway_audio::{mulaw, wav, PCMU_RATE_HZ};
 use std::time::Duration;
 
@@ -13,6 +13,12 @@ pub(crate) enum Script {
     },
     Voicemail {
         greeting: Vec<u8>,
+    },
+    Answering {
+        audio: Vec<u8>,
+        verdict: AmdVerdict,
+        beep_after: Option<Duration>,
+        hang_up_after: Option<Duration>,
     },
     NoAnswer,
     Busy,
@@ -34,6 +40,21 @@ impl Script {
                     Some(w) => wav_to_pcmu(&w)?,
                     None => tone(300.0, 0.25, Duration::from_millis(1500)),
                 },
+            },
+            Callee::Answering {
+                audio_wav,
+                verdict,
+                beep_after,
+                hang_up_after,
+            } => Script::Answering {
+                audio: match (audio_wav, verdict) {
+                    (Some(w), _) => wav_to_pcmu(&w)?,
+                    (None, AmdVerdict::FaxDetected) => fax_tones(),
+                    (None, _) => Vec::new(),
+                },
+                verdict,
+                beep_after,
+                hang_up_after,
             },
             Callee::NoAnswer => Script::NoAnswer,
             Callee::Busy => Script::Busy,
@@ -72,6 +93,16 @@ pub(crate) fn tone(freq_hz: f64, amplitude: f64, len: Duration) -> Vec<u8> {
         })
         .collect();
     mulaw::encode(&samples)
+}
+
+/// A calling fax machine's CNG tone: 1100 Hz for 0.5 s every 3 s (ITU-T T.30), 30 s of it.
+pub(crate) fn fax_tones() -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..10 {
+        out.extend(tone(1100.0, 0.4, Duration::from_millis(500)));
+        out.extend(vec![mulaw::SILENCE; callway_audio::FRAME_BYTES * 125]);
+    }
+    out
 }
 
 /// The voicemail beep: 1 kHz for 400 ms.

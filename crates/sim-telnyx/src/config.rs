@@ -15,6 +15,8 @@ pub struct SimConfig {
     /// The Call Control App's webhook URL (the app's `/api/telnyx/webhooks`).
     pub webhook_url: String,
     /// Ed25519 private seed that signs webhooks; the public key is `TelnyxSim::public_key_base64`.
+    /// Random per `SimConfig::new` (each process, each simulator): a key fixed in the source
+    /// would let anyone who read it forge webhooks to a sandbox. Tests that sign by hand set it.
     pub signing_seed: [u8; 32],
     /// Where the REST API listens (`127.0.0.1:0` in tests).
     pub bind: SocketAddr,
@@ -25,7 +27,8 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// A config with sensible defaults: port 0 on loopback, a fixed test seed, no faults, real timing.
+    /// A config with sensible defaults: port 0 on loopback, a random signing seed, no faults,
+    /// real timing.
     pub fn new(
         api_key: impl Into<String>,
         connection_id: impl Into<String>,
@@ -37,12 +40,22 @@ impl SimConfig {
             connection_id: connection_id.into(),
             from_numbers,
             webhook_url: webhook_url.into(),
-            signing_seed: [7u8; 32],
+            signing_seed: random_seed(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             webhook_faults: WebhookFaults::default(),
             timing: Timing::default(),
         }
     }
+}
+
+/// 32 bytes from the operating system's random source.
+pub fn random_seed() -> [u8; 32] {
+    use ring::rand::SecureRandom;
+    let mut seed = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut seed)
+        .expect("the operating system random source is unavailable");
+    seed
 }
 
 /// Faults injected into webhook delivery. The genuine delivery always happens (with retries);
@@ -85,6 +98,9 @@ pub struct Timing {
     pub frame_period: Duration,
     /// A voicemail hangs up this long after its beep.
     pub voicemail_hang_up_after: Duration,
+    /// Premium AMD: a machine whose beep never comes gets `call.machine.premium.greeting.ended`
+    /// `no_beep_detected` this long after the answer ("timeout reached without beep").
+    pub no_beep_after: Duration,
     /// Overrides the dial's `time_limit_secs` (from answer). `None` = the dial's value.
     pub time_limit: Option<Duration>,
     /// How long a `speak` or `playback_start` "plays" before its `.ended` webhook.
@@ -95,6 +111,8 @@ pub struct Timing {
     pub webhook_retry_delays: Vec<Duration>,
     /// Window in which a repeated `command_id` is ignored (Telnyx: 60 s).
     pub dedupe_window: Duration,
+    /// How long a `DialFault::PlaceThenTimeout` answer is held back.
+    pub dial_hold: Duration,
 }
 
 impl Default for Timing {
@@ -106,6 +124,7 @@ impl Default for Timing {
             amd_analysis: Duration::from_millis(2500),
             frame_period: Duration::from_millis(20),
             voicemail_hang_up_after: Duration::from_secs(30),
+            no_beep_after: Duration::from_secs(30),
             time_limit: None,
             speak_duration: Duration::from_secs(2),
             webhook_timeout: Duration::from_secs(2),
@@ -115,6 +134,7 @@ impl Default for Timing {
                 Duration::from_secs(4),
             ],
             dedupe_window: Duration::from_secs(60),
+            dial_hold: Duration::from_secs(120),
         }
     }
 }
@@ -129,6 +149,7 @@ impl Timing {
             amd_analysis: Duration::from_millis(150),
             frame_period: Duration::from_millis(20),
             voicemail_hang_up_after: Duration::from_millis(500),
+            no_beep_after: Duration::from_millis(600),
             time_limit: None,
             speak_duration: Duration::from_millis(100),
             webhook_timeout: Duration::from_secs(2),
@@ -138,8 +159,63 @@ impl Timing {
                 Duration::from_millis(80),
             ],
             dedupe_window: Duration::from_secs(60),
+            dial_hold: Duration::from_secs(120),
         }
     }
+}
+
+/// Premium answering machine detection's verdict (`call.machine.premium.detection.ended`
+/// `result`, schema `CallMachinePremiumDetectionEnded`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmdVerdict {
+    HumanResidence,
+    HumanBusiness,
+    Machine,
+    Silence,
+    FaxDetected,
+    NotSure,
+}
+
+impl AmdVerdict {
+    pub fn premium_result(self) -> &'static str {
+        match self {
+            AmdVerdict::HumanResidence => "human_residence",
+            AmdVerdict::HumanBusiness => "human_business",
+            AmdVerdict::Machine => "machine",
+            AmdVerdict::Silence => "silence",
+            AmdVerdict::FaxDetected => "fax_detected",
+            AmdVerdict::NotSure => "not_sure",
+        }
+    }
+
+    /// Standard AMD (`call.machine.detection.ended`) knows only human, machine and not_sure.
+    pub fn standard_result(self) -> &'static str {
+        match self {
+            AmdVerdict::HumanResidence | AmdVerdict::HumanBusiness => "human",
+            AmdVerdict::Machine | AmdVerdict::FaxDetected => "machine",
+            AmdVerdict::Silence | AmdVerdict::NotSure => "not_sure",
+        }
+    }
+}
+
+/// `POST /v2/calls` faults: the call is really placed (ringing, webhooks, media stream), but
+/// the answer is lost. Armed with `TelnyxSim::fail_next_dials`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialFault {
+    /// Answers 500 with Telnyx's `10007` error body.
+    PlaceThen500,
+    /// Sends no answer for `Timing::dial_hold` (longer than any client timeout), then a late 200.
+    PlaceThenTimeout,
+}
+
+/// A call command refused although its body is valid; nothing is done. Armed with
+/// `TelnyxSim::fail_next_commands`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandFault {
+    /// 422 with error `10015` (e.g. a `speak` the TTS provider would not take).
+    Refused,
+    /// 503 with error `10007`.
+    Unavailable,
 }
 
 /// What happens when a number is dialled.
@@ -151,9 +227,23 @@ pub enum Callee {
         speech_wav: Vec<u8>,
         hang_up_after: Option<Duration>,
     },
-    /// An answering machine: picks up, plays the greeting (8 kHz WAV, or a built-in tone), a beep,
-    /// then records silence and hangs up after `Timing::voicemail_hang_up_after`.
+    /// An answering machine: picks up, plays the greeting (8 kHz WAV, or a built-in 1.5 s tone),
+    /// a beep, then records silence and hangs up after `Timing::voicemail_hang_up_after`.
+    /// Premium AMD says `machine` after `Timing::amd_analysis`, then `greeting.ended`
+    /// `beep_detected` when the beep ends — unless the beep ends first, in which case
+    /// `greeting.ended` is the only AMD webhook (the built-in greeting at `Timing::default()`).
     Voicemail { greeting_wav: Option<Vec<u8>> },
+    /// Picks up and plays `audio_wav` (8 kHz WAV; `None`: silence, or fax tones for
+    /// `FaxDetected`). Premium AMD reports `verdict` after `Timing::amd_analysis`. If
+    /// `beep_after` is set, a beep ends that long after the answer (the audio is cut there):
+    /// `greeting.ended` `beep_detected`, the only AMD webhook when it comes before the verdict. A `Machine` without a beep gets `greeting.ended`
+    /// `no_beep_detected` after `Timing::no_beep_after`. Hangs up `hang_up_after` the answer.
+    Answering {
+        audio_wav: Option<Vec<u8>>,
+        verdict: AmdVerdict,
+        beep_after: Option<Duration>,
+        hang_up_after: Option<Duration>,
+    },
     /// Rings until the ring timeout: `call.hangup` with `timeout` (or `no_answer` when the dial
     /// had `retry_on_timeout: false`).
     NoAnswer,

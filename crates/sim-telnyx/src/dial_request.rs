@@ -28,6 +28,32 @@ pub enum BidiMode {
     Rtp,
 }
 
+/// `stream_bidirectional_target_legs`: which legs hear the audio the app sends back.
+/// The simulated call is a lone outbound leg (Telnyx ↔ callee): `self` and `both` reach the
+/// callee; `opposite` (the spec's default) names the other leg of a bridge, which such a call
+/// does not have, so nobody hears the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetLegs {
+    Both,
+    SelfLeg,
+    Opposite,
+}
+
+impl TargetLegs {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetLegs::Both => "both",
+            TargetLegs::SelfLeg => "self",
+            TargetLegs::Opposite => "opposite",
+        }
+    }
+
+    /// Whether the callee (the leg the stream is attached to) hears the app's audio.
+    pub fn reaches_callee(self) -> bool {
+        matches!(self, TargetLegs::Both | TargetLegs::SelfLeg)
+    }
+}
+
 /// Media stream parameters from a dial or `streaming_start`.
 #[derive(Debug, Clone)]
 pub struct StreamParams {
@@ -36,6 +62,7 @@ pub struct StreamParams {
     pub bidi_mode: BidiMode,
     pub bidi_codec: String,
     pub bidi_rate: u32,
+    pub target_legs: TargetLegs,
     pub auth_token: Option<String>,
     pub custom_parameters: Vec<(String, String)>,
 }
@@ -288,7 +315,11 @@ pub(crate) fn parse_stream(f: &mut Fields<'_>, url_key: &str) -> Option<StreamPa
     let bidi_rate = f
         .opt_int_one_of("stream_bidirectional_sampling_rate", BIDI_RATES)
         .unwrap_or(8000) as u32;
-    f.opt_enum("stream_bidirectional_target_legs", TARGET_LEGS);
+    let target_legs = match f.opt_enum("stream_bidirectional_target_legs", TARGET_LEGS) {
+        Some("both") => TargetLegs::Both,
+        Some("self") => TargetLegs::SelfLeg,
+        _ => TargetLegs::Opposite,
+    };
     let auth_token = f.opt_str_max("stream_auth_token", 4000).map(str::to_owned);
     let custom_parameters = parse_custom_parameters(f);
     url.map(|url| StreamParams {
@@ -297,6 +328,7 @@ pub(crate) fn parse_stream(f: &mut Fields<'_>, url_key: &str) -> Option<StreamPa
         bidi_mode,
         bidi_codec,
         bidi_rate,
+        target_legs,
         auth_token,
         custom_parameters,
     })
@@ -378,6 +410,7 @@ mod tests {
         .unwrap();
         let s = p.stream.unwrap();
         assert_eq!(s.bidi_mode, BidiMode::Rtp);
+        assert_eq!(s.target_legs, TargetLegs::Opposite, "the spec's default");
         assert_eq!(s.auth_token.as_deref(), Some("tok"));
         assert_eq!(p.timeout_secs, 30);
     }

@@ -22,12 +22,15 @@ mod playout;
 mod recording;
 mod rest;
 pub mod signing;
+mod speak_request;
 mod state;
 pub mod stream_frames;
 mod webhooks;
 mod ws_connect;
 
-pub use config::{Callee, SimConfig, Timing, WebhookFaults};
+pub use config::{
+    random_seed, AmdVerdict, Callee, CommandFault, DialFault, SimConfig, Timing, WebhookFaults,
+};
 pub use recording::{
     CommandRecord, DialRecord, MarkEcho, Recording, StreamErrorSent, StreamOutcome, StreamRecord,
     WebhookFault, WebhookRecord,
@@ -69,6 +72,8 @@ impl TelnyxSim {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             faults: Mutex::new(cfg.webhook_faults.clone()),
+            dial_fault: Mutex::new(None),
+            command_faults: Mutex::new(HashMap::new()),
             cfg,
             signer,
             forger,
@@ -121,6 +126,28 @@ impl TelnyxSim {
     /// Changes the webhook faults for events emitted from now on.
     pub fn set_webhook_faults(&self, faults: WebhookFaults) {
         *lock(&self.shared.faults) = faults;
+    }
+
+    /// Arms a `POST /v2/calls` fault for the next `count` accepted dials (new calls and
+    /// `command_id` duplicates alike; refused dials do not count). Each such dial does all its
+    /// work — a new call rings, sends its webhooks and opens its media stream; a duplicate still
+    /// places nothing — and then its answer is a 500 (`PlaceThen500`) or held back for
+    /// `Timing::dial_hold` (`PlaceThenTimeout`). `count = 0` disarms. A later retry with the same
+    /// `command_id` inside `Timing::dedupe_window` is answered with the original call's 200
+    /// (Telnyx ignores duplicate command ids; what it answers to them is not documented).
+    pub fn fail_next_dials(&self, fault: DialFault, count: u32) {
+        *lock(&self.shared.dial_fault) = (count > 0).then_some((fault, count));
+    }
+
+    /// Refuses the next `count` valid `command`s (`"speak"`, `"hangup"`, …) with `fault`;
+    /// a refused command does nothing. `count = 0` disarms.
+    pub fn fail_next_commands(&self, command: &str, fault: CommandFault, count: u32) {
+        let mut armed = lock(&self.shared.command_faults);
+        if count == 0 {
+            armed.remove(command);
+        } else {
+            armed.insert(command.to_owned(), (fault, count));
+        }
     }
 
     /// A snapshot of everything recorded so far.

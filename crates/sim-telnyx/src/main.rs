@@ -1,13 +1,15 @@
 //! `sim-telnyx --bind 127.0.0.1:0 --api-key K --connection-id C --from +33… --webhook-url URL
-//! --signing-seed-hex HEX [--fast] [--callee +33…=human|voicemail|no-answer|busy|rejected]`
+//! [--signing-seed-hex HEX] [--fast] [--callee +33…=human|voicemail|no-answer|busy|rejected|fax|silence|not-sure]`
+//!
+//! Without `--signing-seed-hex` the webhook signing key is random for this process.
 //!
 //! Prints one JSON line `{"base_url":…,"public_key":…}` when ready, then serves until Ctrl-C.
 
-use sim_telnyx::{Callee, SimConfig, TelnyxSim, Timing};
+use sim_telnyx::{AmdVerdict, Callee, SimConfig, TelnyxSim, Timing};
 
 const USAGE: &str = "usage: sim-telnyx --api-key K --connection-id C --from +E164 [--from …] \
 --webhook-url URL [--bind 127.0.0.1:0] [--signing-seed-hex 64HEX] [--fast] \
-[--callee +E164=human|voicemail|no-answer|busy|rejected]";
+[--callee +E164=human|voicemail|no-answer|busy|rejected|fax|silence|not-sure]";
 
 fn parse_seed(hex: &str) -> anyhow::Result<[u8; 32]> {
     if hex.len() != 64 || !hex.is_ascii() {
@@ -27,6 +29,16 @@ fn parse_callee(kind: &str) -> anyhow::Result<Callee> {
         "no-answer" => Callee::NoAnswer,
         "busy" => Callee::Busy,
         "rejected" => Callee::Rejected,
+        "fax" | "silence" | "not-sure" => Callee::Answering {
+            audio_wav: None,
+            verdict: match kind {
+                "fax" => AmdVerdict::FaxDetected,
+                "silence" => AmdVerdict::Silence,
+                _ => AmdVerdict::NotSure,
+            },
+            beep_after: None,
+            hang_up_after: Some(std::time::Duration::from_secs(20)),
+        },
         other => anyhow::bail!("unknown callee kind {other} (human is the default)"),
     })
 }

@@ -217,6 +217,8 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
             stream_id: stream_id.clone(),
             url: params.url.clone(),
             auth_token_sent: params.auth_token.clone(),
+            target_legs: params.target_legs.as_str().to_owned(),
+            unheard_app_bytes: 0,
             outcome: StreamOutcome::Connecting,
             connected_at_ms: None,
             media_frames_sent: 0,
@@ -354,15 +356,25 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
                     } else {
                         audio_pos += FRAME_BYTES;
                     }
+                    // Only the legs `stream_bidirectional_target_legs` names hear the app.
+                    let heard = if params.target_legs.reaches_callee() {
+                        tick.played.clone()
+                    } else {
+                        let n = tick.played.len() as u64;
+                        if n > 0 {
+                            s.record(|r| r.unheard_app_bytes += n);
+                        }
+                        Vec::new()
+                    };
                     if send_outbound {
-                        let mut played = tick.played.clone();
+                        let mut played = heard.clone();
                         played.resize(FRAME_BYTES.max(played.len()), mulaw::SILENCE);
                         chunk_out += 1;
                         let seq = s.next_seq();
                         out.push(frames::media(seq, &stream_id, "outbound", chunk_out, (chunk_out - 1) * 20, &played));
                     }
-                    if !tick.played.is_empty() && s.decode_pcmu {
-                        let pcm = mulaw::decode(&tick.played);
+                    if !heard.is_empty() && s.decode_pcmu {
+                        let pcm = mulaw::decode(&heard);
                         s.record(|r| r.played_pcm.extend_from_slice(&pcm));
                     }
                     for m in tick.marks {

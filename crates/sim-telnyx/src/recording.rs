@@ -12,11 +12,15 @@ pub struct DialRecord {
     pub at_ms: u64,
     pub raw_body: String,
     pub body: Option<Value>,
+    /// The HTTP status answered; 0 when the answer was held back (`DialFault::PlaceThenTimeout`).
     pub status: u16,
     pub error_codes: Vec<String>,
+    /// The call placed (or, for a duplicate, the call of the original dial).
     pub call_control_id: Option<String>,
     /// A repeated `command_id` inside the window: answered as before, no new call.
     pub duplicate: bool,
+    /// The armed fault that replaced this dial's answer, if any.
+    pub fault: Option<crate::config::DialFault>,
 }
 
 /// A call command (`/v2/calls/{id}/actions/{command}`) or `GET /v2/calls/{id}`.
@@ -112,6 +116,11 @@ pub struct StreamRecord {
     pub url: String,
     /// Value sent in `x-telnyx-streaming-auth-token`, if any.
     pub auth_token_sent: Option<String>,
+    /// `stream_bidirectional_target_legs` in force (`opposite` when the dial did not say).
+    pub target_legs: String,
+    /// App audio that played while no existing leg was targeted (`opposite` on this lone
+    /// outbound leg): nobody heard it, and it is not in `played_pcm`.
+    pub unheard_app_bytes: u64,
     pub outcome: StreamOutcome,
     pub connected_at_ms: Option<u64>,
     /// `media` frames sent to the app (callee audio, track `inbound`).
@@ -123,7 +132,8 @@ pub struct StreamRecord {
     pub app_media_at_ms: Vec<u64>,
     /// Every app `media` payload decoded to PCM (PCMU only), in arrival order.
     pub app_pcm: Vec<i16>,
-    /// What was actually played into the call at real-time pace (after `clear` drops).
+    /// What the callee actually heard, at real-time pace (after `clear` drops; only when the
+    /// target legs include the callee's).
     pub played_pcm: Vec<i16>,
     /// App messages shorter than 20 ms (played, but below the documented minimum).
     pub undersized_media: u64,

@@ -4,6 +4,7 @@
 use crate::api_error::{ApiError, ErrorItem};
 use crate::call_lifecycle;
 use crate::callee_audio::Script;
+use crate::config::{CommandFault, DialFault};
 use crate::dial_request::{self, parse_dial, Account};
 use crate::fields::Fields;
 use crate::ids;
@@ -63,7 +64,11 @@ async fn handle(
             ))
         }
     };
-    let (status, value) = route(&shared, &method, &path, authorized, &body);
+    let (status, value, hold) = route(&shared, &method, &path, authorized, &body);
+    if let Some(hold) = hold {
+        // `DialFault::PlaceThenTimeout`: the call is out, the answer comes too late to matter.
+        tokio::time::sleep(hold).await;
+    }
     Ok(respond(status, &value))
 }
 
@@ -77,23 +82,27 @@ fn respond(status: u16, body: &Value) -> Response<Full<Bytes>> {
     resp
 }
 
+/// Status and body of the answer, and how long to hold it back (dial faults only).
+type Routed = (u16, Value, Option<std::time::Duration>);
+
 fn route(
     shared: &Arc<Shared>,
     method: &Method,
     path: &str,
     authorized: bool,
     body: &[u8],
-) -> (u16, Value) {
+) -> Routed {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    match (method, segs.as_slice()) {
-        (&Method::POST, ["v2", "calls"]) => dial(shared, authorized, body),
+    let (status, value) = match (method, segs.as_slice()) {
+        (&Method::POST, ["v2", "calls"]) => return dial(shared, authorized, body),
         (&Method::GET, ["v2", "calls", id]) => get_call(shared, authorized, &percent_decode(id)),
         (&Method::POST, ["v2", "calls", id, "actions", cmd]) => {
             command(shared, authorized, &percent_decode(id), cmd, body)
         }
         _ if !authorized => error(&ApiError::unauthorized()),
         _ => error(&ApiError::not_found()),
-    }
+    };
+    (status, value, None)
 }
 
 fn error(e: &ApiError) -> (u16, Value) {
@@ -117,7 +126,7 @@ fn parse_body(body: &[u8], empty_ok: bool) -> Result<Map<String, Value>, ApiErro
     }
 }
 
-fn dial(shared: &Arc<Shared>, authorized: bool, body: &[u8]) -> (u16, Value) {
+fn dial(shared: &Arc<Shared>, authorized: bool, body: &[u8]) -> Routed {
     let raw = String::from_utf8_lossy(body).into_owned();
     let parsed = serde_json::from_slice::<Value>(body).ok();
     let mut rec = DialRecord {
@@ -128,18 +137,32 @@ fn dial(shared: &Arc<Shared>, authorized: bool, body: &[u8]) -> (u16, Value) {
         error_codes: Vec::new(),
         call_control_id: None,
         duplicate: false,
+        fault: None,
     };
     let result = dial_inner(shared, authorized, body, &mut rec);
-    let (status, value) = match result {
+    let (mut status, mut value) = match result {
         Ok(ok) => ok,
         Err(e) => {
             rec.error_codes = e.codes();
             error(&e)
         }
     };
-    rec.status = status;
+    // An armed fault hits an accepted dial (new or duplicate) after the work is done.
+    let fault = (status == 200).then(|| shared.take_dial_fault()).flatten();
+    let mut hold = None;
+    match fault {
+        Some(DialFault::PlaceThen500) => {
+            let e = ApiError::internal();
+            rec.error_codes = e.codes();
+            (status, value) = error(&e);
+        }
+        Some(DialFault::PlaceThenTimeout) => hold = Some(shared.cfg.timing.dial_hold),
+        None => {}
+    }
+    rec.fault = fault;
+    rec.status = if hold.is_some() { 0 } else { status };
     shared.recorder.with(|r| r.dials.push(rec));
-    (status, value)
+    (status, value, hold)
 }
 
 fn dial_inner(
@@ -318,6 +341,17 @@ fn command_inner(
     if !f.errors.is_empty() {
         return Err(ApiError::unprocessable(f.errors));
     }
+    // An armed command fault refuses a valid command before it does anything.
+    if let Some(fault) = shared.take_command_fault(cmd) {
+        return Err(match fault {
+            CommandFault::Refused => ApiError::unprocessable(vec![ErrorItem::new(
+                "10015",
+                "Invalid value",
+                format!("The {cmd} command could not be processed."),
+            )]),
+            CommandFault::Unavailable => ApiError::unavailable(),
+        });
+    }
     let action = action.ok_or_else(|| {
         ApiError::unprocessable(vec![ErrorItem::invalid("body", "Invalid command")])
     })?;
@@ -402,20 +436,7 @@ fn validate_command(cmd: &str, f: &mut Fields<'_>) -> Option<Action> {
             Action::Send(CallCmd::StreamingStop)
         }
         "speak" => {
-            if let Some(p) = f.req_str("payload") {
-                if p.chars().count() > 3000 {
-                    f.errors.push(ErrorItem::invalid(
-                        "payload",
-                        "The payload must be at most 3000 characters.",
-                    ));
-                }
-            }
-            f.req_str("voice");
-            f.opt_enum("payload_type", &["text", "ssml"]);
-            f.opt_enum("service_level", &["basic", "premium"]);
-            f.opt_enum("target_legs", &["self", "opposite", "both"]);
-            f.opt_enum("stop", &["current", "all"]);
-            f.opt_str("language");
+            crate::speak_request::parse_speak(f)?;
             Action::Send(CallCmd::Speak)
         }
         "playback_start" => {

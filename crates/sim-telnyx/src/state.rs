@@ -1,7 +1,7 @@
 //! State shared by the REST server, the call tasks, the webhook senders and the stream clients.
 
 use crate::callee_audio::Script;
-use crate::config::{SimConfig, WebhookFaults};
+use crate::config::{CommandFault, DialFault, SimConfig, WebhookFaults};
 use crate::dial_request::{DialParams, StreamParams};
 use crate::recording::Recorder;
 use crate::signing::Signer;
@@ -74,6 +74,10 @@ pub(crate) struct Shared {
     pub default_script: Mutex<Option<Script>>,
     pub answers: Mutex<HashMap<String, StoredAnswer>>,
     pub faults: Mutex<WebhookFaults>,
+    /// Armed `POST /v2/calls` fault and how many more accepted dials it hits.
+    pub dial_fault: Mutex<Option<(DialFault, u32)>>,
+    /// Armed command faults: command name → (fault, how many more commands it refuses).
+    pub command_faults: Mutex<HashMap<String, (CommandFault, u32)>>,
     pub tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -95,6 +99,26 @@ impl Shared {
         f: impl FnOnce(&mut CallEntry) -> R,
     ) -> Option<R> {
         lock(&self.calls).get_mut(call_control_id).map(f)
+    }
+
+    /// Consumes one use of the armed dial fault.
+    pub fn take_dial_fault(&self) -> Option<DialFault> {
+        let mut armed = lock(&self.dial_fault);
+        let (fault, left) = (*armed)?;
+        *armed = (left > 1).then_some((fault, left - 1));
+        Some(fault)
+    }
+
+    /// Consumes one use of the fault armed for `command`, if any.
+    pub fn take_command_fault(&self, command: &str) -> Option<CommandFault> {
+        let mut armed = lock(&self.command_faults);
+        let (fault, left) = armed.get(command).copied()?;
+        if left > 1 {
+            armed.insert(command.to_owned(), (fault, left - 1));
+        } else {
+            armed.remove(command);
+        }
+        Some(fault)
     }
 
     pub fn track_task(&self, h: AbortHandle) {

@@ -37,15 +37,10 @@ async fn binary_prints_base_url_and_public_key_then_serves() {
     let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
     let base = v["base_url"].as_str().expect("base_url");
     assert!(base.starts_with("http://127.0.0.1:"));
-    // Same seed as SimConfig::new's default ([7; 32]): same public key.
-    let lib = sim_telnyx::TelnyxSim::start(sim_telnyx::SimConfig::new(
-        "k",
-        "c",
-        vec![],
-        "http://127.0.0.1:9/",
-    ))
-    .await
-    .expect("lib sim");
+    // The seed given on the command line signs: same seed in the library, same public key.
+    let mut cfg = sim_telnyx::SimConfig::new("k", "c", vec![], "http://127.0.0.1:9/");
+    cfg.signing_seed = [7u8; 32];
+    let lib = sim_telnyx::TelnyxSim::start(cfg).await.expect("lib sim");
     assert_eq!(v["public_key"], lib.public_key_base64().as_str());
     lib.shutdown().await;
 
@@ -61,4 +56,45 @@ async fn binary_prints_base_url_and_public_key_then_serves() {
         .expect("answer");
     assert_eq!(resp.status().as_u16(), 422, "missing from");
     child.kill().await.expect("stop the child we started");
+}
+
+/// Without `--signing-seed-hex`, each process signs with its own random key: a key written in
+/// the source would let anyone forge webhooks to a sandbox.
+#[tokio::test]
+async fn each_process_gets_its_own_signing_key() {
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sim-telnyx"))
+            .args(["--api-key", "KEYbin", "--connection-id", "C1"])
+            .args(["--from", "+33100000001"])
+            .args(["--webhook-url", "http://127.0.0.1:9/api/telnyx/webhooks"])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = tokio::time::timeout(
+            Duration::from_secs(10),
+            BufReader::new(stdout).lines().next_line(),
+        )
+        .await
+        .expect("ready in time")
+        .expect("read")
+        .expect("a line");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
+        keys.push(v["public_key"].as_str().expect("public_key").to_owned());
+        child.kill().await.expect("stop the child we started");
+    }
+    assert_ne!(keys[0], keys[1]);
+    let mut fixed = sim_telnyx::SimConfig::new("k", "c", vec![], "http://127.0.0.1:9/");
+    fixed.signing_seed = [7u8; 32];
+    let old = sim_telnyx::TelnyxSim::start(fixed).await.expect("sim");
+    assert!(
+        !keys.contains(&old.public_key_base64()),
+        "the old fixed seed is not the default any more"
+    );
+    old.shutdown().await;
+    let a = sim_telnyx::SimConfig::new("k", "c", vec![], "http://x/");
+    let b = sim_telnyx::SimConfig::new("k", "c", vec![], "http://x/");
+    assert_ne!(a.signing_seed, b.signing_seed);
 }

@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use sim_telnyx::Callee;
+use sim_telnyx::{AmdVerdict, Callee};
 use std::time::Duration;
 use support::*;
 
@@ -312,5 +312,134 @@ async fn the_default_callee_script_applies_to_unscripted_numbers_only() {
     );
     let (_, h) = run_to_hangup(&sim, &hooks, json!({"to": "+33622222222"})).await;
     assert_eq!(h["hangup_cause"], "call_rejected", "its own script wins");
+    sim.shutdown().await;
+}
+
+fn answering(verdict: AmdVerdict, beep_after: Option<Duration>, hang_up_ms: u64) -> Callee {
+    Callee::Answering {
+        audio_wav: None,
+        verdict,
+        beep_after,
+        hang_up_after: Some(Duration::from_millis(hang_up_ms)),
+    }
+}
+
+/// Premium AMD emits each of the six results of `CallMachinePremiumDetectionEnded`; a machine
+/// whose beep never comes also gets `greeting.ended` `no_beep_detected`.
+#[tokio::test]
+async fn premium_amd_reports_all_six_results() {
+    let (sim, hooks) = setup().await;
+    for (verdict, result) in [
+        (AmdVerdict::HumanResidence, "human_residence"),
+        (AmdVerdict::HumanBusiness, "human_business"),
+        (AmdVerdict::Machine, "machine"),
+        (AmdVerdict::Silence, "silence"),
+        (AmdVerdict::FaxDetected, "fax_detected"),
+        (AmdVerdict::NotSure, "not_sure"),
+    ] {
+        // Timing::fast: verdict at 150 ms, beep wait over at 600 ms, hang-up at 900 ms.
+        sim.script_callee(TO, answering(verdict, None, 900))
+            .expect("script");
+        let (types, hangup) = run_to_hangup(
+            &sim,
+            &hooks,
+            json!({"answering_machine_detection": "premium"}),
+        )
+        .await;
+        let mut want = vec![
+            "call.initiated",
+            "call.answered",
+            "call.machine.premium.detection.ended",
+        ];
+        if verdict == AmdVerdict::Machine {
+            want.push("call.machine.premium.greeting.ended");
+        }
+        want.push("call.hangup");
+        assert_eq!(types, want, "{result}");
+        assert_eq!(hangup["hangup_source"], "callee");
+        let r = sim.recorded();
+        let ccid = r.last_call_control_id().expect("ccid");
+        let got = r
+            .event(&ccid, "call.machine.premium.detection.ended")
+            .expect("verdict");
+        assert_eq!(got["data"]["payload"]["result"], result);
+        if verdict == AmdVerdict::Machine {
+            let g = r
+                .event(&ccid, "call.machine.premium.greeting.ended")
+                .expect("greeting");
+            assert_eq!(g["data"]["payload"]["result"], "no_beep_detected");
+        }
+    }
+    sim.shutdown().await;
+}
+
+/// The beep before the verdict: `greeting.ended` is the only AMD webhook.
+#[tokio::test]
+async fn a_beep_before_the_verdict_sends_only_greeting_ended() {
+    let (sim, hooks) = setup().await;
+    // Timing::fast decides at 150 ms; this machine's greeting ends with a beep at 50 ms.
+    sim.script_callee(
+        TO,
+        answering(AmdVerdict::Machine, Some(Duration::from_millis(50)), 700),
+    )
+    .expect("script");
+    let (types, _) = run_to_hangup(
+        &sim,
+        &hooks,
+        json!({"answering_machine_detection": "premium"}),
+    )
+    .await;
+    assert_eq!(
+        types,
+        vec![
+            "call.initiated",
+            "call.answered",
+            "call.machine.premium.greeting.ended",
+            "call.hangup"
+        ]
+    );
+    let r = sim.recorded();
+    let ccid = r.last_call_control_id().expect("ccid");
+    let g = r
+        .event(&ccid, "call.machine.premium.greeting.ended")
+        .expect("greeting");
+    assert_eq!(g["data"]["payload"]["result"], "beep_detected");
+    sim.shutdown().await;
+}
+
+/// At the default AMD timing (verdict 2.5 s after the answer) the built-in voicemail greeting
+/// (1.5 s, then a 0.4 s beep) beeps first: the greeting-only path is what a plain voicemail
+/// gives, not a corner case. The machine stays on past the verdict time, so a verdict that
+/// should not exist would have been sent.
+#[tokio::test]
+async fn at_default_amd_timing_a_plain_voicemail_takes_the_greeting_only_path() {
+    let hooks = WebhookReceiver::start().await;
+    let mut cfg = sim_telnyx::SimConfig::new(KEY, CONN, vec![FROM.into()], hooks.url.clone());
+    let timing = sim_telnyx::Timing {
+        ring: Duration::from_millis(100),
+        voicemail_hang_up_after: Duration::from_secs(1),
+        ..Default::default()
+    };
+    assert_eq!(timing.amd_analysis, Duration::from_millis(2500));
+    cfg.timing = timing;
+    let sim = sim_telnyx::TelnyxSim::start(cfg).await.expect("sim");
+    hooks.trust(&sim.public_key_base64());
+    sim.script_callee(TO, Callee::Voicemail { greeting_wav: None })
+        .expect("script");
+    let (types, _) = run_to_hangup(
+        &sim,
+        &hooks,
+        json!({"answering_machine_detection": "premium"}),
+    )
+    .await;
+    assert_eq!(
+        types,
+        vec![
+            "call.initiated",
+            "call.answered",
+            "call.machine.premium.greeting.ended",
+            "call.hangup"
+        ]
+    );
     sim.shutdown().await;
 }

@@ -39,6 +39,7 @@ async fn stream_start_pacing_marks_clear_errors_and_stop() {
             "stream_track": "inbound_track",
             "stream_bidirectional_mode": "rtp",
             "stream_bidirectional_codec": "PCMU",
+            "stream_bidirectional_target_legs": "self",
             "stream_auth_token": "tok-123",
         })),
     )
@@ -335,7 +336,8 @@ async fn both_tracks_sends_what_was_played_on_the_outbound_track() {
     let mut app = AppWsServer::start(None).await;
     dial(
         &sim,
-        dial_body(json!({"stream_url": app.url, "stream_track": "both_tracks", "stream_bidirectional_mode": "rtp"})),
+        dial_body(json!({"stream_url": app.url, "stream_track": "both_tracks", "stream_bidirectional_mode": "rtp",
+                         "stream_bidirectional_target_legs": "both"})),
     )
     .await;
     let (_, _, mut ws) = app.accept(WAIT).await;
@@ -356,5 +358,70 @@ async fn both_tracks_sends_what_was_played_on_the_outbound_track() {
         (15..=21).contains(&loud_outbound),
         "our 400 ms echoed on the outbound track: {loud_outbound}"
     );
+    sim.shutdown().await;
+}
+
+/// `stream_bidirectional_target_legs` decides who hears the app. The call is one outbound leg:
+/// `self` and `both` reach the callee; `opposite` — the spec's default — names the other leg of
+/// a bridge, which does not exist here, so the app's audio plays to nobody.
+#[tokio::test]
+async fn app_audio_is_heard_only_on_the_legs_the_dial_names() {
+    let hooks = WebhookReceiver::start().await;
+    let sim = start_sim(&hooks.url).await;
+    for legs in [Some("self"), Some("both"), Some("opposite"), None] {
+        let mut app = AppWsServer::start(None).await;
+        let mut extra = json!({"stream_url": app.url, "stream_track": "both_tracks",
+                               "stream_bidirectional_mode": "rtp"});
+        if let Some(l) = legs {
+            extra["stream_bidirectional_target_legs"] = json!(l);
+        }
+        let (s, v) = dial(&sim, dial_body(extra)).await;
+        assert_eq!(s, 200, "{v}");
+        let ccid = v["data"]["call_control_id"]
+            .as_str()
+            .expect("ccid")
+            .to_string();
+        let (_, _, mut ws) = app.accept(WAIT).await;
+        next_event(&mut ws, "start", WAIT).await;
+        send_text(&mut ws, &media_frame(&tone(400))).await;
+        // The mark comes back once the 400 ms have been played out, heard or not.
+        send_text(&mut ws, r#"{"event":"mark","mark":{"name":"done"}}"#).await;
+        let (_, before) = next_event(&mut ws, "mark", WAIT).await;
+        let loud_outbound = before
+            .iter()
+            .filter(|f| f["media"]["track"] == "outbound" && level::pcmu_dbfs(&payload(f)) > -30.0)
+            .count();
+        let st = sim.recorded().stream_for(&ccid).expect("stream").clone();
+        let heard = matches!(legs, Some("self") | Some("both"));
+        assert_eq!(st.target_legs, legs.unwrap_or("opposite"));
+        if heard {
+            assert!(
+                st.played_pcm.len() >= 380 * 8,
+                "{legs:?}: {} samples heard",
+                st.played_pcm.len()
+            );
+            assert_eq!(st.unheard_app_bytes, 0, "{legs:?}");
+            assert!(
+                loud_outbound >= 15,
+                "{legs:?}: {loud_outbound} loud outbound frames"
+            );
+        } else {
+            assert!(
+                st.played_pcm.is_empty(),
+                "{legs:?}: nobody should hear the app"
+            );
+            assert!(
+                st.unheard_app_bytes >= 380 * 8,
+                "{legs:?}: {}",
+                st.unheard_app_bytes
+            );
+            assert_eq!(
+                loud_outbound, 0,
+                "{legs:?}: the callee's leg carries silence"
+            );
+        }
+        let (s, _) = action(&sim, &ccid, "hangup", json!({})).await;
+        assert_eq!(s, 200);
+    }
     sim.shutdown().await;
 }

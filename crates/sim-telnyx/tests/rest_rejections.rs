@@ -124,7 +124,11 @@ async fn dial_shape_errors_are_422_with_codes_and_pointers() {
 #[tokio::test]
 async fn commands_check_the_call_and_its_state() {
     let hooks = WebhookReceiver::start().await;
-    let sim = start_sim(&hooks.url).await;
+    // Long enough a ring for the "not answered yet" checks on a busy machine.
+    let mut cfg = sim_telnyx::SimConfig::new(KEY, CONN, vec![FROM.to_string()], hooks.url.clone());
+    cfg.timing = sim_telnyx::Timing::fast();
+    cfg.timing.ring = Duration::from_secs(2);
+    let sim = sim_telnyx::TelnyxSim::start(cfg).await.expect("sim starts");
     sim.script_callee(
         TO,
         sim_telnyx::Callee::Human {
@@ -292,5 +296,175 @@ async fn duplicate_dial_command_id_places_one_call() {
         1
     );
     assert_eq!(r.dials.iter().filter(|d| d.duplicate).count(), 1);
+    sim.shutdown().await;
+}
+
+/// `speak` is checked against `SpeakRequest`: the language enum, "basic ⇒ en-US text only", the
+/// voice forms. Refusals are 422 with Telnyx's error shape, and nothing is spoken.
+#[tokio::test]
+async fn speak_is_refused_as_telnyx_refuses_it() {
+    let hooks = WebhookReceiver::start().await;
+    let sim = start_sim(&hooks.url).await;
+    let (s, v) = dial(&sim, dial_body(json!({}))).await;
+    assert_eq!(s, 200, "{v}");
+    let ccid = v["data"]["call_control_id"]
+        .as_str()
+        .expect("ccid")
+        .to_string();
+    sim.wait_for(
+        |r| r.events_for(&ccid).contains(&"call.answered".to_string()),
+        WAIT,
+    )
+    .await
+    .expect("answered");
+
+    // What Callway used to send: basic + fr-FR. Refused, pointing at the language.
+    let (s, v) = action(
+        &sim,
+        &ccid,
+        "speak",
+        json!({"payload": "Bonjour", "voice": "female", "language": "fr-FR", "service_level": "basic"}),
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    let e = &v["errors"][0];
+    assert_eq!(e["code"], "10015");
+    assert_eq!(e["title"], "Invalid value");
+    assert_eq!(e["source"]["pointer"], "/language");
+    assert!(e["detail"].as_str().expect("detail").contains("en-US"));
+    assert_eq!(
+        e["meta"]["url"],
+        "https://developers.telnyx.com/docs/overview/errors/10015"
+    );
+
+    let refused = [
+        (
+            json!({"payload": "<speak>Hi</speak>", "voice": "male", "payload_type": "ssml", "service_level": "basic"}),
+            "10015",
+            "/payload_type",
+        ),
+        (
+            json!({"payload": "Hi", "voice": "AWS.Polly.Joanna", "service_level": "basic"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "AWS.Polly.Lea-Neural", "language": "fr"}),
+            "10032",
+            "/language",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "AWS.Polly.Lea-Neural", "language": "french"}),
+            "10032",
+            "/language",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "Lea"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "Google.fr-FR-Wavenet-A"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "AWS.Lea-Neural"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "Rime.Opus.cove"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "ElevenLabs.eleven_multilingual_v2.abc"}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": 42}),
+            "10015",
+            "/voice",
+        ),
+        (
+            json!({"payload": "Bonjour", "voice": "female", "service_level": "standard"}),
+            "10032",
+            "/service_level",
+        ),
+    ];
+    for (body, code, pointer) in refused {
+        let (s, v) = action(&sim, &ccid, "speak", body.clone()).await;
+        assert_eq!(s, 422, "{body}: {v}");
+        assert_eq!(codes(&v), vec![code.to_string()], "{body}: {v}");
+        assert_eq!(pointers(&v), vec![pointer.to_string()], "{body}: {v}");
+    }
+    assert!(
+        !sim.recorded()
+            .events_for(&ccid)
+            .contains(&"call.speak.started".to_string()),
+        "a refused speak says nothing"
+    );
+
+    // What Callway sends now: premium, a French neural voice.
+    let (s, v) = action(
+        &sim,
+        &ccid,
+        "speak",
+        json!({"payload": "Bonjour", "voice": "AWS.Polly.Lea-Neural", "language": "fr-FR",
+               "service_level": "premium", "payload_type": "text", "target_legs": "self"}),
+    )
+    .await;
+    assert_eq!((s, v), (200, json!({"data": {"result": "ok"}})));
+    sim.wait_for(
+        |r| {
+            r.events_for(&ccid)
+                .contains(&"call.speak.ended".to_string())
+        },
+        WAIT,
+    )
+    .await
+    .expect("spoken");
+    sim.shutdown().await;
+}
+
+/// A fault knob for the app's failure paths: a valid command refused, nothing done.
+#[tokio::test]
+async fn an_armed_command_fault_refuses_valid_commands_then_disarms() {
+    let hooks = WebhookReceiver::start().await;
+    let sim = start_sim(&hooks.url).await;
+    let (_, v) = dial(&sim, dial_body(json!({}))).await;
+    let ccid = v["data"]["call_control_id"]
+        .as_str()
+        .expect("ccid")
+        .to_string();
+    sim.wait_for(
+        |r| r.events_for(&ccid).contains(&"call.answered".to_string()),
+        WAIT,
+    )
+    .await
+    .expect("answered");
+    sim.fail_next_commands("speak", sim_telnyx::CommandFault::Refused, 1);
+    sim.fail_next_commands("hangup", sim_telnyx::CommandFault::Unavailable, 1);
+    let speak = json!({"payload": "Bonjour", "voice": "AWS.Polly.Lea-Neural"});
+    let (s, v) = action(&sim, &ccid, "speak", speak.clone()).await;
+    assert_eq!((s, codes(&v)), (422, vec!["10015".into()]));
+    let (s, v) = action(&sim, &ccid, "hangup", json!({})).await;
+    assert_eq!((s, codes(&v)), (503, vec!["10007".into()]));
+    let r = sim.recorded();
+    assert!(!r.events_for(&ccid).contains(&"call.hangup".to_string()));
+    assert!(!r
+        .events_for(&ccid)
+        .contains(&"call.speak.started".to_string()));
+    // Disarmed after one use each.
+    assert_eq!(action(&sim, &ccid, "speak", speak).await.0, 200);
+    assert_eq!(action(&sim, &ccid, "hangup", json!({})).await.0, 200);
+    sim.wait_for(
+        |r| r.events_for(&ccid).contains(&"call.hangup".to_string()),
+        WAIT,
+    )
+    .await
+    .expect("hung up");
     sim.shutdown().await;
 }

@@ -1,5 +1,9 @@
 //! The webhook envelope `{data: {id, event_type, occurred_at, payload}, meta}`, parsed leniently:
-//! unknown fields and event types are fine (Telnyx adds fields the spec does not list).
+//! unknown fields and event types are fine (Telnyx adds fields the spec does not list). What we
+//! act on is parsed into enums here, at the edge. Result values are the spec's
+//! (team-telnyx/openapi `spec3.yml`: `CallMachinePremiumDetectionEnded`,
+//! `CallMachinePremiumGreetingEnded`, `CallMachineDetectionEnded`, `CallMachineGreetingEnded`,
+//! `CallSpeakEnded`).
 
 use serde::Deserialize;
 
@@ -16,6 +20,7 @@ pub struct EventData {
     pub payload: Payload,
 }
 
+/// Only what we read. `from`/`to` are deliberately absent: we never need the numbers here.
 #[derive(Debug, Default, Deserialize)]
 pub struct Payload {
     pub call_control_id: Option<String>,
@@ -24,6 +29,55 @@ pub struct Payload {
     pub result: Option<String>,
     pub hangup_cause: Option<String>,
     pub failure_reason: Option<String>,
+    /// `call.speak.ended`: `completed`, `call_hangup` or `cancelled_amd`.
+    pub status: Option<String>,
+}
+
+/// What answering machine detection concluded (`…detection.ended`, premium or standard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmdResult {
+    /// `human_residence`, `human_business` (premium) or `human` (standard).
+    Human,
+    Machine,
+    /// Premium: answered, but nothing was said.
+    Silence,
+    /// Premium: a fax machine.
+    Fax,
+    /// No decision within the analysis time, or a value we do not know.
+    NotSure,
+}
+
+impl AmdResult {
+    fn parse(result: Option<&str>) -> Self {
+        match result {
+            Some("human" | "human_residence" | "human_business") => AmdResult::Human,
+            Some("machine") => AmdResult::Machine,
+            Some("silence") => AmdResult::Silence,
+            Some("fax_detected") => AmdResult::Fax,
+            _ => AmdResult::NotSure,
+        }
+    }
+}
+
+/// A machine's greeting is over (`…greeting.ended`): its recording runs (or it timed out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GreetingEnd {
+    /// `beep_detected`: the recorder is listening now.
+    Beep,
+    /// Premium `no_beep_detected` (beep wait timed out) or standard `ended`.
+    NoBeep,
+    /// Standard `not_sure` (30 s timeout without a decision), or a value we do not know.
+    Unsure,
+}
+
+impl GreetingEnd {
+    fn parse(result: Option<&str>) -> Self {
+        match result {
+            Some("beep_detected") => GreetingEnd::Beep,
+            Some("no_beep_detected" | "ended") => GreetingEnd::NoBeep,
+            _ => GreetingEnd::Unsure,
+        }
+    }
 }
 
 /// The events we act on; everything else is acknowledged and ignored.
@@ -31,13 +85,17 @@ pub struct Payload {
 pub enum CallEvent {
     Initiated,
     Answered,
-    Machine,
-    Human,
-    AmdUnsure,
+    Amd(AmdResult),
+    Greeting(GreetingEnd),
     StreamingStarted,
     StreamingFailed,
-    SpeakEnded,
-    Hangup { cause: String },
+    /// `call.speak.ended`; `completed` false for `cancelled_amd`, `call_hangup` and unknown.
+    SpeakEnded {
+        completed: bool,
+    },
+    Hangup {
+        cause: String,
+    },
     Other,
 }
 
@@ -48,17 +106,16 @@ impl CallEvent {
             "call.initiated" => CallEvent::Initiated,
             "call.answered" => CallEvent::Answered,
             "call.machine.premium.detection.ended" | "call.machine.detection.ended" => {
-                match p.result.as_deref() {
-                    Some("machine") | Some("fax_detected") => CallEvent::Machine,
-                    Some("human") | Some("human_residence") | Some("human_business") => {
-                        CallEvent::Human
-                    }
-                    _ => CallEvent::AmdUnsure,
-                }
+                CallEvent::Amd(AmdResult::parse(p.result.as_deref()))
+            }
+            "call.machine.premium.greeting.ended" | "call.machine.greeting.ended" => {
+                CallEvent::Greeting(GreetingEnd::parse(p.result.as_deref()))
             }
             "streaming.started" => CallEvent::StreamingStarted,
             "streaming.failed" => CallEvent::StreamingFailed,
-            "call.speak.ended" => CallEvent::SpeakEnded,
+            "call.speak.ended" => CallEvent::SpeakEnded {
+                completed: p.status.as_deref() == Some("completed"),
+            },
             "call.hangup" => CallEvent::Hangup {
                 cause: p
                     .hangup_cause
@@ -67,5 +124,60 @@ impl CallEvent {
             },
             _ => CallEvent::Other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_type: &str, result: Option<&str>) -> CallEvent {
+        CallEvent::from(&EventData {
+            id: "e".into(),
+            event_type: event_type.into(),
+            payload: Payload {
+                result: result.map(str::to_owned),
+                ..Default::default()
+            },
+        })
+    }
+
+    #[test]
+    fn every_amd_result_of_the_spec_maps_to_a_verdict() {
+        let premium = "call.machine.premium.detection.ended";
+        for (r, want) in [
+            ("human_residence", AmdResult::Human),
+            ("human_business", AmdResult::Human),
+            ("machine", AmdResult::Machine),
+            ("silence", AmdResult::Silence),
+            ("fax_detected", AmdResult::Fax),
+            ("not_sure", AmdResult::NotSure),
+            ("something_new", AmdResult::NotSure),
+        ] {
+            assert_eq!(event(premium, Some(r)), CallEvent::Amd(want), "{r}");
+        }
+        let standard = "call.machine.detection.ended";
+        assert_eq!(
+            event(standard, Some("human")),
+            CallEvent::Amd(AmdResult::Human)
+        );
+        assert_eq!(
+            event(standard, Some("machine")),
+            CallEvent::Amd(AmdResult::Machine)
+        );
+        assert_eq!(event(standard, None), CallEvent::Amd(AmdResult::NotSure));
+        let greeting = "call.machine.premium.greeting.ended";
+        assert_eq!(
+            event(greeting, Some("beep_detected")),
+            CallEvent::Greeting(GreetingEnd::Beep)
+        );
+        assert_eq!(
+            event(greeting, Some("no_beep_detected")),
+            CallEvent::Greeting(GreetingEnd::NoBeep)
+        );
+        assert_eq!(
+            event("call.machine.greeting.ended", Some("not_sure")),
+            CallEvent::Greeting(GreetingEnd::Unsure)
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! What each verified, first-seen event does. Runs after the 2xx has been sent.
 
-use crate::events::{CallEvent, EventData};
+use crate::events::{AmdResult, CallEvent, EventData, GreetingEnd};
 use crate::WebhookState;
-use callway_core::call_context::{random_id, CallContext, CallRef, ContextError, TimelineEvent};
+use callway_core::call_context::{
+    random_id, CallContext, CallRef, ContextError, TimelineEvent, CONTEXT_TTL,
+};
 use callway_core::lead::CallbackStatus;
+use callway_core::telnyx::TelnyxClient;
 use tracing::Instrument;
 
 /// Said to an answering machine before hanging up (`CALLWAY_VOICEMAIL_ACTION=message`).
@@ -14,6 +17,27 @@ Vous pouvez y revenir quand vous le souhaitez. Bonne journée.";
 pub enum VoicemailAction {
     Message,
     HangUp,
+}
+
+/// Who answered, as AMD told us (the `amd` call flag: `human`, `machine`, `fax`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answerer {
+    /// No verdict, `silence` or `not_sure`.
+    Unknown,
+    Human,
+    Machine,
+    Fax,
+}
+
+impl Answerer {
+    fn from_flag(flag: Option<&str>) -> Self {
+        match flag {
+            Some("human") => Answerer::Human,
+            Some("machine") => Answerer::Machine,
+            Some("fax") => Answerer::Fax,
+            _ => Answerer::Unknown,
+        }
+    }
 }
 
 fn is_terminal(s: CallbackStatus) -> bool {
@@ -27,10 +51,17 @@ fn is_terminal(s: CallbackStatus) -> bool {
     )
 }
 
-/// The lead outcome for a hang-up, given what we learnt during the call.
-pub fn outcome(cause: &str, answered: bool, machine: bool, stream_failed: bool) -> CallbackStatus {
+/// The lead outcome for a hang-up, given what we learnt during the call. A fax line is
+/// `failed`: nobody can be reached nor a message left there, and calling again changes nothing.
+pub fn outcome(
+    cause: &str,
+    answered: bool,
+    answerer: Answerer,
+    stream_failed: bool,
+) -> CallbackStatus {
     match cause {
-        _ if machine => CallbackStatus::Voicemail,
+        _ if answerer == Answerer::Machine => CallbackStatus::Voicemail,
+        _ if answerer == Answerer::Fax => CallbackStatus::Failed,
         _ if stream_failed => CallbackStatus::Failed,
         "user_busy" => CallbackStatus::Busy,
         "timeout" | "no_answer" | "call_rejected" | "originator_cancel" if !answered => {
@@ -118,6 +149,11 @@ async fn act(
         .clone()
         .or(ctx.call_control_id.clone());
     let c = &state.contexts;
+    let call = Call {
+        state,
+        call_ref: &call_ref,
+        id: call_id.as_deref(),
+    };
     match event {
         CallEvent::Initiated => {
             push_timeline(c, &call_ref, "ringing", None).await;
@@ -128,37 +164,51 @@ async fn act(
             let _ = c.set_flag(&call_ref, "answered", "1").await;
             set_status(state, &ctx.lead_id, CallbackStatus::Answered).await;
         }
-        CallEvent::Human | CallEvent::AmdUnsure => {
+        CallEvent::Amd(AmdResult::Human) => {
             let _ = c.set_flag(&call_ref, "amd", "human").await;
         }
-        CallEvent::Machine => {
-            push_timeline(c, &call_ref, "voicemail", None).await;
-            let _ = c.set_flag(&call_ref, "amd", "machine").await;
-            if let (Some(id), Some(telnyx)) = (call_id.as_deref(), state.telnyx.as_ref()) {
-                let done = match state.voicemail {
-                    VoicemailAction::Message => {
-                        telnyx
-                            .speak(id, VOICEMAIL_MESSAGE, &random_id("cmd_"))
-                            .await
-                    }
-                    VoicemailAction::HangUp => telnyx.hangup(id, &random_id("cmd_")).await,
-                };
-                if let Err(e) = done {
-                    tracing::warn!(error = %e, "voicemail handling failed");
-                }
+        CallEvent::Amd(AmdResult::Machine) => {
+            call.machine_recognised().await;
+            // Hanging up needs no beep; a message waits for the greeting to end: Telnyx sends
+            // `greeting.ended` after a `machine` verdict, with `beep_detected` or, once its
+            // beep wait times out, `no_beep_detected` (AMD guide). Said before the beep, the
+            // message would go unrecorded.
+            if state.voicemail == VoicemailAction::HangUp {
+                call.handle_voicemail().await;
             }
         }
-        CallEvent::SpeakEnded => {
-            let machine =
-                c.flag(&call_ref, "amd").await.ok().flatten().as_deref() == Some("machine");
-            if let (true, Some(id), Some(telnyx)) =
-                (machine, call_id.as_deref(), state.telnyx.as_ref())
-            {
-                if let Err(e) = telnyx.hangup(id, &random_id("cmd_")).await {
-                    if !e.is_call_ended() {
-                        tracing::warn!(error = %e, "hangup after voicemail message failed");
-                    }
+        CallEvent::Greeting(GreetingEnd::Beep | GreetingEnd::NoBeep) => {
+            // Only machines have greetings. With the beep before the verdict this is the only
+            // AMD webhook: the agent may already be talking to the recorder.
+            call.machine_recognised().await;
+            call.handle_voicemail().await;
+        }
+        CallEvent::Greeting(GreetingEnd::Unsure) => {
+            if call.answerer().await == Answerer::Machine {
+                call.handle_voicemail().await;
+            }
+        }
+        CallEvent::Amd(AmdResult::Fax) => {
+            // Nobody to talk to and no message to leave: hang up now (outcome `failed`).
+            tracing::info!("fax machine: hanging up");
+            let _ = c.set_flag(&call_ref, "amd", "fax").await;
+            call.hang_up("hangup on a fax line failed").await;
+        }
+        CallEvent::Amd(AmdResult::Silence | AmdResult::NotSure) => {
+            // Someone picked up and says nothing yet, or AMD could not tell: the agent keeps
+            // the line (Telnyx advises treating `not_sure` as human). A machine among them
+            // still sends `greeting.ended`, handled above.
+            tracing::info!("AMD undecided: the agent keeps the line");
+        }
+        CallEvent::SpeakEnded { completed } => {
+            if call.answerer().await == Answerer::Machine {
+                if !completed {
+                    tracing::warn!(
+                        status = data.payload.status.as_deref().unwrap_or("unknown"),
+                        "voicemail message not completed"
+                    );
                 }
+                call.hang_up("hangup after voicemail message failed").await;
             }
         }
         CallEvent::StreamingStarted => tracing::info!("media stream connected"),
@@ -174,15 +224,14 @@ async fn act(
         }
         CallEvent::Hangup { cause } => {
             let answered = c.flag(&call_ref, "answered").await.ok().flatten().is_some();
-            let machine =
-                c.flag(&call_ref, "amd").await.ok().flatten().as_deref() == Some("machine");
+            let answerer = call.answerer().await;
             let stream_failed = c
                 .flag(&call_ref, "stream_failed")
                 .await
                 .ok()
                 .flatten()
                 .is_some();
-            let status = outcome(&cause, answered, machine, stream_failed);
+            let status = outcome(&cause, answered, answerer, stream_failed);
             tracing::info!(cause = %cause, outcome = status.as_str(), "call ended");
             push_timeline(c, &call_ref, "ended", Some(status.as_str().to_owned())).await;
             set_status(state, &ctx.lead_id, status).await;
@@ -191,6 +240,86 @@ async fn act(
             }
         }
         CallEvent::Other => {}
+    }
+}
+
+/// One call's Call Control side, as the webhook handlers drive it.
+struct Call<'a> {
+    state: &'a WebhookState,
+    call_ref: &'a CallRef,
+    id: Option<&'a str>,
+}
+
+impl Call<'_> {
+    fn telnyx(&self) -> Option<(&str, &TelnyxClient)> {
+        Some((self.id?, self.state.telnyx.as_ref()?))
+    }
+
+    async fn answerer(&self) -> Answerer {
+        let flag = self.state.contexts.flag(self.call_ref, "amd").await;
+        Answerer::from_flag(flag.ok().flatten().as_deref())
+    }
+
+    /// An answering machine is on the line: recorded once (flag for the bridge and the
+    /// outcome, timeline), and the agent is cut by stopping the media stream — the bridge gets
+    /// `stop` and closes its OpenAI session — whether or not its own AMD watch is still running.
+    async fn machine_recognised(&self) {
+        if self.answerer().await == Answerer::Machine {
+            return;
+        }
+        let c = &self.state.contexts;
+        let _ = c.set_flag(self.call_ref, "amd", "machine").await;
+        push_timeline(c, self.call_ref, "voicemail", None).await;
+        if let Some((id, telnyx)) = self.telnyx() {
+            if let Err(e) = telnyx.streaming_stop(id, &random_id("cmd_")).await {
+                tracing::info!(error = %e, "media stream not stopped (none, or already gone)");
+            }
+        }
+    }
+
+    /// `CALLWAY_VOICEMAIL_ACTION`, at most once per call: speak the message (then hang up on
+    /// `call.speak.ended`), or hang up. A `speak` Telnyx refuses or cannot take ends the call
+    /// at once instead of leaving it on the recorder until the time limit.
+    async fn handle_voicemail(&self) {
+        let key = format!("callway:voicemail:{}", self.call_ref.as_str());
+        match self.state.contexts.claim(&key, CONTEXT_TTL).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                // Unknown whether it was handled: hanging up is safe to repeat, speaking is not.
+                tracing::warn!(error = %e, "voicemail claim unavailable: hanging up");
+                return self.hang_up("voicemail hangup failed").await;
+            }
+        }
+        let Some((id, telnyx)) = self.telnyx() else {
+            return;
+        };
+        if self.state.voicemail == VoicemailAction::HangUp {
+            return self.hang_up("voicemail hangup failed").await;
+        }
+        match telnyx
+            .speak(id, VOICEMAIL_MESSAGE, &random_id("cmd_"))
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is_call_ended() => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "voicemail message refused: hanging up");
+                self.hang_up("hangup after a refused voicemail message failed")
+                    .await;
+            }
+        }
+    }
+
+    async fn hang_up(&self, failure: &'static str) {
+        let Some((id, telnyx)) = self.telnyx() else {
+            return;
+        };
+        if let Err(e) = telnyx.hangup(id, &random_id("cmd_")).await {
+            if !e.is_call_ended() {
+                tracing::warn!(error = %e, "{failure}");
+            }
+        }
     }
 }
 
@@ -240,33 +369,55 @@ mod tests {
 
     #[test]
     fn hangup_causes_map_to_outcomes() {
-        assert_eq!(
-            outcome("normal_clearing", true, false, false),
-            CallbackStatus::Completed
-        );
-        assert_eq!(
-            outcome("normal_clearing", true, true, false),
-            CallbackStatus::Voicemail
-        );
-        assert_eq!(
-            outcome("normal_clearing", true, false, true),
-            CallbackStatus::Failed
-        );
-        assert_eq!(
-            outcome("timeout", false, false, false),
-            CallbackStatus::NoAnswer
-        );
-        assert_eq!(
-            outcome("user_busy", false, false, false),
-            CallbackStatus::Busy
-        );
-        assert_eq!(
-            outcome("not_found", false, false, false),
-            CallbackStatus::Failed
-        );
-        assert_eq!(
-            outcome("time_limit", true, false, false),
-            CallbackStatus::Completed
-        );
+        use Answerer::*;
+        let cases = [
+            (
+                "normal_clearing",
+                true,
+                Unknown,
+                false,
+                CallbackStatus::Completed,
+            ),
+            (
+                "normal_clearing",
+                true,
+                Human,
+                false,
+                CallbackStatus::Completed,
+            ),
+            (
+                "normal_clearing",
+                true,
+                Machine,
+                false,
+                CallbackStatus::Voicemail,
+            ),
+            ("normal_clearing", true, Fax, false, CallbackStatus::Failed),
+            (
+                "normal_clearing",
+                true,
+                Unknown,
+                true,
+                CallbackStatus::Failed,
+            ),
+            ("timeout", false, Unknown, false, CallbackStatus::NoAnswer),
+            ("user_busy", false, Unknown, false, CallbackStatus::Busy),
+            ("not_found", false, Unknown, false, CallbackStatus::Failed),
+            ("time_limit", true, Human, false, CallbackStatus::Completed),
+            (
+                "time_limit",
+                true,
+                Machine,
+                false,
+                CallbackStatus::Voicemail,
+            ),
+        ];
+        for (cause, answered, who, stream_failed, want) in cases {
+            assert_eq!(
+                outcome(cause, answered, who, stream_failed),
+                want,
+                "{cause} {answered} {who:?} {stream_failed}"
+            );
+        }
     }
 }

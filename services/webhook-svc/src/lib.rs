@@ -2,10 +2,12 @@
 
 mod events;
 mod handle;
+#[cfg(test)]
+mod parse_props;
 mod receive;
 pub mod signature;
 
-pub use handle::{outcome, VoicemailAction, VOICEMAIL_MESSAGE};
+pub use handle::{outcome, Answerer, VoicemailAction, VOICEMAIL_MESSAGE};
 pub use signature::WebhookKey;
 
 use actix_web::dev::Server;

@@ -39,9 +39,13 @@ pub async fn receive(
     }
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
-        Err(_) => {
-            // Signed but unreadable: a 4xx would only make Telnyx retry the same bytes.
-            tracing::warn!("signed webhook with an unreadable body: acknowledged and dropped");
+        Err(e) => {
+            // Signed but unreadable: a 4xx would only make Telnyx retry the same bytes. The
+            // error is described without the value serde would quote (it may be a number).
+            tracing::warn!(
+                error = %callway_core::json_error::describe(&e),
+                "signed webhook with an unreadable body: acknowledged and dropped"
+            );
             return HttpResponse::Ok().json(serde_json::json!({"status": "ignored"}));
         }
     };

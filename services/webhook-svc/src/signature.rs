@@ -59,7 +59,8 @@ impl WebhookKey {
             _ => return Err(SignatureError::MissingHeader),
         };
         let ts_value: i64 = ts.trim().parse().map_err(|_| SignatureError::Malformed)?;
-        if (now - ts_value).abs() > TOLERANCE_SECS {
+        // `abs_diff` cannot overflow: `now - i64::MIN` would (a panic in debug builds).
+        if now.abs_diff(ts_value) > TOLERANCE_SECS.unsigned_abs() {
             return Err(SignatureError::Stale);
         }
         let sig = STANDARD
@@ -140,6 +141,26 @@ mod tests {
             key.verify(Some(&sign(&other, "1000", body)), Some("1000"), body, 1000),
             Err(SignatureError::Forged)
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let (kp, key) = pair();
+        let body = b"{}";
+        for ts in [i64::MIN, i64::MAX, i64::MIN + 1] {
+            let t = ts.to_string();
+            let sig = sign(&kp, &t, body);
+            for now in [0, 1_700_000_000, i64::MAX, i64::MIN] {
+                if now.abs_diff(ts) <= 300 {
+                    continue;
+                }
+                assert_eq!(
+                    key.verify(Some(&sig), Some(&t), body, now),
+                    Err(SignatureError::Stale),
+                    "ts {ts} now {now}"
+                );
+            }
+        }
     }
 
     #[test]
