@@ -1,33 +1,40 @@
-//! One trace per journey: the token request starts it, the page echoes its `traceparent` on the
-//! tool calls, `trigger_call` stores it in the call context, and the Telnyx webhooks and the media
-//! bridge pick it up from there. Spans are exported over OTLP/HTTP to a receiver this test runs,
-//! and asserted with their parent links. The all-in-one launcher runs in sandbox (simulated
-//! OpenAI and Telnyx, embedded lead store); the tool calls are made as the page makes them.
-
-use callway_core::Settings;
-use callway_testkit::otlp::OtlpReceiver;
-use serde_json::{json, Value};
-use std::time::Duration;
+//! One trace per journey: the web session request starts it and stores it with the web call; the
+//! server's sideband continues it, so both tools hang under it; `trigger_call` stores its own
+//! context in the call context, and the dial, the Telnyx webhooks and the media bridge pick it up
+//! from there. Spans are exported over OTLP/HTTP to a receiver this test runs, and asserted with
+//! their parent links. The all-in-one launcher runs with the OpenAI simulator as OpenAI (so the
+//! test can play the visitor on a second sideband), simulated Telnyx, embedded lead store.
 
 #[path = "support/trace_checks.rs"]
 mod trace_checks;
+#[path = "support/web_driver.rs"]
+mod web_driver;
+
+use callway_core::Settings;
+use callway_testkit::otlp::OtlpReceiver;
+use callway_testkit::sdp::Peer;
+use serde_json::Value;
+use std::time::Duration;
+
+const KEY: &str = "sk-trace-test";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_whole_journey_is_one_trace_from_token_to_hang_up() {
+async fn a_whole_journey_is_one_trace_from_the_session_to_hang_up() {
     callway_testkit::install_crypto_provider();
     let receiver = OtlpReceiver::start().await;
     let _telemetry =
         callway_core::telemetry::init("callway", Some(&receiver.endpoint), Some("info"));
+    let mut cfg = sim_openai::SimConfig::new(KEY, "127.0.0.1:0".parse().unwrap());
+    cfg.scenario = web_driver::web_scenario("Marie");
+    let openai = sim_openai::OpenAiSim::start(cfg).await.unwrap();
+    openai.set_websocket_scenario(Some(callway::sandbox_phone::scenario()));
     let dir = tempfile::tempdir().unwrap();
-    let root = callway_testkit::workspace_root();
     let env = vec![
+        ("OPENAI_API_KEY".to_owned(), KEY.to_owned()),
+        ("OPENAI_BASE_URL".to_owned(), openai.base_url()),
         (
             "CALLWAY_DATA_DIR".to_owned(),
             dir.path().to_string_lossy().into_owned(),
-        ),
-        (
-            "CALLWAY_STATIC_DIR".to_owned(),
-            root.join("public").to_string_lossy().into_owned(),
         ),
     ];
     let settings = Settings::from_sources(None, env).unwrap();
@@ -43,47 +50,57 @@ async fn a_whole_journey_is_one_trace_from_token_to_hang_up() {
         .unwrap();
     let url = |p: &str| format!("{}/{p}", site.url);
 
-    let token: Value = http
-        .post(url("api/realtime-token"))
-        .json(&json!({}))
+    let (peer, offer) = Peer::offer();
+    let session: Value = http
+        .post(url("api/realtime/session"))
+        .header("content-type", "application/sdp")
+        .body(offer)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let traceparent = token["traceparent"]
+    let traceparent = session["traceparent"]
         .as_str()
-        .expect("the token response carries the journey's trace context")
+        .expect("the session answer carries the journey's trace context")
         .to_owned();
-    let bearer = format!("Bearer {}", token["session_token"].as_str().unwrap());
-    let tool = |name: &str, body: Value| {
-        http.post(url(&format!("api/tools/{name}")))
-            .header("authorization", &bearer)
-            .header("traceparent", &traceparent)
-            .json(&body)
-            .send()
-    };
-    let saved: Value = tool(
-        "save_lead",
-        json!({"first_name": "Marie", "last_name": "Dupont", "phone": "06 12 34 56 78", "consent": true}),
+    let _page = peer.connect(session["sdp"].as_str().unwrap());
+    let bearer = format!("Bearer {}", session["session_token"].as_str().unwrap());
+    let call = web_driver::until("the web call", Duration::from_secs(5), || {
+        openai.recorded().calls.first().map(|c| c.call_id.clone())
+    })
+    .await;
+    web_driver::until("the server's sideband", Duration::from_secs(5), || {
+        (!openai.recorded().sidebands_of(&call).is_empty()).then_some(())
+    })
+    .await;
+    web_driver::visitor_says(
+        &openai.base_url(),
+        KEY,
+        &call,
+        "Oui, rappelez-moi au 06 12 34 56 78.",
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let call = tool(
-        "trigger_call",
-        json!({"lead_id": saved["lead_id"], "summary": "Cabinet dentaire, veut automatiser les rappels."}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(call.status(), 200);
-    let call: Value = call.json().await.unwrap();
-    let call_id = call["call_id"].as_str().unwrap().to_owned();
+    .await;
 
-    // The sandbox callee answers, talks with the agent through the bridge, and hangs up.
+    // The hand-off, then the sandbox callee answers, talks with the agent, and hangs up.
+    let mut status = Value::Null;
+    for _ in 0..300 {
+        status = http
+            .get(url("api/realtime/session"))
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["reason"] == "handoff" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let call_id = status["call_id"].as_str().expect("a hand-off").to_owned();
     let mut timeline = Value::Null;
     for _ in 0..300 {
         timeline = http
@@ -106,11 +123,14 @@ async fn a_whole_journey_is_one_trace_from_token_to_hang_up() {
         .wait_until(Duration::from_secs(20), trace_checks::journey_complete)
         .await;
     let summary = trace_checks::assert_one_trace_per_journey(&spans);
-    let mint = spans.iter().find(|s| s.name == "token.mint").unwrap();
+    let start = spans
+        .iter()
+        .find(|s| s.name == "web.session_create")
+        .unwrap();
     assert_eq!(
         &traceparent[3..35],
-        mint.trace_id,
-        "the page is given the token request's own trace"
+        start.trace_id,
+        "the page is given the session request's own trace"
     );
     eprintln!("journey trace: {summary}");
     server.stop(false).await;

@@ -1,13 +1,14 @@
 //! What "one trace per journey" means, checked on the spans an OTLP receiver recorded: the
-//! journey's trace holds the token request, both tools, the Telnyx dial, the webhooks, the bridge
+//! journey's trace holds the web session request, both tools, the Telnyx dial, the webhooks, the bridge
 //! call and its phone turns, linked as the design says, with no phone number in clear.
 
 use callway_testkit::otlp::RecordedSpan;
 use std::collections::BTreeMap;
 
 /// Span names a full journey must produce, in its one trace.
-pub const JOURNEY_SPANS: [&str; 7] = [
-    "token.mint",
+pub const JOURNEY_SPANS: [&str; 8] = [
+    "web.session_create",
+    "web.sideband",
     "tool.save_lead",
     "tool.trigger_call",
     "telnyx.dial",
@@ -81,11 +82,11 @@ pub fn assert_one_trace_per_journey(spans: &[RecordedSpan]) -> String {
         );
     }
     let trigger = named(&journey, "tool.trigger_call")[0];
-    let mint = named(&journey, "token.mint")[0];
+    let mint = named(&journey, "web.session_create")[0];
     for name in ["tool.save_lead", "tool.trigger_call"] {
         assert!(
             descends(&journey, named(&journey, name)[0], mint),
-            "{name} hangs under the token request\n{diag}"
+            "{name} hangs under the session request (through the sideband)\n{diag}"
         );
     }
     assert!(

@@ -48,7 +48,13 @@ pub(super) async fn run(sb: Sideband, ws: WebSessionId) {
         return;
     }
     let span = tracing::info_span!("web.sideband", web_session = %ws, call_id = %call.rtc_call_id.as_str());
+    // The session request's trace, set before the span is first entered: the tools' spans hang
+    // under it whichever instance runs them.
     callway_core::telemetry::set_remote_parent(&span, call.traceparent.as_deref());
+    tracing::Instrument::instrument(run_call(sb, call, span.clone()), span).await
+}
+
+async fn run_call(sb: Sideband, call: WebCall, span: tracing::Span) {
     let deadline = Instant::now()
         + (call.deadline - chrono::Utc::now())
             .to_std()
@@ -105,18 +111,10 @@ pub(super) async fn run(sb: Sideband, ws: WebSessionId) {
         }
     };
     match end {
-        Some(reason) => session.finish(reason).instrument_in(&span).await,
+        Some(reason) => session.finish(reason).await,
         None => tracing::info!(parent: &span, "sideband lease taken over by another instance"),
     }
 }
-
-/// Awaits a future inside a span without holding an `Entered` guard across awaits.
-trait InSpan: std::future::Future + Sized {
-    fn instrument_in(self, span: &tracing::Span) -> tracing::instrument::Instrumented<Self> {
-        tracing::Instrument::instrument(self, span.clone())
-    }
-}
-impl<F: std::future::Future> InSpan for F {}
 
 struct SessionRun {
     sb: Sideband,
@@ -191,11 +189,16 @@ impl SessionRun {
                     } => {
                         let (state, call, tx) =
                             (self.sb.state.clone(), self.call.clone(), tool_tx.clone());
-                        tokio::spawn(async move {
+                        // The tool's spans hang under the sideband's (the session's trace).
+                        let task = async move {
                             let (result, prepared) =
                                 execute(&state, &call, &call_id, &name, &arguments).await;
                             let _ = tx.send((call_id, result, prepared)).await;
-                        });
+                        };
+                        tokio::spawn(tracing::Instrument::instrument(
+                            task,
+                            tracing::Span::current(),
+                        ));
                     }
                     Action::SaveTurn(turn) => {
                         if let Err(e) = self

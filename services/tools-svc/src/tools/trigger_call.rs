@@ -26,6 +26,8 @@ pub struct PreparedCallback {
     to_e164: String,
     stream_token: String,
     stream_secret: String,
+    /// The trigger_call span's context: the dial, placed later, joins it.
+    traceparent: Option<String>,
     claims: Claims,
 }
 
@@ -195,13 +197,19 @@ pub async fn prepare_callback(
         to_e164: lead.phone.as_e164().to_owned(),
         stream_token,
         stream_secret: ctx.stream_secret,
+        traceparent: ctx.traceparent,
         claims,
     })
 }
 
-/// Dials. Runs after the web call ended.
-#[tracing::instrument(name = "callback.dial", skip_all, fields(call_ref = %p.call_ref.as_str(), phone = %p.phone_masked))]
+/// Dials. Runs after the web call ended, in a span that continues trigger_call's.
 pub async fn place_callback(state: &ToolsState, p: PreparedCallback) -> Result<(), ToolsError> {
+    let span = tracing::info_span!("callback.place", call_ref = %p.call_ref.as_str(), phone = %p.phone_masked);
+    callway_core::telemetry::set_remote_parent(&span, p.traceparent.as_deref());
+    tracing::Instrument::instrument(place(state, p), span).await
+}
+
+async fn place(state: &ToolsState, p: PreparedCallback) -> Result<(), ToolsError> {
     let deps = state.calls.as_ref().ok_or(ToolsError::CallsUnavailable)?;
     let c = &deps.contexts;
     if let Err(e) = c
