@@ -153,7 +153,8 @@ test('the page is compressed with gzip or zstd as the browser asks', async () =>
 
 test('each API route reaches its own service, path and query intact', async () => {
   const cases = [
-    ['POST', '/api/realtime-token', ['token']],
+    ['POST', '/api/realtime/session', ['token']],
+    ['GET', '/api/realtime/session', ['token']],
     ['POST', '/api/tools/save_lead', ['toolsA', 'toolsB']],
     ['POST', '/api/tools/trigger_call', ['toolsA', 'toolsB']],
     ['GET', '/api/calls/cx_123/events?after=2', ['toolsA', 'toolsB']],
@@ -195,7 +196,7 @@ test('oversize bodies get 413 and never reach a service; webhooks may be larger'
     body: new ReadableStream({ start(c) { c.enqueue(big); c.close(); } }),
   });
   assert.equal(r.status, 413);
-  r = await fetch(`${base}/api/realtime-token`, { method: 'POST', body: big });
+  r = await fetch(`${base}/api/realtime/session`, { method: 'POST', body: big });
   assert.equal(r.status, 413);
   // A 100 KB webhook passes (limit 256 KB); 300 KB does not.
   r = await fetch(`${base}/api/telnyx/webhooks`, { method: 'POST', body: Buffer.alloc(100 * 1024, 'b') });

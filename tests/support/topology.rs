@@ -95,7 +95,7 @@ pub struct Instance {
     /// Where Caddy sends its traffic (the relay in front of `port`).
     pub relay_port: u16,
     pub log: PathBuf,
-    /// Request lines (`POST /api/tools/save_lead`) Caddy sent through the relay, health checks
+    /// Request lines (`GET /api/calls/cx_…/events`) Caddy sent through the relay, health checks
     /// included.
     pub seen: Arc<Mutex<Vec<String>>>,
     child: Option<Child>,
