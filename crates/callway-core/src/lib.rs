@@ -3,6 +3,7 @@
 pub mod api_error;
 pub mod call_context;
 pub mod config;
+pub mod http_timeouts;
 pub mod lead;
 pub mod lead_store;
 pub mod mask;
