@@ -9,10 +9,10 @@
 
 use crate::api_error::ApiErrorBody;
 use crate::Settings;
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{BodySize, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::header::{HeaderValue, CONNECTION};
+use actix_web::http::ConnectionType;
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
@@ -20,8 +20,8 @@ use actix_web::{HttpMessage, HttpResponse};
 use futures_util::Stream;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -62,60 +62,105 @@ impl HttpTimeouts {
     }
 }
 
-/// Where a request body stands, shared by the stream and the middleware.
-const READING: u8 = 0;
-const COMPLETE: u8 = 1;
-const TIMED_OUT: u8 = 2;
+/// Where a request body stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyState {
+    Reading,
+    Complete,
+    TimedOut,
+}
+
+/// Shared by the body stream and the middleware (one worker thread: no locks needed).
+struct Shared {
+    state: Cell<BodyState>,
+    /// The connection's payload, kept by the stream when it is dropped unfinished. Held until
+    /// the answer is sent, it makes actix close the connection after the answer instead of
+    /// draining (reading to the end, however slowly it comes) a dropped chunked body.
+    unread: RefCell<Option<Payload>>,
+}
+
+/// A response body that also holds the unread request body (see [`Shared::unread`]) until
+/// it has been sent: actix decides between closing and draining once the answer is written.
+pub struct KeepUnread<B> {
+    body: Pin<Box<B>>,
+    /// Never read: held only so that it is dropped with the body.
+    _unread: Option<Payload>,
+}
+
+impl<B: MessageBody> MessageBody for KeepUnread<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        self.get_mut().body.as_mut().poll_next(cx)
+    }
+}
 
 /// Middleware (`App::wrap(from_fn(...))`): the request body must arrive within `limit`.
 ///
 /// The body stream fails with a timeout once the deadline passes; the response is then replaced
-/// by 408 with `Connection: close`. A response sent while the body is still unread also closes
+/// by 408 and the connection closed. A response sent while the body is still unread also closes
 /// the connection, so a body that trickles in is never waited for after the answer.
 pub fn body_deadline<B: MessageBody + 'static>(
     limit: Duration,
 ) -> impl Fn(
     ServiceRequest,
     Next<B>,
-) -> Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>>>
-       + Clone {
+) -> Pin<
+    Box<dyn Future<Output = Result<ServiceResponse<KeepUnread<EitherBody<B>>>, actix_web::Error>>>,
+> + Clone {
     move |mut req: ServiceRequest, next: Next<B>| {
         Box::pin(async move {
-            let state = Arc::new(AtomicU8::new(READING));
-            let inner = req.take_payload();
+            let shared = Rc::new(Shared {
+                state: Cell::new(BodyState::Reading),
+                unread: RefCell::new(None),
+            });
             let stream = DeadlineStream {
-                inner,
+                inner: Some(req.take_payload()),
                 sleep: Box::pin(tokio::time::sleep(limit)),
-                state: state.clone(),
+                shared: shared.clone(),
             };
             req.set_payload(Payload::Stream {
                 payload: Box::pin(stream),
             });
-            let mut res = next.call(req).await?;
-            match state.load(Ordering::Acquire) {
-                TIMED_OUT => {
+            let announced = announces_body(req.request());
+            let res = next.call(req).await?;
+            let keep = |res: ServiceResponse<EitherBody<B>>, unread| {
+                res.map_body(|_, body| KeepUnread {
+                    body: Box::pin(body),
+                    _unread: unread,
+                })
+            };
+            let mut res = match shared.state.get() {
+                BodyState::Complete => return Ok(keep(res.map_into_left_body(), None)),
+                // Answered without reading a body it had no use for (or there was none).
+                BodyState::Reading if !announced => {
+                    return Ok(keep(res.map_into_left_body(), None))
+                }
+                BodyState::Reading => res.map_into_left_body(),
+                BodyState::TimedOut => {
                     tracing::warn!("request body not received in time: 408");
                     let body = ApiErrorBody::new(
                         "request_timeout",
                         "La requête est arrivée trop lentement.",
                     );
-                    let timeout = HttpResponse::build(StatusCode::REQUEST_TIMEOUT)
-                        .insert_header((CONNECTION, "close"))
-                        .json(body);
-                    Ok(res.into_response(timeout).map_into_right_body())
+                    let timeout = HttpResponse::build(StatusCode::REQUEST_TIMEOUT).json(body);
+                    res.into_response(timeout).map_into_right_body()
                 }
-                COMPLETE => Ok(res.map_into_left_body()),
-                _ => {
-                    // Answered before the body was read (or with no body at all, which the
-                    // stream only learns when polled): close only if a body was announced.
-                    if announces_body(res.request()) {
-                        res.response_mut()
-                            .headers_mut()
-                            .insert(CONNECTION, HeaderValue::from_static("close"));
-                    }
-                    Ok(res.map_into_left_body())
-                }
-            }
+            };
+            // The body was not read to its end: no keep-alive on this connection. (actix writes
+            // the Connection header from the head's connection type; one set by hand is dropped.)
+            res.response_mut()
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+            let unread = shared.unread.borrow_mut().take();
+            Ok(keep(res, unread))
         })
     }
 }
@@ -129,33 +174,45 @@ fn announces_body(req: &actix_web::HttpRequest) -> bool {
 }
 
 struct DeadlineStream {
-    inner: Payload,
+    /// `None` once handed to [`Shared::unread`].
+    inner: Option<Payload>,
     sleep: Pin<Box<tokio::time::Sleep>>,
-    state: Arc<AtomicU8>,
+    shared: Rc<Shared>,
 }
 
 impl Stream for DeadlineStream {
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.state.load(Ordering::Acquire) {
-            COMPLETE => return Poll::Ready(None),
-            TIMED_OUT => return Poll::Ready(Some(Err(timed_out()))),
-            _ => {}
+        match self.shared.state.get() {
+            BodyState::Complete => return Poll::Ready(None),
+            BodyState::TimedOut => return Poll::Ready(Some(Err(timed_out()))),
+            BodyState::Reading => {}
         }
-        match Pin::new(&mut self.inner).poll_next(cx) {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(Some(Err(timed_out())));
+        };
+        match Pin::new(inner).poll_next(cx) {
             Poll::Ready(None) => {
-                self.state.store(COMPLETE, Ordering::Release);
+                self.shared.state.set(BodyState::Complete);
                 Poll::Ready(None)
             }
             Poll::Ready(Some(item)) => Poll::Ready(Some(item)),
             Poll::Pending => match self.sleep.as_mut().poll(cx) {
                 Poll::Ready(()) => {
-                    self.state.store(TIMED_OUT, Ordering::Release);
+                    self.shared.state.set(BodyState::TimedOut);
                     Poll::Ready(Some(Err(timed_out())))
                 }
                 Poll::Pending => Poll::Pending,
             },
+        }
+    }
+}
+
+impl Drop for DeadlineStream {
+    fn drop(&mut self) {
+        if self.shared.state.get() != BodyState::Complete {
+            *self.shared.unread.borrow_mut() = self.inner.take();
         }
     }
 }

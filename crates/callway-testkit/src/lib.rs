@@ -7,6 +7,7 @@ pub mod ports;
 pub mod postrust;
 pub mod redis;
 pub mod scripted_http;
+pub mod slow_client;
 pub mod ws_sink;
 
 /// rustls needs one process-wide crypto provider; we build with ring only.
