@@ -18,9 +18,9 @@ use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpResponse};
 use futures_util::Stream;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -102,6 +102,11 @@ impl<B: MessageBody> MessageBody for KeepUnread<B> {
     }
 }
 
+/// What [`body_deadline`]'s middleware returns for a request.
+pub type Deadlined<B> = Pin<
+    Box<dyn Future<Output = Result<ServiceResponse<KeepUnread<EitherBody<B>>>, actix_web::Error>>>,
+>;
+
 /// Middleware (`App::wrap(from_fn(...))`): the request body must arrive within `limit`.
 ///
 /// The body stream fails with a timeout once the deadline passes; the response is then replaced
@@ -109,12 +114,7 @@ impl<B: MessageBody> MessageBody for KeepUnread<B> {
 /// the connection, so a body that trickles in is never waited for after the answer.
 pub fn body_deadline<B: MessageBody + 'static>(
     limit: Duration,
-) -> impl Fn(
-    ServiceRequest,
-    Next<B>,
-) -> Pin<
-    Box<dyn Future<Output = Result<ServiceResponse<KeepUnread<EitherBody<B>>>, actix_web::Error>>>,
-> + Clone {
+) -> impl Fn(ServiceRequest, Next<B>) -> Deadlined<B> + Clone {
     move |mut req: ServiceRequest, next: Next<B>| {
         Box::pin(async move {
             let shared = Rc::new(Shared {

@@ -95,7 +95,14 @@ pub fn slow_head(
     give_up: Duration,
 ) -> JoinHandle<Ended> {
     let first = format!("GET {path} HTTP/1.1\r\nHost: {server}\r\n").into_bytes();
-    stall(from, server, first, b"X-Slow: 1\r\n".to_vec(), every, give_up)
+    stall(
+        from,
+        server,
+        first,
+        b"X-Slow: 1\r\n".to_vec(),
+        every,
+        give_up,
+    )
 }
 
 /// A whole head announcing `len` bytes of body, then `start` of it, then a byte per `every`.

@@ -23,12 +23,16 @@ async fn upgraded(tap: &common::ws_tap::WsTap) -> Vec<TapConn> {
         .collect()
 }
 
-fn one_close(side: &str, conns: &[TapConn], code: u16) {
+/// One socket, one Close frame from the bridge with one of `codes`, nothing after it.
+fn one_close(side: &str, conns: &[TapConn], codes: &[u16]) {
     assert_eq!(conns.len(), 1, "{side}: one socket: {conns:?}");
     let c = &conns[0];
     assert_eq!(c.close_frames, 1, "{side}: one Close frame: {c:?}");
     assert_eq!(c.frames_after_close, 0, "{side}: nothing after it: {c:?}");
-    assert_eq!(c.close_codes, [code], "{side}: close status: {c:?}");
+    assert!(
+        c.close_codes.len() == 1 && codes.contains(&c.close_codes[0]),
+        "{side}: close status one of {codes:?}: {c:?}"
+    );
 }
 
 /// Waits for the call's Telnyx stream to end (the simulator records when it closed).
@@ -57,8 +61,8 @@ async fn callee_hangs_up_telnyx_closes_first_and_the_bridge_closes_openai() {
     let call = h.call("+33612349001", callee, "Marie", SUMMARY).await;
     stream_ended(&h, &call.call_control_id).await;
     // Telnyx sent `stop` and its Close: the bridge answered it once with the same code.
-    one_close("Telnyx", &upgraded(&h.telnyx_tap).await, 1000);
-    one_close("OpenAI", &upgraded(&h.openai_tap).await, 1000);
+    one_close("Telnyx", &upgraded(&h.telnyx_tap).await, &[1000]);
+    one_close("OpenAI", &upgraded(&h.openai_tap).await, &[1000]);
     h.shutdown().await;
 }
 
@@ -83,8 +87,8 @@ async fn the_agent_ends_the_call_the_bridge_hangs_up_and_telnyx_ends_the_stream(
         .commands
         .iter()
         .any(|c| c.call_control_id == call.call_control_id && c.command == "hangup"));
-    one_close("Telnyx", &upgraded(&h.telnyx_tap).await, 1000);
-    one_close("OpenAI", &upgraded(&h.openai_tap).await, 1000);
+    one_close("Telnyx", &upgraded(&h.telnyx_tap).await, &[1000]);
+    one_close("OpenAI", &upgraded(&h.openai_tap).await, &[1000]);
     h.shutdown().await;
 }
 
@@ -102,9 +106,9 @@ async fn openai_vanishing_without_a_close_still_gets_one_close_and_the_call_one_
     };
     let call = h.call("+33612349003", callee, "Marie", SUMMARY).await;
     stream_ended(&h, &call.call_control_id).await;
-    one_close("Telnyx", &upgraded(&h.telnyx_tap).await, 1000);
+    one_close("Telnyx", &upgraded(&h.telnyx_tap).await, &[1000]);
     // The connection just ended (EOF): one Close saying so, sent whether or not anyone reads it.
-    one_close("OpenAI", &upgraded(&h.openai_tap).await, 1011);
+    one_close("OpenAI", &upgraded(&h.openai_tap).await, &[1011]);
     h.shutdown().await;
 }
 
@@ -124,8 +128,10 @@ async fn openai_closing_the_session_first_gets_its_code_echoed_once() {
     stream_ended(&h, &call.call_control_id).await;
     let o = h.openai.recorded();
     assert_eq!(o.sessions.len(), 1);
-    one_close("Telnyx", &upgraded(&h.telnyx_tap).await, 1000);
-    // The session expired: OpenAI closed with 1001, the bridge answered 1001 once.
-    one_close("OpenAI", &upgraded(&h.openai_tap).await, 1001);
+    one_close("Telnyx", &upgraded(&h.telnyx_tap).await, &[1000]);
+    // The session expired: OpenAI said so (`error` event), then closed with 1001. The bridge
+    // answers 1001 once — or, when the core asks to close on the error event before the Close
+    // frame is read, closes with 1000 first and does not answer the 1001.
+    one_close("OpenAI", &upgraded(&h.openai_tap).await, &[1001, 1000]);
     h.shutdown().await;
 }

@@ -194,7 +194,8 @@ impl FrameParser {
             if opcode == 0x8 {
                 rec.close_frames += 1;
                 if payload.len() >= 2 {
-                    rec.close_codes.push(u16::from_be_bytes([payload[0], payload[1]]));
+                    rec.close_codes
+                        .push(u16::from_be_bytes([payload[0], payload[1]]));
                 }
             }
         }
@@ -218,7 +219,12 @@ impl FrameParser {
             n => (n as usize, 2),
         };
         let mask = if masked {
-            let m = [*b.get(at)?, *b.get(at + 1)?, *b.get(at + 2)?, *b.get(at + 3)?];
+            let m = [
+                *b.get(at)?,
+                *b.get(at + 1)?,
+                *b.get(at + 2)?,
+                *b.get(at + 3)?,
+            ];
             at += 4;
             Some(m)
         } else {
@@ -226,7 +232,11 @@ impl FrameParser {
         };
         let payload = b.get(at..at + len)?;
         let payload = match mask {
-            Some(m) => payload.iter().enumerate().map(|(i, x)| x ^ m[i % 4]).collect(),
+            Some(m) => payload
+                .iter()
+                .enumerate()
+                .map(|(i, x)| x ^ m[i % 4])
+                .collect(),
             None => payload.to_vec(),
         };
         Some((opcode, payload, at + len))
