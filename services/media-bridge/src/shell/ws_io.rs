@@ -237,8 +237,7 @@ fn close_reply(len: usize, code: Option<u16>) -> Frame<'static> {
     let reply = match code {
         _ if len == 1 => 1002,
         None => 1000,
-        Some(c) if (1000..=2999).contains(&c) && matches!(c, 1000..=1003 | 1007..=1014) => c,
-        Some(c) if (3000..=4999).contains(&c) => c,
+        Some(c @ (1000..=1003 | 1007..=1014 | 3000..=4999)) => c,
         Some(_) => 1002,
     };
     Frame::close(reply, b"")
