@@ -1,8 +1,10 @@
 //! The all-in-one site: static page + every service's routes, as Caddy would put them together.
 
+use actix_web::middleware::from_fn;
 use actix_web::{middleware, web, App, HttpResponse, HttpServer};
 use callway_core::call_context::ContextStore;
 use callway_core::config::ConfigError;
+use callway_core::http_timeouts::{body_deadline, HttpTimeouts};
 use callway_core::secret::Secret;
 use callway_core::Settings;
 use serde_json::json;
@@ -194,8 +196,10 @@ pub async fn start_with_bridge(
     let csp = content_security_policy(&realtime_origin(&settings));
 
     let site_contexts = contexts.clone();
+    let timeouts = HttpTimeouts::from_settings(&settings);
     let server = HttpServer::new(move || {
         let mut app = App::new()
+            .wrap(from_fn(body_deadline(timeouts.body)))
             .wrap(tracing_actix_web::TracingLogger::default())
             .wrap(headers(&csp))
             .configure(tools_svc::configure(tools.clone()))
@@ -214,6 +218,8 @@ pub async fn start_with_bridge(
             .route("/health", web::get().to(health))
             .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
     })
+    .client_request_timeout(timeouts.header)
+    .client_disconnect_timeout(timeouts.disconnect)
     .listen(listener)?
     .run();
     Ok(Site {
@@ -233,10 +239,7 @@ fn start_bridge(
     contexts: &ContextStore,
     listener: std::net::TcpListener,
 ) -> anyhow::Result<Bridge> {
-    let tuning = media_bridge::Tuning {
-        max_calls: settings.media_bridge_max_calls.max(1),
-        ..media_bridge::Tuning::default()
-    };
+    let tuning = media_bridge::Tuning::from_settings(settings);
     let state = media_bridge::state_with_store(settings, contexts.clone(), tuning)?;
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;

@@ -1,13 +1,15 @@
 // The real Caddy (Debian's 2.6) with the repository's Caddyfile, in front of small local upstreams
 // that say which of them answered. Checks what a visitor, Telnyx and the ops team rely on: the page
 // and its security headers, compression, each route reaching its service, the media WebSocket
-// upgrade, body limits (413), and load balancing over an upstream list. The real services behind
+// upgrade, body limits (413), request read timeouts (slowloris heads and trickled bodies are cut,
+// a media WebSocket is not), and load balancing over an upstream list. The real services behind
 // Caddy are exercised by the Rust topology test (tests/topology.rs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +80,11 @@ async function freePort() {
   return port;
 }
 
+const READ_HEADER_MS = 1000;
+const READ_BODY_MS = 2000;
+/** Far above both timeouts: a socket still open then was held by Caddy. */
+const GIVE_UP_MS = 20000;
+
 let caddy;
 let base;
 let dir;
@@ -101,6 +108,9 @@ before(async () => {
       TOOLS_SVC_UPSTREAMS: `${up.toolsA.addr} ${up.toolsB.addr}`,
       WEBHOOK_SVC_UPSTREAMS: up.webhook.addr,
       MEDIA_BRIDGE_UPSTREAMS: `${up.mediaA.addr} ${up.mediaB.addr}`,
+      // Short, so the timeout tests below see them act; every other test is far quicker.
+      CADDY_READ_HEADER_TIMEOUT: `${READ_HEADER_MS}ms`,
+      CADDY_READ_BODY_TIMEOUT: `${READ_BODY_MS}ms`,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -265,3 +275,98 @@ test('an upstream list spreads requests over every instance (round robin)', asyn
   for (let i = 0; i < 4; i++) names.add((await wsRoundTrip('/media/telnyx?token=t', 'x')).echo.split(':')[0]);
   assert.deepEqual([...names].sort(), ['mediaA', 'mediaB']);
 });
+
+/**
+ * A client that stalls: writes `first`, then `trickle` every 200 ms while the socket is open.
+ * Resolves with what Caddy answered once Caddy closes the connection; rejects if it is still
+ * open after GIVE_UP_MS.
+ */
+function stall(first, trickle) {
+  const { port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const s = connect(Number(port), '127.0.0.1', () => s.write(first));
+    const tick = setInterval(() => { if (!s.destroyed) s.write(trickle); }, 200);
+    const giveUp = setTimeout(() => { s.destroy(); reject(new Error(`held open; got ${JSON.stringify(answer)}`)); }, GIVE_UP_MS);
+    s.on('data', (d) => { answer += d.toString('latin1'); });
+    s.on('error', () => {});
+    s.on('close', () => { clearInterval(tick); clearTimeout(giveUp); resolve(answer); });
+  });
+}
+
+test('request heads sent slowly are cut after read_header, and the site answers meanwhile', async () => {
+  const host = new URL(base).host;
+  const slow = Array.from({ length: 30 }, () => stall(`GET / HTTP/1.1\r\nHost: ${host}\r\n`, 'X-Slow: 1\r\n'));
+  const r = await fetch(`${base}/`);
+  assert.equal(r.status, 200, 'a normal visitor is served while the slow heads trickle');
+  for (const answer of await Promise.all(slow)) assert.doesNotMatch(answer, /^HTTP\/1\.1 2/, 'never served');
+});
+
+test('a trickled request body is cut after read_body and never reaches the service whole', async () => {
+  const host = new URL(base).host;
+  const before = up.toolsA.seen.length + up.toolsB.seen.length;
+  const slow = Array.from({ length: 10 }, () => stall(
+    `POST /api/tools/save_lead HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"x":`,
+    ' ',
+  ));
+  const ok = await fetch(`${base}/api/tools/save_lead`, { method: 'POST', body: '{}' });
+  assert.equal(ok.status, 200, 'a normal request still gets through');
+  // Caddy 2.6 drops the request and closes the connection (after an empty answer of its own,
+  // see the Caddyfile); nothing from the service comes back.
+  for (const answer of await Promise.all(slow)) assert.doesNotMatch(answer, /upstream/, answer);
+  assert.equal(up.toolsA.seen.length + up.toolsB.seen.length, before + 1, 'only the normal request reached tools-svc whole');
+});
+
+/** Text frames from a byte stream (unmasked, short: what the stand-in upstream sends). */
+function frameReader(socket) {
+  let buf = Buffer.alloc(0);
+  const waiting = [];
+  const frames = [];
+  socket.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 2 && buf.length >= 2 + (buf[1] & 0x7f)) {
+      const len = buf[1] & 0x7f;
+      frames.push(buf.subarray(2, 2 + len).toString());
+      buf = buf.subarray(2 + len);
+    }
+    while (waiting.length && frames.length) waiting.shift()(frames.shift());
+  });
+  return () => new Promise((resolve, reject) => {
+    if (frames.length) return resolve(frames.shift());
+    const t = setTimeout(() => reject(new Error('no frame')), 5000);
+    waiting.push((f) => { clearTimeout(t); resolve(f); });
+  });
+}
+
+test('a media WebSocket outlives read_header and read_body: a call is never cut by them', async () => {
+  const { socket } = await new Promise((resolve, reject) => {
+    const req = request(`${base}/media/telnyx?token=long-call`, {
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+      },
+    });
+    req.on('response', (r) => reject(new Error(`no upgrade: HTTP ${r.statusCode}`)));
+    req.on('upgrade', (res, socket) => resolve({ socket }));
+    req.on('error', reject);
+    req.end();
+  });
+  const next = frameReader(socket);
+  let closed = false;
+  socket.on('close', () => { closed = true; });
+  // A conversation longer than both timeouts together: every frame is still echoed.
+  const until = Date.now() + READ_HEADER_MS + READ_BODY_MS + 1000;
+  let n = 0;
+  while (Date.now() < until) {
+    socket.write(encodeFrame(`frame ${n}`, true));
+    assert.match(await next(), new RegExp(`^media[AB]:frame ${n}$`));
+    n += 1;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal(closed, false, 'the WebSocket is still open');
+  assert.ok(n > 10);
+  socket.destroy();
+});
+

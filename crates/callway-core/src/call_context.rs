@@ -336,6 +336,19 @@ impl ContextStore {
         Ok(token)
     }
 
+    /// Which call a stream token points at, without consuming it: the media bridge checks the
+    /// token, the context and the stream secret first, and redeems only once all of them passed
+    /// and a call slot is free (a refused socket must not burn the real one's token).
+    pub async fn peek_stream_token(&self, token: &str) -> Result<Option<CallRef>, ContextError> {
+        if token.len() > 64 || !token.starts_with("st_") {
+            return Ok(None);
+        }
+        Ok(self
+            .get(&stream_key(token))
+            .await?
+            .and_then(|r| CallRef::parse(&r)))
+    }
+
     /// Consumes a stream token: the first caller gets the call, any later one gets `None`.
     pub async fn redeem_stream_token(&self, token: &str) -> Result<Option<CallRef>, ContextError> {
         if token.len() > 64 || !token.starts_with("st_") {

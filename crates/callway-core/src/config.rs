@@ -64,6 +64,19 @@ pub struct Settings {
     /// Concurrent calls one media bridge accepts (the next media socket gets 503).
     #[serde(default = "d_200_usize")]
     pub media_bridge_max_calls: usize,
+    /// Media sockets one peer address may have open before their request head (and upgrade)
+    /// is done; more are closed at once (slowloris, bogus-upgrade floods).
+    #[serde(default = "d_16_usize")]
+    pub media_bridge_half_open_per_ip: usize,
+    /// Same, all addresses together: what half-open sockets may take of the file descriptors.
+    #[serde(default = "d_128_usize")]
+    pub media_bridge_half_open_max: usize,
+    /// Time a client has to send a whole request head (every service and the bridge).
+    #[serde(default = "d_10000")]
+    pub callway_http_header_timeout_ms: u64,
+    /// Time a client has to send a whole request body once its head arrived (actix services).
+    #[serde(default = "d_15000")]
+    pub callway_http_body_timeout_ms: u64,
     pub callway_public_url: Option<String>,
     /// Overrides the media stream URL derived from `callway_public_url` (the sandbox points it
     /// at the in-process bridge).
@@ -200,6 +213,18 @@ fn d_15() -> u64 {
 }
 fn d_30_u64() -> u64 {
     30
+}
+fn d_16_usize() -> usize {
+    16
+}
+fn d_128_usize() -> usize {
+    128
+}
+fn d_10000() -> u64 {
+    10_000
+}
+fn d_15000() -> u64 {
+    15_000
 }
 fn d_900() -> u64 {
     900

@@ -4,6 +4,7 @@ pub mod api_error;
 pub mod call_context;
 pub mod client_addr;
 pub mod config;
+pub mod http_timeouts;
 pub mod json_error;
 pub mod lead;
 pub mod lead_store;

@@ -8,6 +8,7 @@ pub mod postrust;
 pub mod redis;
 pub mod scripted_http;
 pub mod sdp;
+pub mod slow_client;
 pub mod ws_sink;
 
 /// rustls needs one process-wide crypto provider; we build with ring only.

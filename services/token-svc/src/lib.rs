@@ -12,9 +12,11 @@ pub use error::TokenError;
 pub use openai::{CreatedCall, OpenAiClient, OpenAiConfig};
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use callway_core::client_addr::TrustedProxies;
 use callway_core::config::ConfigError;
+use callway_core::http_timeouts::{body_deadline, HttpTimeouts};
 use callway_core::limits::Limits;
 use callway_core::openai_calls::CallControl;
 use callway_core::session_token::SessionTokens;
@@ -63,13 +65,26 @@ async fn health(state: web::Data<TokenState>) -> HttpResponse {
     HttpResponse::Ok().json(health_report(&state).await)
 }
 
+/// The standalone service on `listener` with the default request timeouts.
 pub fn serve(listener: TcpListener, state: TokenState) -> std::io::Result<Server> {
+    serve_with(listener, state, HttpTimeouts::default())
+}
+
+/// Same, with the request head and body timeouts of the settings (`main`).
+pub fn serve_with(
+    listener: TcpListener,
+    state: TokenState,
+    timeouts: HttpTimeouts,
+) -> std::io::Result<Server> {
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(body_deadline(timeouts.body)))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(configure(state.clone()))
             .route("/health", web::get().to(health))
     })
+    .client_request_timeout(timeouts.header)
+    .client_disconnect_timeout(timeouts.disconnect)
     .listen(listener)?
     .run())
 }

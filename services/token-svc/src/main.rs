@@ -14,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         std::net::TcpListener::bind((settings.callway_host.as_str(), settings.token_svc_port))?;
     tracing::info!(addr = %listener.local_addr()?, store = state.web_calls.store().kind(), "token-svc listening");
-    token_svc::serve(listener, state)?.await?;
+    let timeouts = callway_core::http_timeouts::HttpTimeouts::from_settings(&settings);
+    token_svc::serve_with(listener, state, timeouts)?.await?;
     Ok(())
 }

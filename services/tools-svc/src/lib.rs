@@ -15,8 +15,10 @@ pub use health::report as health_report;
 pub use sideband::Sideband;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use callway_core::call_context::ContextStore;
+use callway_core::http_timeouts::{body_deadline, HttpTimeouts};
 use callway_core::lead_store::LeadStore;
 use callway_core::limits::Limits;
 use callway_core::openai_calls::CallControl;
@@ -66,12 +68,24 @@ pub fn configure(state: ToolsState) -> impl FnOnce(&mut web::ServiceConfig) + Cl
 
 /// The standalone service on `listener` (bind port 0 in tests).
 pub fn serve(listener: TcpListener, state: ToolsState) -> std::io::Result<Server> {
+    serve_with(listener, state, HttpTimeouts::default())
+}
+
+/// Same, with the request head and body timeouts of the settings (`main`).
+pub fn serve_with(
+    listener: TcpListener,
+    state: ToolsState,
+    timeouts: HttpTimeouts,
+) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(body_deadline(timeouts.body)))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(configure(state.clone()))
             .route("/health", web::get().to(health::health))
     })
+    .client_request_timeout(timeouts.header)
+    .client_disconnect_timeout(timeouts.disconnect)
     .listen(listener)?
     .run();
     Ok(server)

@@ -24,7 +24,8 @@ async fn main() -> anyhow::Result<()> {
         calls = state.calls.is_some(),
         "tools-svc listening"
     );
-    tools_svc::serve(listener, state)?.await?;
+    let timeouts = callway_core::http_timeouts::HttpTimeouts::from_settings(&settings);
+    tools_svc::serve_with(listener, state, timeouts)?.await?;
     sideband.abort();
     Ok(())
 }

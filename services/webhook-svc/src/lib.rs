@@ -11,9 +11,11 @@ pub use handle::{outcome, Answerer, VoicemailAction, VOICEMAIL_MESSAGE};
 pub use signature::WebhookKey;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use callway_core::call_context::ContextStore;
 use callway_core::config::ConfigError;
+use callway_core::http_timeouts::{body_deadline, HttpTimeouts};
 use callway_core::lead_store::LeadStore;
 use callway_core::telnyx::TelnyxClient;
 use callway_core::web::{DependencyHealth, HealthReport};
@@ -62,13 +64,26 @@ async fn health(state: web::Data<WebhookState>) -> HttpResponse {
     HttpResponse::Ok().json(health_report(&state).await)
 }
 
+/// The standalone service on `listener` with the default request timeouts.
 pub fn serve(listener: TcpListener, state: WebhookState) -> std::io::Result<Server> {
+    serve_with(listener, state, HttpTimeouts::default())
+}
+
+/// Same, with the request head and body timeouts of the settings (`main`).
+pub fn serve_with(
+    listener: TcpListener,
+    state: WebhookState,
+    timeouts: HttpTimeouts,
+) -> std::io::Result<Server> {
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(body_deadline(timeouts.body)))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(configure(state.clone()))
             .route("/health", web::get().to(health))
     })
+    .client_request_timeout(timeouts.header)
+    .client_disconnect_timeout(timeouts.disconnect)
     .listen(listener)?
     .run())
 }

@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         std::net::TcpListener::bind((settings.callway_host.as_str(), settings.webhook_svc_port))?;
     tracing::info!(addr = %listener.local_addr()?, "webhook-svc listening");
-    webhook_svc::serve(listener, state)?.await?;
+    let timeouts = callway_core::http_timeouts::HttpTimeouts::from_settings(&settings);
+    webhook_svc::serve_with(listener, state, timeouts)?.await?;
     Ok(())
 }

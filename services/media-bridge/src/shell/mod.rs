@@ -5,6 +5,7 @@ mod auth;
 mod call;
 mod error;
 mod fail_closed;
+mod half_open;
 mod hangup;
 mod openai_ws;
 mod server;

@@ -1,13 +1,21 @@
 //! The HTTP side: `GET /health` and `GET /media/telnyx?token=` (WebSocket upgrade), bounded
 //! concurrency and graceful shutdown.
 //!
-//! Before a media socket is upgraded: capacity (503 without burning the token), one-time token
-//! redeemed (unknown/reused → 403), context loaded, stream secret checked (→ 403), AMD verdict
-//! read. Only then is the OpenAI connect started — in the background, so the upgrade answers
-//! at once and Telnyx frames are handled while the session warms up.
+//! Every socket must send its whole request head within `Tuning::header_timeout`, and one
+//! address may hold only a few sockets whose head is not complete yet (half_open.rs); one
+//! request per connection (no keep-alive), and no request bodies.
+//!
+//! Before a media socket is upgraded, in this order, nothing consumed until the end: the one-time
+//! token looked up without consuming it (unknown → 403), context loaded, stream secret checked
+//! (→ 403, the token still valid for the real Telnyx socket), AMD verdict read, a call slot
+//! taken (503, token still valid), and only then the token redeemed (already used → 403). So a
+//! flood of bogus upgrades never holds a call slot and never burns a real call's token. Only
+//! then is the OpenAI connect started — in the background, so the upgrade answers at once and
+//! Telnyx frames are handled while the session warms up.
 
 use crate::shell::auth;
 use crate::shell::call::{self, CallStart};
+use crate::shell::half_open::HalfOpenGuard;
 use crate::shell::state::BridgeState;
 use crate::shell::telemetry;
 use bytes::Bytes;
@@ -18,11 +26,12 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use tokio::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -43,18 +52,15 @@ pub async fn run(listener: TcpListener, state: BridgeState, shutdown: impl Futur
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
+                    // Over the limit: closed before reading a byte (a refused socket costs
+                    // nothing; a counted one at most the header timeout).
+                    let Some(guard) = state.0.half_open.try_enter(peer.ip()) else {
+                        tracing::debug!("too many half-open sockets: connection closed");
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    let state = state.clone();
-                    conns.spawn(async move {
-                        let svc = service_fn(move |req| handle(req, state.clone()));
-                        let conn = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .with_upgrades();
-                        if let Err(e) = conn.await {
-                            tracing::debug!(error = %e, "HTTP connection");
-                        }
-                    });
+                    conns.spawn(serve_connection(stream, state.clone(), guard));
                 }
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(e) => {
@@ -86,12 +92,55 @@ pub async fn run(listener: TcpListener, state: BridgeState, shutdown: impl Futur
     conns.abort_all();
 }
 
+/// One connection: a single request (every answer but a 101 says `Connection: close`: Telnyx
+/// opens one socket per stream and a health check is one request), its head within the header
+/// timeout. (hyper's `keep_alive(false)` would also shut an upgraded socket.)
+async fn serve_connection(stream: TcpStream, state: BridgeState, guard: HalfOpenGuard) {
+    let header_timeout = state.0.tuning.header_timeout;
+    // Given back as soon as the head is parsed (the service is only called then).
+    let guard = Arc::new(Mutex::new(Some(guard)));
+    let svc = service_fn(move |req| {
+        if let Ok(mut g) = guard.lock() {
+            g.take();
+        }
+        handle(req, state.clone())
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "HTTP connection");
+    }
+}
+
 async fn handle(req: Request<Incoming>, state: BridgeState) -> Result<Resp, Infallible> {
-    Ok(match (req.method(), req.uri().path()) {
-        (&Method::GET, "/health") => health(&state).await,
-        (&Method::GET, "/media/telnyx") => media(req, state).await,
-        _ => plain(StatusCode::NOT_FOUND, "not found\n"),
-    })
+    // Neither route takes a body; one that trickles in must not hold the socket.
+    let mut resp = if announces_body(&req) {
+        plain(StatusCode::BAD_REQUEST, "no request body expected\n")
+    } else {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/health") => health(&state).await,
+            (&Method::GET, "/media/telnyx") => media(req, state).await,
+            _ => plain(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    };
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        resp.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    Ok(resp)
+}
+
+/// A `Content-Length` other than 0, or any `Transfer-Encoding`.
+fn announces_body(req: &Request<Incoming>) -> bool {
+    let h = req.headers();
+    h.contains_key(hyper::header::TRANSFER_ENCODING)
+        || h.get(hyper::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 async fn health(state: &BridgeState) -> Resp {
@@ -108,6 +157,8 @@ async fn health(state: &BridgeState) -> Resp {
         "redis": store_ok,
         "active_calls": state.active_calls(),
         "max_calls": s.tuning.max_calls,
+        // Sockets still sending their request head (a slowloris shows here).
+        "half_open": s.half_open.total(),
     });
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     r.headers_mut().insert(
@@ -120,11 +171,30 @@ async fn health(state: &BridgeState) -> Resp {
     r
 }
 
-/// What the pre-upgrade checks decided.
+/// What the pre-upgrade checks decided. Nothing is consumed yet: the token is still valid.
 enum Admit {
     Call(Box<CallContext>, CallRef, bool),
     /// Our token, but no context: accept and hang up politely (fail_closed.rs).
     FailClosed(CallRef),
+}
+
+impl Admit {
+    fn call_ref(&self) -> &CallRef {
+        match self {
+            Admit::Call(_, r, _) | Admit::FailClosed(r) => r,
+        }
+    }
+}
+
+fn forbidden() -> Resp {
+    plain(StatusCode::FORBIDDEN, "forbidden\n")
+}
+
+fn store_unavailable() -> Resp {
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "context store unavailable\n",
+    )
 }
 
 async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
@@ -134,17 +204,37 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
     if state.shutting_down() {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
     }
-    // Capacity first: a refused socket must not burn its one-time token.
+    let Some(token) = auth::query_token(req.uri().query()).map(str::to_owned) else {
+        tracing::warn!("media socket without a stream token: refused");
+        return forbidden();
+    };
+    // Admission logs go without the call span: its parent (the web trace) is only known once
+    // the context is loaded, and tracing-opentelemetry ignores a parent set after first entry.
+    let admit = match admit(&req, &token, &state).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    // Only a socket that passed every check may take a call slot; refused for capacity, its
+    // token stays valid (Telnyx, or a retry, can still use it).
     let Ok(permit) = state.0.calls.clone().try_acquire_owned() else {
         tracing::warn!("call limit reached: media socket refused");
         return plain(StatusCode::SERVICE_UNAVAILABLE, "busy\n");
     };
-    // Admission logs go without the call span: its parent (the web trace) is only known once
-    // the context is loaded, and tracing-opentelemetry ignores a parent set after first entry.
-    let admit = match admit(&req, &state).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+    // Now the token is used up, atomically: of two sockets that passed the checks with the
+    // same token, one gets the call.
+    let t = state.0.tuning.store_timeout;
+    match tokio::time::timeout(t, state.0.contexts.redeem_stream_token(&token)).await {
+        Ok(Ok(Some(r))) if &r == admit.call_ref() => {}
+        Ok(Ok(_)) => {
+            tracing::warn!("stream token used meanwhile: refused");
+            return forbidden();
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "stream token not redeemed");
+            return store_unavailable();
+        }
+        Err(_) => return store_unavailable(),
+    }
     let span = telemetry::call_span();
     match &admit {
         Admit::Call(ctx, call_ref, _) => {
@@ -160,6 +250,21 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
         Err(e) => {
             tracing::warn!(parent: &span, error = %e, "bad upgrade");
             return plain(StatusCode::BAD_REQUEST, "bad WebSocket upgrade\n");
+        }
+    };
+    // The 101 is tiny; a peer that does not let it through holds a call slot, so not for long.
+    let upgrade_limit = state.0.tuning.header_timeout;
+    let upgraded = async move {
+        match tokio::time::timeout(upgrade_limit, upgraded).await {
+            Ok(Ok(ws)) => Some(ws),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "upgrade did not complete");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("upgrade not completed in time");
+                None
+            }
         }
     };
     let (parts, _) = resp.into_parts();
@@ -179,8 +284,12 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
                 async move {
                     let _permit = permit;
                     match upgraded.await {
-                        Ok(ws) => call::run(state, ws, start, tracing::Span::current()).await,
-                        Err(e) => tracing::warn!(error = %e, "upgrade did not complete"),
+                        Some(ws) => call::run(state, ws, start, tracing::Span::current()).await,
+                        None => {
+                            if let Some(o) = start.openai {
+                                o.abort();
+                            }
+                        }
                     }
                 }
                 .instrument(span),
@@ -190,7 +299,7 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
             tokio::spawn(
                 async move {
                     let _permit = permit;
-                    if let Ok(ws) = upgraded.await {
+                    if let Some(ws) = upgraded.await {
                         crate::shell::fail_closed::run(state, ws, call_ref).await;
                     }
                 }
@@ -201,47 +310,39 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
     Response::from_parts(parts, Full::new(Bytes::new()))
 }
 
-async fn admit(req: &Request<Incoming>, state: &BridgeState) -> Result<Admit, Resp> {
+/// Every check that needs no call slot; consumes nothing.
+async fn admit(req: &Request<Incoming>, token: &str, state: &BridgeState) -> Result<Admit, Resp> {
     let s = &state.0;
     let t = s.tuning.store_timeout;
-    let unavailable = || {
-        plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "context store unavailable\n",
-        )
-    };
-    let Some(token) = auth::query_token(req.uri().query()) else {
-        tracing::warn!("media socket without a stream token: refused");
-        return Err(plain(StatusCode::FORBIDDEN, "forbidden\n"));
-    };
-    let call_ref = match tokio::time::timeout(t, s.contexts.redeem_stream_token(token)).await {
+    let call_ref = match tokio::time::timeout(t, s.contexts.peek_stream_token(token)).await {
         Ok(Ok(Some(r))) => r,
         Ok(Ok(None)) => {
             tracing::warn!("unknown or reused stream token: refused");
-            return Err(plain(StatusCode::FORBIDDEN, "forbidden\n"));
+            return Err(forbidden());
         }
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "stream token not redeemed");
-            return Err(unavailable());
+            tracing::error!(error = %e, "stream token not read");
+            return Err(store_unavailable());
         }
-        Err(_) => return Err(unavailable()),
+        Err(_) => return Err(store_unavailable()),
     };
     let ctx = match tokio::time::timeout(t, s.contexts.load(&call_ref)).await {
         Ok(Ok(Some(c))) => c,
         Ok(Ok(None)) => return Ok(Admit::FailClosed(call_ref)),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "call context not loaded");
-            return Err(unavailable());
+            return Err(store_unavailable());
         }
-        Err(_) => return Err(unavailable()),
+        Err(_) => return Err(store_unavailable()),
     };
     let presented = req
         .headers()
         .get(auth::AUTH_HEADER)
         .and_then(|v| v.to_str().ok());
     if !auth::secret_matches(presented, &ctx.stream_secret) {
+        // The token is not consumed: whoever this is, the real Telnyx socket can still come.
         tracing::warn!("wrong or missing stream auth token: refused");
-        return Err(plain(StatusCode::FORBIDDEN, "forbidden\n"));
+        return Err(forbidden());
     }
     let machine = matches!(
         tokio::time::timeout(t, s.contexts.flag(&call_ref, "amd")).await,

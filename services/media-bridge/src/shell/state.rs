@@ -2,6 +2,7 @@
 //! client, the OpenAI endpoint, limits, and the shutdown switches.
 
 use crate::core::BridgeConfig;
+use crate::shell::half_open::HalfOpen;
 use crate::shell::openai_ws::OpenAiEndpoint;
 use callway_core::call_context::{CallContext, ContextStore};
 use callway_core::config::ConfigError;
@@ -29,6 +30,14 @@ pub struct Tuning {
     pub store_timeout: Duration,
     /// Whole hang-up command (the client retries inside it with the same `command_id`).
     pub hangup_timeout: Duration,
+    /// Time a client has to send its whole request head, and a media socket to finish its
+    /// upgrade once answered 101 (`CALLWAY_HTTP_HEADER_TIMEOUT_MS`).
+    pub header_timeout: Duration,
+    /// Sockets one address may hold before their request head is complete
+    /// (`MEDIA_BRIDGE_HALF_OPEN_PER_IP`); IPv6 addresses count per /64.
+    pub half_open_per_ip: usize,
+    /// Same, all addresses together (`MEDIA_BRIDGE_HALF_OPEN_MAX`).
+    pub half_open_max: usize,
     pub configure: Option<ConfigHook>,
 }
 
@@ -40,7 +49,24 @@ impl Default for Tuning {
             amd_watch: Duration::from_secs(8),
             store_timeout: Duration::from_secs(2),
             hangup_timeout: Duration::from_secs(20),
+            header_timeout: Duration::from_secs(10),
+            half_open_per_ip: 16,
+            half_open_max: 128,
             configure: None,
+        }
+    }
+}
+
+impl Tuning {
+    /// The production defaults with what the settings change (limits are at least 1, the
+    /// header timeout at least 100 ms).
+    pub fn from_settings(settings: &Settings) -> Self {
+        Tuning {
+            max_calls: settings.media_bridge_max_calls.max(1),
+            header_timeout: Duration::from_millis(settings.callway_http_header_timeout_ms.max(100)),
+            half_open_per_ip: settings.media_bridge_half_open_per_ip.max(1),
+            half_open_max: settings.media_bridge_half_open_max.max(1),
+            ..Tuning::default()
         }
     }
 }
@@ -52,6 +78,8 @@ pub(crate) struct Inner {
     pub voice: String,
     pub tuning: Tuning,
     pub calls: Arc<Semaphore>,
+    /// Sockets whose request head is not complete yet, per address.
+    pub half_open: HalfOpen,
     pub shutting_down: AtomicBool,
     /// Set when the drain deadline passes: running calls close both sockets.
     pub hard_stop: watch::Sender<bool>,
@@ -70,6 +98,7 @@ impl BridgeState {
         tuning: Tuning,
     ) -> Self {
         let calls = Arc::new(Semaphore::new(tuning.max_calls));
+        let half_open = HalfOpen::new(tuning.half_open_per_ip, tuning.half_open_max);
         BridgeState(Arc::new(Inner {
             contexts,
             telnyx,
@@ -77,6 +106,7 @@ impl BridgeState {
             voice,
             tuning,
             calls,
+            half_open,
             shutting_down: AtomicBool::new(false),
             hard_stop: watch::channel(false).0,
         }))
@@ -133,11 +163,7 @@ pub async fn state_from_settings(settings: &Settings) -> anyhow::Result<BridgeSt
         None if settings.callway_sandbox => ContextStore::memory(),
         None => return Err(ConfigError::Missing("REDIS_URL").into()),
     };
-    let tuning = Tuning {
-        max_calls: settings.media_bridge_max_calls.max(1),
-        ..Tuning::default()
-    };
-    state_with_store(settings, contexts, tuning)
+    state_with_store(settings, contexts, Tuning::from_settings(settings))
 }
 
 /// Same, with a context store shared with other services in this process (the launcher).
@@ -209,6 +235,9 @@ mod tests {
         let state = state_from_settings(&settings(&all)).await.unwrap();
         assert_eq!(state.active_calls(), 0);
         assert_eq!(state.0.tuning.max_calls, 200);
+        assert_eq!(state.0.tuning.header_timeout, Duration::from_secs(10));
+        assert_eq!(state.0.tuning.half_open_per_ip, 16);
+        assert_eq!(state.0.tuning.half_open_max, 128);
         assert_eq!(state.0.contexts.kind(), ContextStore::memory().kind());
     }
 }

@@ -1,7 +1,13 @@
 //! Test harness: a real Redis, the two simulators, and the bridge server on loopback. Calls are
 //! placed the way tools-svc places them: context + one-time token in the store, then a Telnyx
 //! dial whose `stream_url` points at the bridge.
+//!
+//! Both of the bridge's WebSockets go through a tap (ws_tap.rs) that reads what the bridge
+//! sends; [`Harness::shutdown`] checks that every one of them ended with exactly one Close frame
+//! from the bridge and nothing after it, in every test.
 #![allow(dead_code)]
+
+pub mod ws_tap;
 
 use callway_audio::{wav, PCMU_RATE_HZ};
 use callway_core::call_context::{random_id, CallContext, CallRef, ContextStore};
@@ -17,6 +23,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use ws_tap::{TapConn, WsTap};
 
 pub const FROM: &str = "+33100000001";
 
@@ -27,6 +34,10 @@ pub struct Harness {
     pub contexts: ContextStore,
     pub client: TelnyxClient,
     pub bridge_addr: SocketAddr,
+    /// Telnyx (simulator) → tap → bridge.
+    pub telnyx_tap: WsTap,
+    /// Bridge → tap → OpenAI (simulator).
+    pub openai_tap: WsTap,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -64,10 +75,11 @@ impl Harness {
             sim_telnyx::SimConfig::new("KEYtest", "conn-test", vec![FROM.to_owned()], dead);
         tcfg.timing = Timing::fast();
         let telnyx = TelnyxSim::start(tcfg).await.expect("sim-telnyx");
+        let openai_tap = WsTap::start(openai.addr(), ws_tap::Bridge::IsClient).await;
         let env: Vec<(String, String)> = [
             ("REDIS_URL", redis.url()),
             ("OPENAI_API_KEY", "sk-test-bridge".into()),
-            ("OPENAI_BASE_URL", openai.base_url()),
+            ("OPENAI_BASE_URL", format!("http://{}/v1", openai_tap.addr)),
             ("TELNYX_API_KEY", "KEYtest".into()),
             ("TELNYX_BASE_URL", telnyx.base_url()),
             ("TELNYX_CONNECTION_ID", "conn-test".into()),
@@ -86,6 +98,7 @@ impl Harness {
         let client = TelnyxClient::from_settings(&settings).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bridge_addr = listener.local_addr().unwrap();
+        let telnyx_tap = WsTap::start(bridge_addr, ws_tap::Bridge::IsUpstream).await;
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(media_bridge::run(listener, state, async {
             let _ = stopped.await;
@@ -97,13 +110,16 @@ impl Harness {
             contexts,
             client,
             bridge_addr,
+            telnyx_tap,
+            openai_tap,
             stop: Some(stop),
             server: Some(server),
         }
     }
 
+    /// Through the tap in front of the bridge.
     pub fn stream_url(&self, token: &str) -> String {
-        format!("ws://{}/media/telnyx?token={token}", self.bridge_addr)
+        format!("ws://{}/media/telnyx?token={token}", self.telnyx_tap.addr)
     }
 
     /// Writes a context as tools-svc does (`web_line`: what the visitor said on the web) and
@@ -211,8 +227,24 @@ impl Harness {
                 .expect("the bridge stops within its drain deadline")
                 .expect("the bridge task did not panic");
         }
+        // Every call has ended: each of its sockets must have been closed once, and cleanly.
+        let telnyx = self.telnyx_tap.finished(Duration::from_secs(15)).await;
+        assert_one_close_each("Telnyx", &telnyx);
+        let openai = self.openai_tap.finished(Duration::from_secs(15)).await;
+        assert_one_close_each("OpenAI", &openai);
         self.telnyx.shutdown().await;
         self.openai.shutdown().await;
+    }
+}
+
+/// Every upgraded socket got exactly one Close frame from the bridge, and nothing after it.
+pub fn assert_one_close_each(side: &str, conns: &[TapConn]) {
+    for (i, c) in conns.iter().filter(|c| c.upgraded).enumerate() {
+        assert_eq!(
+            (c.close_frames, c.frames_after_close),
+            (1, 0),
+            "{side} socket #{i}: one Close frame from the bridge, then nothing: {c:?}"
+        );
     }
 }
 

@@ -85,8 +85,12 @@ fn main() -> anyhow::Result<()> {
         max_attempts: 1,
     })
     .map_err(|e| anyhow::anyhow!(e))?;
+    // Every fake Telnyx socket comes from 127.0.0.1, all within the ramp: the per-address
+    // half-open limit (a defence against slowloris) would turn most of them away.
     let tuning = Tuning {
         max_calls: a.calls + 10,
+        half_open_per_ip: a.calls + 10,
+        half_open_max: a.calls + 10,
         ..Tuning::default()
     };
     let state = BridgeState::new(contexts.clone(), telnyx, openai, "marin".into(), tuning);
