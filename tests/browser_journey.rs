@@ -198,7 +198,7 @@ async fn a_visitor_talks_to_the_agent_the_lead_is_saved_and_the_callback_is_dial
     );
     let hung_up = openai
         .call(&web_call)
-        .and_then(|c| c.hangup_requested.clone())
+        .and_then(|c| c.hangup_requested)
         .expect("the server hung the web call up");
     assert!(
         outputs[1]["call_id"].as_str().unwrap().starts_with("cx_"),

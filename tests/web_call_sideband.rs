@@ -243,7 +243,6 @@ async fn tools_run_on_the_server_the_handoff_hangs_up_the_web_call_then_dials_an
         .call(&call)
         .unwrap()
         .hangup_requested
-        .clone()
         .expect("hung up");
     let hung_up_wall =
         chrono::Utc::now() - chrono::Duration::from_std(hung_up.at.elapsed()).unwrap();

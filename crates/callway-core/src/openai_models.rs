@@ -76,11 +76,7 @@ pub async fn check(
         Ok(b) => b,
         Err(e) => return Ok(ModelStatus::Unknown(e.without_url().to_string())),
     };
-    Ok(decide(
-        model,
-        shutdown_unix(&body["shutdown_date"]),
-        now_unix,
-    )?)
+    decide(model, shutdown_unix(&body["shutdown_date"]), now_unix)
 }
 
 /// `shutdown_date` as Unix seconds (the start of that day, UTC), if one is announced.
