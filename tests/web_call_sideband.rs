@@ -246,6 +246,23 @@ async fn tools_run_on_the_server_the_handoff_hangs_up_the_web_call_then_dials_an
         .expect("hung up");
     let hung_up_wall =
         chrono::Utc::now() - chrono::Duration::from_std(hung_up.at.elapsed()).unwrap();
+    // The hand-off's timing, for the record (not asserted: a test is no benchmark).
+    let handoff_output_ms = w
+        .openai
+        .recorded()
+        .sidebands_of(&call)
+        .first()
+        .and_then(|sb| {
+            sb.client_events
+                .iter()
+                .find(|e| {
+                    e.event["item"]["output"]
+                        .as_str()
+                        .is_some_and(|o| o.contains("calling"))
+                })
+                .map(|e| e.at.at_ms)
+        })
+        .unwrap_or_default();
     let timeline =
         callway_core::call_context::CallRef::parse(status["call_id"].as_str().unwrap()).unwrap();
     let events: Value = w
@@ -264,6 +281,13 @@ async fn tools_run_on_the_server_the_handoff_hangs_up_the_web_call_then_dials_an
     assert!(
         hung_up_wall <= dialing_at,
         "the web call ended before the dial started"
+    );
+    let first_ring = rec.dials[0].at_ms;
+    eprintln!(
+        "hand-off: trigger_call output → web call hung up {} ms; hung up → dial started {} ms (Telnyx dial recorded at {} ms of its clock)",
+        hung_up.at_ms.saturating_sub(handoff_output_ms),
+        (dialing_at - hung_up_wall).num_milliseconds(),
+        first_ring
     );
 
     // What the server's sideband sent: both tools' outputs, the mute, one response.create each.
