@@ -9,20 +9,14 @@ use callway_core::secret::Secret;
 use callway_core::Settings;
 use serde_json::json;
 
-/// Where the browser posts its WebRTC offer in production: the Caddyfile's default for
-/// `CALLWAY_CSP_CONNECT_SRC`.
-pub const OPENAI_ORIGIN: &str = "https://api.openai.com";
-
-/// The Caddyfile's Content-Security-Policy, with `connect_src` as the origin the page may post its
-/// SDP offer to (OpenAI, or the simulator in the sandbox). The page has no inline script or style
-/// and loads nothing from elsewhere; `tests/deploy_files.rs` checks this matches the Caddyfile.
-pub fn content_security_policy(connect_src: &str) -> String {
-    format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         media-src 'self' blob: mediastream:; connect-src 'self' {connect_src}; \
-         frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
-    )
-}
+/// The Caddyfile's Content-Security-Policy. The page talks to its own origin only: it posts its
+/// SDP offer to us (the server creates the OpenAI call), so no third-party origin is allowed
+/// (the RTP media is not governed by CSP). It has no inline script or style and loads nothing
+/// from elsewhere; `tests/deploy_files.rs` checks this matches the Caddyfile.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src 'self'; \
+frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'";
 
 /// The other security headers, as in the Caddyfile. HSTS is left to whatever terminates HTTPS
 /// (Caddy in production): the launcher itself only speaks plain HTTP.
@@ -35,25 +29,6 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
     ),
     ("X-Frame-Options", "DENY"),
 ];
-
-/// `scheme://host[:port]` of a URL, for the CSP.
-pub fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let host = rest
-        .split(['/', '?', '#'])
-        .next()
-        .filter(|h| !h.is_empty())?;
-    Some(format!("{scheme}://{host}"))
-}
-
-/// The origin the page posts its SDP offer to, from the settings token-svc hands the page.
-fn realtime_origin(settings: &Settings) -> String {
-    let url = settings
-        .openai_realtime_calls_url
-        .as_deref()
-        .unwrap_or(&settings.openai_base_url);
-    origin_of(url).unwrap_or_else(|| OPENAI_ORIGIN.to_owned())
-}
 
 /// Security headers matching the Caddyfile, so the sandbox behaves like production.
 fn headers(csp: &str) -> middleware::DefaultHeaders {
@@ -192,8 +167,7 @@ pub async fn start_with_bridge(
     let sideband = tools_svc::sideband_from_settings(&settings, tools.clone())?.spawn();
     let bridge = start_bridge(&settings, &contexts, bridge_listener)?;
     let static_dir = settings.callway_static_dir.clone();
-    // After `start_missing`: in the sandbox the page posts its offer to the local simulator.
-    let csp = content_security_policy(&realtime_origin(&settings));
+    let csp = CONTENT_SECURITY_POLICY.to_owned();
 
     let site_contexts = contexts.clone();
     let timeouts = HttpTimeouts::from_settings(&settings);
@@ -272,18 +246,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_csp_allows_the_realtime_origin_only() {
-        assert_eq!(
-            origin_of("http://127.0.0.1:41234/v1/realtime/calls").as_deref(),
-            Some("http://127.0.0.1:41234")
-        );
-        assert_eq!(
-            origin_of("https://api.openai.com/v1").as_deref(),
-            Some(OPENAI_ORIGIN)
-        );
-        assert_eq!(origin_of("not a url"), None);
-        let csp = content_security_policy(OPENAI_ORIGIN);
-        assert!(csp.contains("connect-src 'self' https://api.openai.com;"));
-        assert!(!csp.contains("unsafe-inline"));
+    fn the_page_may_connect_to_its_own_origin_only() {
+        assert!(CONTENT_SECURITY_POLICY.contains("connect-src 'self';"));
+        assert!(!CONTENT_SECURITY_POLICY.contains("openai"));
+        assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
     }
 }

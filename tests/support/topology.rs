@@ -375,10 +375,6 @@ pub async fn start(opts: Options) -> anyhow::Result<Topology> {
         .arg(root.join("Caddyfile"))
         .env("CALLWAY_SITE_ADDRESS", &url)
         .env("CALLWAY_STATIC_DIR", root.join("public"))
-        .env(
-            "CALLWAY_CSP_CONNECT_SRC",
-            callway::site::origin_of(&openai_web.realtime_calls_url()).unwrap_or_default(),
-        )
         .env("XDG_DATA_HOME", dir.path().join("caddy-data"))
         .env("XDG_CONFIG_HOME", dir.path().join("caddy-config"))
         .stdin(Stdio::null())
