@@ -403,6 +403,25 @@ async fn a_refused_attach_hangs_the_web_call_up_and_the_page_is_told_why() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attach_answered_404_hangs_the_web_call_up_too() {
+    let w = world(web_scenario("Paul"), &[]).await;
+    w.openai
+        .refuse_next_sideband(sim_openai::SidebandRefusal::NotFound);
+    let (token, call, _page) = w.open().await;
+    let status = w
+        .wait_status(&token, "ended", Duration::from_secs(10))
+        .await;
+    assert_eq!(status["reason"], "control_lost");
+    assert!(w
+        .openai
+        .recorded()
+        .call(&call)
+        .unwrap()
+        .hangup_requested
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_sideband_is_reattached_and_the_tools_still_run_once() {
     let w = world(web_scenario("Paul"), &[]).await;
     let (token, call, _page) = w.open().await;
