@@ -313,6 +313,18 @@ async fn run(
                 Output::Close { code, reason } => {
                     tx.write_frame(Frame::close(code, reason.as_bytes()))
                         .await?;
+                    // RFC 6455 §7.1.1: the server closes TCP once the client's Close arrived.
+                    // Dropping the socket at once, with the client's frames still unread,
+                    // would send a reset that can destroy our Close before the client reads it.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                        while let Some(m) = in_rx.recv().await {
+                            if let Incoming_::Close(code) = m {
+                                client_record.update(|r| r.client_closed_with = Some(code));
+                                break;
+                            }
+                        }
+                    })
+                    .await;
                     reader.abort();
                     return Ok(());
                 }
