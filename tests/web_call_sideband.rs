@@ -384,41 +384,24 @@ async fn tools_run_on_the_server_the_handoff_hangs_up_the_web_call_then_dials_an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_attach_hangs_the_web_call_up_and_the_page_is_told_why() {
-    let w = world(web_scenario("Paul"), &[]).await;
-    w.openai
-        .refuse_next_sideband(sim_openai::SidebandRefusal::Unauthorized);
-    let (token, call, _page) = w.open().await;
-    let status = w
-        .wait_status(&token, "ended", Duration::from_secs(10))
-        .await;
-    assert_eq!(status["reason"], "control_lost");
-    assert!(w
-        .openai
-        .recorded()
-        .call(&call)
-        .unwrap()
-        .hangup_requested
-        .is_some());
-    assert!(w.openai.live_calls().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_attach_answered_404_hangs_the_web_call_up_too() {
-    let w = world(web_scenario("Paul"), &[]).await;
-    w.openai
-        .refuse_next_sideband(sim_openai::SidebandRefusal::NotFound);
-    let (token, call, _page) = w.open().await;
-    let status = w
-        .wait_status(&token, "ended", Duration::from_secs(10))
-        .await;
-    assert_eq!(status["reason"], "control_lost");
-    assert!(w
-        .openai
-        .recorded()
-        .call(&call)
-        .unwrap()
-        .hangup_requested
-        .is_some());
+    for refusal in [
+        sim_openai::SidebandRefusal::Unauthorized,
+        sim_openai::SidebandRefusal::NotFound,
+    ] {
+        let w = world(web_scenario("Paul"), &[]).await;
+        w.openai.refuse_next_sideband(refusal);
+        let (token, call, _page) = w.open().await;
+        let status = w
+            .wait_status(&token, "ended", Duration::from_secs(10))
+            .await;
+        assert_eq!(status["reason"], "control_lost", "{refusal:?}");
+        let rec = w.openai.recorded();
+        assert!(
+            rec.call(&call).unwrap().hangup_requested.is_some(),
+            "{refusal:?}: hung up"
+        );
+        assert!(w.openai.live_calls().is_empty(), "{refusal:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

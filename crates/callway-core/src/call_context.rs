@@ -163,10 +163,16 @@ fn stream_key(token: &str) -> String {
     format!("callway:stream:{token}")
 }
 
+/// Redis key material for a value that must not appear in a key (a number, an address, an id
+/// chosen by a peer): the first 128 bits of its SHA-256, URL-safe.
+pub fn key_hash(value: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+}
+
 /// Redis key material for a phone number: never the number itself.
 pub fn phone_key(e164: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, e164.as_bytes());
-    URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+    key_hash(e164)
 }
 
 impl ContextStore {

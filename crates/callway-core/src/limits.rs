@@ -95,10 +95,6 @@ pub struct Limits {
     cfg: LimitsConfig,
 }
 
-fn hashed(s: &str) -> String {
-    crate::call_context::phone_key(s)
-}
-
 impl Limits {
     pub fn new(store: ContextStore, cfg: LimitsConfig) -> Self {
         Limits { store, cfg }
@@ -129,12 +125,18 @@ impl Limits {
         let mut checks = vec![
             (
                 LimitScope::Client,
-                key(LimitScope::Client, &hashed(&client.ip().to_string())),
+                key(
+                    LimitScope::Client,
+                    &crate::call_context::key_hash(&client.ip().to_string()),
+                ),
                 limit.per_client,
             ),
             (
                 LimitScope::Network,
-                key(LimitScope::Network, &hashed(&client.network())),
+                key(
+                    LimitScope::Network,
+                    &crate::call_context::key_hash(&client.network()),
+                ),
                 limit.per_network,
             ),
         ];

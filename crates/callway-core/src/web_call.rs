@@ -104,7 +104,7 @@ fn fc_key(ws: &WebSessionId, call_id: &str) -> String {
     format!(
         "callway:web:fc:{}:{}",
         ws.as_str(),
-        crate::call_context::phone_key(call_id)
+        crate::call_context::key_hash(call_id)
     )
 }
 

@@ -37,8 +37,9 @@ pub enum Action {
 /// What a tool produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolResult {
-    /// The `function_call_output` text (our JSON).
-    pub output: String,
+    /// The `function_call_output` text (our JSON); `None` when another instance already ran and
+    /// answered this call (one output per call, whoever holds the sideband).
+    pub output: Option<String>,
     /// True when this output starts the hand-off (a callback was prepared).
     pub handoff: bool,
 }
@@ -204,10 +205,12 @@ impl Control {
             // Muted server side first: nothing the visitor says from now on starts a response.
             self.out.push(Action::Send(mute()));
         }
-        self.out.push(Action::Send(json!({
-            "type": "conversation.item.create",
-            "item": {"type": "function_call_output", "call_id": call_id, "output": result.output}
-        })));
+        if let Some(output) = result.output {
+            self.out.push(Action::Send(json!({
+                "type": "conversation.item.create",
+                "item": {"type": "function_call_output", "call_id": call_id, "output": output}
+            })));
+        }
         if let Some(rid) = self.call_response.get(call_id).cloned() {
             if let Some(r) = self.responses.get_mut(&rid) {
                 r.pending = r.pending.saturating_sub(1);

@@ -61,7 +61,7 @@ fn a_function_call_seen_three_times_runs_once_then_one_response_create() {
     let a = c.tool_done(
         "call_1",
         ToolResult {
-            output: r#"{"lead_id":"x"}"#.into(),
+            output: Some(r#"{"lead_id":"x"}"#.into()),
             handoff: false,
         },
         t0,
@@ -103,7 +103,7 @@ fn the_handoff_mutes_lets_the_agent_say_goodbye_then_hangs_up() {
     let a = c.tool_done(
         "call_t",
         ToolResult {
-            output: r#"{"status":"calling"}"#.into(),
+            output: Some(r#"{"status":"calling"}"#.into()),
             handoff: true,
         },
         t0,
@@ -156,7 +156,7 @@ fn without_a_playout_report_the_hangup_comes_after_a_bounded_wait() {
     c.tool_done(
         "call_t",
         ToolResult {
-            output: "{}".into(),
+            output: Some("{}".into()),
             handoff: true,
         },
         t0,
@@ -257,4 +257,25 @@ fn turns_come_out_in_conversation_order_even_when_a_transcript_is_late() {
         t0,
     );
     assert_eq!(a.len(), 1);
+}
+
+#[test]
+fn a_call_another_instance_answered_gets_no_second_output_but_the_response_still_follows() {
+    let t0 = Instant::now();
+    let mut c = control(t0);
+    c.on_event(
+        &json!({"type":"response.function_call_arguments.done","response_id":"r1",
+        "call_id":"call_1","name":"save_lead","arguments":"{}"}),
+        t0,
+    );
+    c.on_event(&json!({"type":"response.done","response":{"id":"r1"}}), t0);
+    let a = c.tool_done(
+        "call_1",
+        ToolResult {
+            output: None,
+            handoff: false,
+        },
+        t0,
+    );
+    assert_eq!(sends(&a), vec![json!({"type":"response.create"})]);
 }

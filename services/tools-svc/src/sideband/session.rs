@@ -265,7 +265,7 @@ async fn execute(
     arguments: &str,
 ) -> (ToolResult, Option<PreparedCallback>) {
     let plain = |output: String| ToolResult {
-        output,
+        output: Some(output),
         handoff: false,
     };
     // Once per function call across instances (a re-attached sideband may see it again).
@@ -276,8 +276,13 @@ async fn execute(
     {
         Ok(true) => {}
         Ok(false) => {
-            let e = crate::error::ToolsError::InvalidArguments("already handled".into());
-            return (plain(e.to_output()), None);
+            return (
+                ToolResult {
+                    output: None,
+                    handoff: false,
+                },
+                None,
+            )
         }
         Err(e) => {
             return (
@@ -314,7 +319,7 @@ async fn execute(
                     });
                     (
                         ToolResult {
-                            output: output.to_string(),
+                            output: Some(output.to_string()),
                             handoff: true,
                         },
                         Some(p),
