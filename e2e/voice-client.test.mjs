@@ -337,7 +337,7 @@ describe('voice client against a scripted Realtime peer', () => {
   });
 
   test('hand-off known only from the status endpoint (output event missed): phone-leg panel for its call_id', async () => {
-    const failed = { events: [{ at: at(1), kind: 'dialing' }, { at: at(3), kind: 'failed' }], ended: true };
+    const failed = { events: [{ at: at(1), kind: 'dialing' }, { at: at(3), kind: 'ended', text: 'failed' }], ended: true };
     const s = await startSession({ timeline: () => failed });
     try {
       await connected(s);

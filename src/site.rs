@@ -56,10 +56,7 @@ fn session_secret(settings: &Settings) -> anyhow::Result<Secret> {
 }
 
 async fn context_store(settings: &Settings) -> anyhow::Result<ContextStore> {
-    Ok(match &settings.redis_url {
-        Some(url) => ContextStore::Redis(callway_core::redis_conn::connect(url).await?),
-        None => ContextStore::memory(),
-    })
+    Ok(ContextStore::from_settings(settings, callway_core::call_context::Process::AllInOne).await?)
 }
 
 fn webhook_state(
@@ -67,19 +64,10 @@ fn webhook_state(
     contexts: &ContextStore,
     leads: &callway_core::lead_store::LeadStore,
 ) -> Result<Option<webhook_svc::WebhookState>, ConfigError> {
-    let Some(key) = &settings.telnyx_public_key else {
+    if settings.telnyx_public_key.is_none() {
         return Ok(None);
-    };
-    Ok(Some(webhook_svc::WebhookState {
-        key: webhook_svc::WebhookKey::from_base64(key).map_err(|reason| ConfigError::Invalid {
-            name: "TELNYX_PUBLIC_KEY",
-            reason,
-        })?,
-        contexts: contexts.clone(),
-        leads: leads.clone(),
-        telnyx: Some(callway_core::telnyx::TelnyxClient::from_settings(settings)?),
-        voicemail: webhook_svc::voicemail_action(settings)?,
-    }))
+    }
+    webhook_svc::state_from_settings(settings, contexts.clone(), leads.clone()).map(Some)
 }
 
 /// A running site: its URL, the simulators it started, and the server to await or stop.

@@ -107,6 +107,10 @@ pub struct Settings {
     pub callway_data_dir: String,
     #[serde(default = "d_600")]
     pub callway_call_cooldown_secs: u64,
+    /// How long a dial whose answer was lost waits for Telnyx's `call.initiated` before the lead
+    /// is marked failed (it is never dialled again either way).
+    #[serde(default = "d_60_u64")]
+    pub callway_dial_confirm_secs: u64,
     #[serde(default = "d_200")]
     pub callway_daily_call_cap: u64,
     /// Proxies whose `X-Forwarded-For` is believed (CIDR list; empty: none, the peer is the client).
@@ -486,4 +490,8 @@ mod tests {
             Settings::from_sources(None, env(&[("OPENAI_API_KEY", "sk-abcdef-secret")])).unwrap();
         assert!(!format!("{s:?}").contains("abcdef"));
     }
+}
+
+fn d_60_u64() -> u64 {
+    60
 }

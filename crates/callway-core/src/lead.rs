@@ -145,6 +145,8 @@ pub struct Lead {
     pub created_at: DateTime<Utc>,
     pub summary: Option<String>,
     pub callback_status: CallbackStatus,
+    /// When its callback was claimed (just before the dial); `None` while none was placed.
+    pub callback_requested_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

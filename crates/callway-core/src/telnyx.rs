@@ -1,6 +1,9 @@
 //! Telnyx Call Control v2 client: dial, hang up, speak. Every command carries a `command_id`
-//! (Telnyx ignores a duplicate within 60 s), so a retry after a timeout or a 5xx is safe; retries
-//! are bounded. Source: shared/reference/telnyx.md §1–§3.
+//! (Telnyx ignores a duplicate: `CallRequest.command_id` and the call commands' `command_id` in
+//! Telnyx's OpenAPI), so a command on a call is retried after a timeout or a 5xx with the same
+//! id, a bounded number of times. A dial is different: how Telnyx answers a repeated dial is not
+//! documented, so a dial whose outcome is unknown is never sent again ([`TelnyxError::Unknown`]);
+//! only one that certainly never reached Telnyx is ([`TelnyxError::NotSent`]).
 
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
@@ -47,6 +50,13 @@ pub enum TelnyxError {
     Rejected { status: u16, code: String },
     #[error("Telnyx unavailable after {attempts} attempt(s): {last}")]
     Unavailable { attempts: u32, last: String },
+    /// The request may have reached Telnyx and been acted on (a timeout, a 5xx, a reset after
+    /// sending): for a dial, the call may be out.
+    #[error("Telnyx's answer was lost (the command may have been carried out): {0}")]
+    Unknown(String),
+    /// The request never reached Telnyx (no connection): nothing was done.
+    #[error("Telnyx not reached: {0}")]
+    NotSent(String),
 }
 
 impl TelnyxError {
@@ -157,6 +167,13 @@ impl TelnyxClient {
         })
     }
 
+    /// The same client with at most `n` attempts per command (webhook handlers use 1: the
+    /// webhook's redelivery is their retry).
+    pub fn with_attempts(mut self, n: u32) -> Self {
+        self.cfg.max_attempts = n.max(1);
+        self
+    }
+
     pub fn from_number(&self) -> &str {
         &self.cfg.from_number
     }
@@ -188,7 +205,7 @@ impl TelnyxClient {
             attempts: 0,
             last: e.to_string(),
         })?;
-        let data: Data<DialAnswer> = self.post("/v2/calls", &body).await?;
+        let data: Data<DialAnswer> = self.post("/v2/calls", &body, Retry::OnlyIfNotSent).await?;
         Ok(data.data)
     }
 
@@ -249,7 +266,11 @@ impl TelnyxClient {
             })
             .collect();
         let _: serde_json::Value = self
-            .post(&format!("/v2/calls/{id}/actions/{name}"), &body)
+            .post(
+                &format!("/v2/calls/{id}/actions/{name}"),
+                &body,
+                Retry::SameCommandId,
+            )
             .await?;
         Ok(())
     }
@@ -258,6 +279,7 @@ impl TelnyxClient {
         &self,
         path: &str,
         body: &serde_json::Value,
+        retry: Retry,
     ) -> Result<T, TelnyxError> {
         let url = format!("{}{}", self.cfg.base_url.trim_end_matches('/'), path);
         let mut last = String::new();
@@ -271,23 +293,48 @@ impl TelnyxClient {
                 .send()
                 .await;
             match sent {
-                Err(e) => last = format!("transport: {}", e.without_url()),
+                // No connection: the request never left, whatever the command.
+                Err(e) if e.is_connect() => {
+                    last = format!("transport: {}", e.without_url());
+                    if attempt == self.cfg.max_attempts.max(1) && retry == Retry::OnlyIfNotSent {
+                        return Err(TelnyxError::NotSent(last));
+                    }
+                }
+                Err(e) => {
+                    last = format!("transport: {}", e.without_url());
+                    if retry == Retry::OnlyIfNotSent {
+                        return Err(TelnyxError::Unknown(last));
+                    }
+                }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let bytes = resp.bytes().await.map_err(|e| TelnyxError::Unavailable {
-                        attempts: attempt,
-                        last: e.without_url().to_string(),
-                    })?;
+                    let bytes = match resp.bytes().await {
+                        Ok(b) => b,
+                        Err(e) if retry == Retry::OnlyIfNotSent => {
+                            return Err(TelnyxError::Unknown(e.without_url().to_string()))
+                        }
+                        Err(e) => {
+                            return Err(TelnyxError::Unavailable {
+                                attempts: attempt,
+                                last: e.without_url().to_string(),
+                            })
+                        }
+                    };
                     match status {
                         200..=299 => {
                             return serde_json::from_slice(&bytes).map_err(|e| {
-                                TelnyxError::Unavailable {
-                                    attempts: attempt,
-                                    // Not `{e}`: serde quotes the offending value (a number).
-                                    last: format!(
-                                        "unreadable answer: {}",
-                                        crate::json_error::describe(&e)
-                                    ),
+                                // Not `{e}`: serde quotes the offending value (a number).
+                                let last = format!(
+                                    "unreadable answer: {}",
+                                    crate::json_error::describe(&e)
+                                );
+                                // Done, but without the answer we needed (a dial's call id).
+                                match retry {
+                                    Retry::OnlyIfNotSent => TelnyxError::Unknown(last),
+                                    Retry::SameCommandId => TelnyxError::Unavailable {
+                                        attempts: attempt,
+                                        last,
+                                    },
                                 }
                             });
                         }
@@ -299,6 +346,9 @@ impl TelnyxClient {
                                 .map(|e| e.code)
                                 .unwrap_or_else(|| "unknown".into());
                             return Err(TelnyxError::Rejected { status, code });
+                        }
+                        _ if retry == Retry::OnlyIfNotSent => {
+                            return Err(TelnyxError::Unknown(format!("HTTP {status}")))
                         }
                         _ => last = format!("HTTP {status}"),
                     }
@@ -312,6 +362,15 @@ impl TelnyxClient {
             last,
         })
     }
+}
+
+/// When a failed request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// A command on a call: Telnyx ignores a repeated `command_id`, so any failure is retried.
+    SameCommandId,
+    /// A dial: retried only when it certainly never reached Telnyx.
+    OnlyIfNotSent,
 }
 
 /// The `speak` body (schema `SpeakRequest`): premium, French voice, plain text, the callee's leg.

@@ -2,9 +2,10 @@
 //! from which client, until when; who holds its sideband (a lease any instance can take over);
 //! what was said; how it ended. Kept in the shared store so any instance can serve any call.
 //!
-//! Keys (all under `callway:web:`): `<ws>` the record (JSON), `active` a sorted set of the live
-//! sessions scored by their deadline (the concurrency cap counts it), `lease:<ws>` the sideband
-//! holder, `turns:<ws>` the transcript, `fc:<ws>:<call_id>` one claim per function call.
+//! Keys (`call_context::keys`, all under `callway:web:`): `<ws>` the record (JSON), `active` a
+//! sorted set of the live sessions scored by their deadline (the concurrency cap counts it),
+//! `lease:<ws>` the sideband holder, `turns:<ws>` the transcript, `fc:<ws>:<call_id>` one claim
+//! per function call.
 
 use crate::call_context::{CallRef, ContextError, ContextStore};
 use crate::client_addr::ClientAddr;
@@ -89,24 +90,9 @@ pub struct WebCall {
 
 /// How long a record outlives its deadline (the page reads how it ended; the timeline is longer).
 const RECORD_GRACE: Duration = Duration::from_secs(3600);
-const ACTIVE_KEY: &str = "callway:web:active";
-
-fn record_key(ws: &WebSessionId) -> String {
-    format!("callway:web:{}", ws.as_str())
-}
-fn lease_key(ws: &WebSessionId) -> String {
-    format!("callway:web:lease:{}", ws.as_str())
-}
-fn turns_key(ws: &WebSessionId) -> String {
-    format!("callway:web:turns:{}", ws.as_str())
-}
-fn fc_key(ws: &WebSessionId, call_id: &str) -> String {
-    format!(
-        "callway:web:fc:{}:{}",
-        ws.as_str(),
-        crate::call_context::key_hash(call_id)
-    )
-}
+use crate::call_context::keys;
+const ACTIVE_KEY: &str = keys::WEB_ACTIVE;
+use keys::{web_function_call as fc_key, web_lease as lease_key, web_record as record_key, web_turns as turns_key};
 
 fn corrupt(e: serde_json::Error) -> ContextError {
     ContextError::Corrupt(e.to_string())

@@ -1,7 +1,7 @@
 //! The call-context store against a real Redis: what any instance writes, any other reads; stream
 //! tokens are single use even when two bridge instances race for one.
 
-use callway_core::call_context::{random_id, CallContext, CallRef, ContextStore};
+use callway_core::call_context::{random_id, CallContext, CallRef, ContextStore, TimelineKind};
 use callway_core::lead::LeadId;
 use std::time::Duration;
 
@@ -79,12 +79,12 @@ async fn contexts_claims_and_tokens_through_redis() {
     );
 
     use callway_core::call_context::TimelineEvent;
-    a.push_event(&ctx.call_ref, &TimelineEvent::now("ringing", None))
+    a.push_event(&ctx.call_ref, &TimelineEvent::now(TimelineKind::Ringing, None))
         .await
         .unwrap();
     b.push_event(
         &ctx.call_ref,
-        &TimelineEvent::now("agent", Some("Bonjour Marie".into())),
+        &TimelineEvent::now(TimelineKind::Agent, Some("Bonjour Marie".into())),
     )
     .await
     .unwrap();

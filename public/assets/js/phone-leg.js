@@ -3,6 +3,7 @@
 // view is rebuilt from it every time: events in time order whatever order they arrive in, and one
 // final line once the call is over, after which polling stops.
 import { request } from './net.js';
+import { TIMELINE_KINDS } from './timeline-kinds.js';
 
 const POLL_MS = 1000;
 const MAX_MS = 30 * 60 * 1000;
@@ -15,10 +16,11 @@ const OUTCOMES = {
   failed: "L'appel n'a pas abouti",
 };
 const UNFOLLOWED = 'Suivi de l’appel indisponible';
-const TERMINAL = new Set(['ended', 'failed']);
+const TERMINAL = new Set(['ended']);
 
 /** French label of one timeline event, or null for kinds the page does not show. */
 export function describe(event) {
+  if (!TIMELINE_KINDS.includes(event.kind)) return null;
   switch (event.kind) {
     case 'dialing': return 'Appel en cours de lancement';
     case 'ringing': return 'Votre téléphone sonne';
@@ -27,12 +29,11 @@ export function describe(event) {
     case 'agent': return `Agent : « ${event.text || ''} »`;
     case 'callee': return `Vous : « ${event.text || ''} »`;
     case 'ended': return OUTCOMES[event.text] || OUTCOMES.completed;
-    case 'failed': return OUTCOMES.failed;
     default: return null;
   }
 }
 
-const outcomeOf = (ev) => (ev.kind === 'failed' ? 'failed' : (OUTCOMES[ev.text] ? ev.text : 'completed'));
+const outcomeOf = (ev) => (OUTCOMES[ev.text] ? ev.text : 'completed');
 
 /**
  * The panel's content for one timeline answer: `lines` sorted by `at` (stable; an unreadable time

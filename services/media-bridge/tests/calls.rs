@@ -4,6 +4,7 @@
 mod common;
 
 use callway_audio::level::rms_dbfs;
+use callway_core::call_context::TimelineKind;
 use common::*;
 use media_bridge::Tuning;
 use sim_openai::Trigger;
@@ -121,12 +122,12 @@ async fn the_callee_talks_to_the_agent_with_the_web_summary_and_the_call_ends_cl
     loop {
         let t = h.contexts.timeline(&call.call_ref).await.unwrap();
         let agent = t.iter().any(|e| {
-            e.kind == "agent"
+            e.kind == TimelineKind::Agent
                 && e.text.as_deref() == Some("Bonjour Marie, ici l'agent IA de Callway.")
         });
         let callee = t
             .iter()
-            .any(|e| e.kind == "callee" && e.text.as_deref() == Some("Oui, c'est bien moi."));
+            .any(|e| e.kind == TimelineKind::Callee && e.text.as_deref() == Some("Oui, c'est bien moi."));
         if agent && callee {
             break;
         }

@@ -2,6 +2,7 @@
 
 mod common;
 
+use callway_core::call_context::AmdVerdict;
 use common::*;
 use media_bridge::Tuning;
 use sim_openai::Trigger;
@@ -230,7 +231,7 @@ async fn an_answering_machine_gets_no_agent() {
         .unwrap();
     let (ctx, token) = h.context("Marie", "résumé").await;
     h.contexts
-        .set_flag(&ctx.call_ref, "amd", "machine")
+        .set_amd(&ctx.call_ref, AmdVerdict::Machine)
         .await
         .unwrap();
     let id = h
@@ -258,7 +259,7 @@ async fn an_answering_machine_gets_no_agent() {
     h.wait_openai(|r| r.sessions.len() == 1, Duration::from_secs(5))
         .await;
     h.contexts
-        .set_flag(&ctx.call_ref, "amd", "machine")
+        .set_amd(&ctx.call_ref, AmdVerdict::Machine)
         .await
         .unwrap();
     h.telnyx

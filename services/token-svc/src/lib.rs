@@ -132,20 +132,15 @@ pub async fn state_from_settings(
         cfg.timeout,
     )
     .await?;
-    let store = match (contexts, &settings.redis_url) {
-        (Some(s), _) => s,
-        (None, Some(url)) => callway_core::call_context::ContextStore::Redis(
-            callway_core::redis_conn::connect(url)
-                .await
-                .map_err(|e| ConfigError::Invalid {
-                    name: "REDIS_URL",
-                    reason: e.to_string(),
-                })?,
-        ),
-        (None, None) if settings.callway_sandbox => {
-            callway_core::call_context::ContextStore::memory()
+    let store = match contexts {
+        Some(s) => s,
+        None => {
+            callway_core::call_context::ContextStore::from_settings(
+                settings,
+                callway_core::call_context::Process::Standalone,
+            )
+            .await?
         }
-        (None, None) => return Err(ConfigError::Missing("REDIS_URL").into()),
     };
     Ok(TokenState {
         call_control: CallControl::new(&cfg.base_url, cfg.api_key.clone(), cfg.timeout).map_err(

@@ -39,6 +39,8 @@ pub struct CallDeps {
     pub webhook_url: Option<String>,
     pub cooldown: Duration,
     pub daily_cap: u64,
+    /// How long an unconfirmed dial waits for `call.initiated`.
+    pub dial_confirm: Duration,
 }
 
 /// What the tools and the sideband need; built once at start-up.
@@ -157,5 +159,6 @@ pub fn calls_from_settings(
         webhook_url: None,
         cooldown: Duration::from_secs(settings.callway_call_cooldown_secs),
         daily_cap: settings.callway_daily_call_cap,
+        dial_confirm: Duration::from_secs(settings.callway_dial_confirm_secs.max(1)),
     }))
 }

@@ -1,6 +1,6 @@
 //! Standalone tools-svc. Configuration: see `.env.example`.
 
-use callway_core::call_context::ContextStore;
+use callway_core::call_context::{ContextStore, Process};
 use callway_core::Settings;
 
 #[actix_web::main]
@@ -12,8 +12,7 @@ async fn main() -> anyhow::Result<()> {
         settings.rust_log.as_deref(),
     );
     // Web calls, claims and call contexts live in Redis: any instance may hold any call.
-    let redis = Settings::require::<str>("REDIS_URL", &settings.redis_url)?;
-    let contexts = ContextStore::Redis(callway_core::redis_conn::connect(redis).await?);
+    let contexts = ContextStore::from_settings(&settings, Process::Standalone).await?;
     let state = tools_svc::state_from_settings(&settings, contexts).await?;
     let sideband = tools_svc::sideband_from_settings(&settings, state.clone())?.spawn();
     let listener =

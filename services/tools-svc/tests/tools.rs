@@ -3,7 +3,7 @@
 //! and the dial that only happens in `place_callback`. Claims live in a real Redis; Telnyx's REST
 //! answer is scripted here (the call life cycle runs against the Telnyx simulator elsewhere).
 
-use callway_core::call_context::{CallRef, ContextStore};
+use callway_core::call_context::{CallRef, ContextStore, TimelineKind};
 use callway_core::client_addr::ClientAddr;
 use callway_core::lead::{CallbackStatus, LeadId};
 use callway_core::lead_store::{EmbeddedLeadStore, LeadStore};
@@ -75,6 +75,7 @@ async fn spawn(telnyx_script: Script, daily_cap: u64, limits: LimitsConfig) -> A
         webhook_url: None,
         cooldown: Duration::from_secs(600),
         daily_cap,
+        dial_confirm: Duration::from_secs(2),
     };
     let state = ToolsState {
         leads: leads.clone(),
@@ -449,7 +450,7 @@ async fn a_failed_dial_releases_every_claim_and_marks_the_lead_failed() {
         .unwrap();
     assert_eq!(stored.callback_status, CallbackStatus::Failed);
     let timeline = app.contexts.timeline(&call_ref).await.unwrap();
-    assert_eq!(timeline.last().unwrap().kind, "ended");
+    assert_eq!(timeline.last().unwrap().kind, TimelineKind::Ended);
     assert_eq!(timeline.last().unwrap().text.as_deref(), Some("failed"));
     // Session, number, hourly and daily claims were all given back.
     let p = tools::prepare_callback(&app.state, &a, &lead)

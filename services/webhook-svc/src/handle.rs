@@ -1,12 +1,14 @@
-//! What each verified, first-seen event does. Runs after the 2xx has been sent.
+//! What each verified event does, before the delivery is answered.
 
+use crate::error::WebhookError;
 use crate::events::{AmdResult, CallEvent, EventData, GreetingEnd};
 use crate::WebhookState;
 use callway_core::call_context::{
-    random_id, CallContext, CallRef, ContextError, TimelineEvent, CONTEXT_TTL,
+    key_hash, keys, AmdVerdict, CallContext, CallFlag, CallRef, Claimed, ContextError,
+    ContextStore, DialState, TimelineEvent, TimelineKind, CONTEXT_TTL,
 };
-use callway_core::lead::CallbackStatus;
-use callway_core::telnyx::TelnyxClient;
+use callway_core::lead::{CallbackStatus, LeadId};
+use callway_core::telnyx::{TelnyxClient, TelnyxError};
 use tracing::Instrument;
 
 /// Said to an answering machine before hanging up (`CALLWAY_VOICEMAIL_ACTION=message`).
@@ -19,7 +21,7 @@ pub enum VoicemailAction {
     HangUp,
 }
 
-/// Who answered, as AMD told us (the `amd` call flag: `human`, `machine`, `fax`).
+/// Who answered, as AMD told us (the `amd` call flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answerer {
     /// No verdict, `silence` or `not_sure`.
@@ -30,12 +32,12 @@ pub enum Answerer {
 }
 
 impl Answerer {
-    fn from_flag(flag: Option<&str>) -> Self {
-        match flag {
-            Some("human") => Answerer::Human,
-            Some("machine") => Answerer::Machine,
-            Some("fax") => Answerer::Fax,
-            _ => Answerer::Unknown,
+    fn from_verdict(verdict: Option<AmdVerdict>) -> Self {
+        match verdict {
+            Some(AmdVerdict::Human) => Answerer::Human,
+            Some(AmdVerdict::Machine) => Answerer::Machine,
+            Some(AmdVerdict::Fax) => Answerer::Fax,
+            None => Answerer::Unknown,
         }
     }
 }
@@ -75,53 +77,25 @@ pub fn outcome(
     }
 }
 
-/// An event that concerns one of our live calls, with its context: what [`handle`] acts on.
-pub struct Prepared {
-    event: CallEvent,
-    call_ref: CallRef,
-    ctx: CallContext,
-}
-
-/// Decides, before the 2xx, whether the event is ours and loads its call context. `Ok(None)`:
-/// nothing to do (unknown event, not our call, call already ended). `Err`: the context store is
-/// down — the caller answers 5xx so that Telnyx sends the event again.
-pub async fn prepare(
-    state: &WebhookState,
-    data: &EventData,
-) -> Result<Option<Prepared>, ContextError> {
+/// Handles one verified event and says what became of it (`accepted`, `ignored`). An `Err` means
+/// some effect is not stored: the delivery is answered non-2xx and Telnyx sends it again, so
+/// every effect here is safe to repeat (flags and statuses are set, not toggled; Telnyx
+/// commands carry a `command_id` derived from the event, which Telnyx de-duplicates).
+pub async fn handle(state: &WebhookState, data: &EventData) -> Result<&'static str, WebhookError> {
     let event = CallEvent::from(data);
     if event == CallEvent::Other {
         tracing::debug!("event ignored");
-        return Ok(None);
+        return Ok("ignored");
     }
-    let Some(call_ref) = data
-        .payload
-        .client_state
-        .as_deref()
-        .and_then(CallRef::from_client_state)
-    else {
+    let client_state = data.payload.client_state.as_deref().unwrap_or("");
+    let Some(call_ref) = CallRef::from_client_state(client_state) else {
         tracing::warn!("event without our client_state: ignored");
-        return Ok(None);
+        return Ok("ignored");
     };
     tracing::Span::current().record("call_ref", call_ref.as_str());
     let Some(ctx) = state.contexts.load(&call_ref).await? else {
-        tracing::info!("no context for this call (already ended or unknown): ignored");
-        return Ok(None);
+        return without_context(state, &call_ref, client_state, &event).await;
     };
-    Ok(Some(Prepared {
-        event,
-        call_ref,
-        ctx,
-    }))
-}
-
-/// Acts on a prepared event; runs after the 2xx has been sent.
-pub async fn handle(state: &WebhookState, prepared: Prepared, data: EventData) {
-    let Prepared {
-        event,
-        call_ref,
-        ctx,
-    } = prepared;
     // The webhook's own HTTP request has no trace header (Telnyx sends none); the work it causes
     // belongs to the journey that asked for the call, whose trace context rides in the context.
     let span = tracing::info_span!(
@@ -130,9 +104,43 @@ pub async fn handle(state: &WebhookState, prepared: Prepared, data: EventData) {
         call_ref = call_ref.as_str()
     );
     callway_core::telemetry::set_remote_parent(&span, ctx.traceparent.as_deref());
-    act(state, &ctx, &call_ref, event, &data)
+    act(state, &ctx, &call_ref, event, data)
         .instrument(span)
         .await
+        .map(|()| "accepted")
+}
+
+/// The store lost the call's context (expired, or Redis restarted empty). The call itself can
+/// still end properly: its hang-up records the outcome on the lead named in `client_state`,
+/// using what PostgreSQL knows (whether it was answered). Everything else is dropped: the
+/// bridge refuses the stream politely without a context.
+async fn without_context(
+    state: &WebhookState,
+    call_ref: &CallRef,
+    client_state: &str,
+    event: &CallEvent,
+) -> Result<&'static str, WebhookError> {
+    let (CallEvent::Hangup { cause }, Some(lead_id)) =
+        (event, CallRef::lead_from_client_state(client_state))
+    else {
+        tracing::info!("no context for this call (already ended or unknown): ignored");
+        return Ok("ignored");
+    };
+    let Some(lead) = state.leads.get(lead_id).await? else {
+        return Ok("ignored");
+    };
+    if is_terminal(lead.callback_status) {
+        return Ok("ignored");
+    }
+    let answered = lead.callback_status == CallbackStatus::Answered;
+    let status = outcome(cause, answered, Answerer::Unknown, false);
+    tracing::warn!(
+        call_ref = call_ref.as_str(),
+        outcome = status.as_str(),
+        "call ended without its context: outcome recorded from the lead"
+    );
+    state.leads.update_callback(lead_id, status, None).await?;
+    Ok("accepted")
 }
 
 async fn act(
@@ -141,8 +149,7 @@ async fn act(
     call_ref: &CallRef,
     event: CallEvent,
     data: &EventData,
-) {
-    let call_ref = call_ref.clone();
+) -> Result<(), WebhookError> {
     let call_id = data
         .payload
         .call_control_id
@@ -151,48 +158,50 @@ async fn act(
     let c = &state.contexts;
     let call = Call {
         state,
-        call_ref: &call_ref,
+        call_ref,
         id: call_id.as_deref(),
+        event_id: &data.id,
     };
     match event {
         CallEvent::Initiated => {
-            push_timeline(c, &call_ref, "ringing", None).await;
-            set_status(state, &ctx.lead_id, CallbackStatus::Ringing).await
+            // Settles a dial whose answer was lost (timeout, 5xx): Telnyx placed it.
+            c.raise(call_ref, CallFlag::Initiated).await?;
+            c.set_dial_state(call_ref, DialState::Placed).await?;
+            set_status(state, &ctx.lead_id, CallbackStatus::Ringing).await?;
+            push_timeline(c, call_ref, TimelineKind::Ringing, None).await?;
         }
         CallEvent::Answered => {
-            push_timeline(c, &call_ref, "answered", None).await;
-            let _ = c.set_flag(&call_ref, "answered", "1").await;
-            set_status(state, &ctx.lead_id, CallbackStatus::Answered).await;
+            c.raise(call_ref, CallFlag::Answered).await?;
+            set_status(state, &ctx.lead_id, CallbackStatus::Answered).await?;
+            push_timeline(c, call_ref, TimelineKind::Answered, None).await?;
         }
-        CallEvent::Amd(AmdResult::Human) => {
-            let _ = c.set_flag(&call_ref, "amd", "human").await;
-        }
+        CallEvent::Amd(AmdResult::Human) => c.set_amd(call_ref, AmdVerdict::Human).await?,
         CallEvent::Amd(AmdResult::Machine) => {
-            call.machine_recognised().await;
+            call.machine_recognised().await?;
             // Hanging up needs no beep; a message waits for the greeting to end: Telnyx sends
             // `greeting.ended` after a `machine` verdict, with `beep_detected` or, once its
             // beep wait times out, `no_beep_detected` (AMD guide). Said before the beep, the
             // message would go unrecorded.
             if state.voicemail == VoicemailAction::HangUp {
-                call.handle_voicemail().await;
+                call.handle_voicemail().await?;
             }
         }
         CallEvent::Greeting(GreetingEnd::Beep | GreetingEnd::NoBeep) => {
             // Only machines have greetings. With the beep before the verdict this is the only
             // AMD webhook: the agent may already be talking to the recorder.
-            call.machine_recognised().await;
-            call.handle_voicemail().await;
+            call.machine_recognised().await?;
+            call.handle_voicemail().await?;
         }
         CallEvent::Greeting(GreetingEnd::Unsure) => {
-            if call.answerer().await == Answerer::Machine {
-                call.handle_voicemail().await;
+            if c.amd(call_ref).await? == Some(AmdVerdict::Machine) {
+                call.handle_voicemail().await?;
             }
         }
         CallEvent::Amd(AmdResult::Fax) => {
             // Nobody to talk to and no message to leave: hang up now (outcome `failed`).
             tracing::info!("fax machine: hanging up");
-            let _ = c.set_flag(&call_ref, "amd", "fax").await;
-            call.hang_up("hangup on a fax line failed").await;
+            c.set_amd(call_ref, AmdVerdict::Fax).await?;
+            call.hang_up().await?;
         }
         CallEvent::Amd(AmdResult::Silence | AmdResult::NotSure) => {
             // Someone picked up and says nothing yet, or AMD could not tell: the agent keeps
@@ -201,14 +210,14 @@ async fn act(
             tracing::info!("AMD undecided: the agent keeps the line");
         }
         CallEvent::SpeakEnded { completed } => {
-            if call.answerer().await == Answerer::Machine {
+            if c.amd(call_ref).await? == Some(AmdVerdict::Machine) {
                 if !completed {
                     tracing::warn!(
                         status = data.payload.status.as_deref().unwrap_or("unknown"),
                         "voicemail message not completed"
                     );
                 }
-                call.hang_up("hangup after voicemail message failed").await;
+                call.hang_up().await?;
             }
         }
         CallEvent::StreamingStarted => tracing::info!("media stream connected"),
@@ -217,30 +226,25 @@ async fn act(
                 reason = data.payload.failure_reason.as_deref().unwrap_or("unknown"),
                 "media stream failed"
             );
-            let _ = c.set_flag(&call_ref, "stream_failed", "1").await;
-            if let (Some(id), Some(telnyx)) = (call_id.as_deref(), state.telnyx.as_ref()) {
-                let _ = telnyx.hangup(id, &random_id("cmd_")).await;
-            }
+            c.raise(call_ref, CallFlag::StreamFailed).await?;
+            call.hang_up().await?;
         }
         CallEvent::Hangup { cause } => {
-            let answered = c.flag(&call_ref, "answered").await.ok().flatten().is_some();
-            let answerer = call.answerer().await;
-            let stream_failed = c
-                .flag(&call_ref, "stream_failed")
-                .await
-                .ok()
-                .flatten()
-                .is_some();
+            let answered = c.is_raised(call_ref, CallFlag::Answered).await?;
+            let answerer = Answerer::from_verdict(c.amd(call_ref).await?);
+            let stream_failed = c.is_raised(call_ref, CallFlag::StreamFailed).await?;
             let status = outcome(&cause, answered, answerer, stream_failed);
             tracing::info!(cause = %cause, outcome = status.as_str(), "call ended");
-            push_timeline(c, &call_ref, "ended", Some(status.as_str().to_owned())).await;
-            set_status(state, &ctx.lead_id, status).await;
-            if let Err(e) = c.remove(&call_ref).await {
+            set_status(state, &ctx.lead_id, status).await?;
+            push_timeline(c, call_ref, TimelineKind::Ended, Some(status.as_str().to_owned()))
+                .await?;
+            if let Err(e) = c.remove(call_ref).await {
                 tracing::warn!(error = %e, "context not removed (it expires by itself)");
             }
         }
         CallEvent::Other => {}
     }
+    Ok(())
 }
 
 /// One call's Call Control side, as the webhook handlers drive it.
@@ -248,6 +252,9 @@ struct Call<'a> {
     state: &'a WebhookState,
     call_ref: &'a CallRef,
     id: Option<&'a str>,
+    /// Telnyx's id of the event being handled: the commands it causes derive their
+    /// `command_id` from it, so a redelivered event repeats them without effect.
+    event_id: &'a str,
 }
 
 impl Call<'_> {
@@ -255,112 +262,107 @@ impl Call<'_> {
         Some((self.id?, self.state.telnyx.as_ref()?))
     }
 
-    async fn answerer(&self) -> Answerer {
-        let flag = self.state.contexts.flag(self.call_ref, "amd").await;
-        Answerer::from_flag(flag.ok().flatten().as_deref())
+    fn command_id(&self, action: &str) -> String {
+        format!("{action}-{}", key_hash(self.event_id))
     }
 
     /// An answering machine is on the line: recorded once (flag for the bridge and the
     /// outcome, timeline), and the agent is cut by stopping the media stream — the bridge gets
     /// `stop` and closes its OpenAI session — whether or not its own AMD watch is still running.
-    async fn machine_recognised(&self) {
-        if self.answerer().await == Answerer::Machine {
-            return;
-        }
+    async fn machine_recognised(&self) -> Result<(), WebhookError> {
         let c = &self.state.contexts;
-        let _ = c.set_flag(self.call_ref, "amd", "machine").await;
-        push_timeline(c, self.call_ref, "voicemail", None).await;
+        if c.amd(self.call_ref).await? == Some(AmdVerdict::Machine) {
+            return Ok(());
+        }
+        c.set_amd(self.call_ref, AmdVerdict::Machine).await?;
+        push_timeline(c, self.call_ref, TimelineKind::Voicemail, None).await?;
         if let Some((id, telnyx)) = self.telnyx() {
-            if let Err(e) = telnyx.streaming_stop(id, &random_id("cmd_")).await {
+            if let Err(e) = telnyx
+                .streaming_stop(id, &self.command_id("streaming_stop"))
+                .await
+            {
                 tracing::info!(error = %e, "media stream not stopped (none, or already gone)");
             }
         }
+        Ok(())
     }
 
     /// `CALLWAY_VOICEMAIL_ACTION`, at most once per call: speak the message (then hang up on
-    /// `call.speak.ended`), or hang up. A `speak` Telnyx refuses or cannot take ends the call
-    /// at once instead of leaving it on the recorder until the time limit.
-    async fn handle_voicemail(&self) {
-        let key = format!("callway:voicemail:{}", self.call_ref.as_str());
-        match self.state.contexts.claim(&key, CONTEXT_TTL).await {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                // Unknown whether it was handled: hanging up is safe to repeat, speaking is not.
-                tracing::warn!(error = %e, "voicemail claim unavailable: hanging up");
-                return self.hang_up("voicemail hangup failed").await;
-            }
+    /// `call.speak.ended`), or hang up. The claim's holder is the event, so a redelivery of
+    /// the same event carries on where a failed delivery stopped, and a second event (a
+    /// verdict and a greeting's end) does nothing. A `speak` Telnyx refuses ends the call at
+    /// once instead of leaving it on the recorder until the time limit.
+    async fn handle_voicemail(&self) -> Result<(), WebhookError> {
+        let key = keys::voicemail(self.call_ref);
+        let claimed = self
+            .state
+            .contexts
+            .acquire(&key, self.event_id, CONTEXT_TTL)
+            .await?;
+        if claimed == Claimed::Other {
+            return Ok(());
         }
         let Some((id, telnyx)) = self.telnyx() else {
-            return;
+            return Ok(());
         };
         if self.state.voicemail == VoicemailAction::HangUp {
-            return self.hang_up("voicemail hangup failed").await;
+            return self.hang_up().await;
         }
         match telnyx
-            .speak(id, VOICEMAIL_MESSAGE, &random_id("cmd_"))
+            .speak(id, VOICEMAIL_MESSAGE, &self.command_id("speak"))
             .await
         {
-            Ok(()) => {}
-            Err(e) if e.is_call_ended() => {}
-            Err(e) => {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_call_ended() => Ok(()),
+            Err(e @ TelnyxError::Rejected { .. }) => {
                 tracing::warn!(error = %e, "voicemail message refused: hanging up");
-                self.hang_up("hangup after a refused voicemail message failed")
-                    .await;
+                self.hang_up().await
             }
+            // Unknown outcome: answered 503, the redelivery speaks again with the same id.
+            Err(e) => Err(e.into()),
         }
     }
 
-    async fn hang_up(&self, failure: &'static str) {
+    async fn hang_up(&self) -> Result<(), WebhookError> {
         let Some((id, telnyx)) = self.telnyx() else {
-            return;
+            return Ok(());
         };
-        if let Err(e) = telnyx.hangup(id, &random_id("cmd_")).await {
-            if !e.is_call_ended() {
-                tracing::warn!(error = %e, "{failure}");
-            }
+        match telnyx.hangup(id, &self.command_id("hangup")).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_call_ended() => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 }
 
 async fn push_timeline(
-    c: &callway_core::call_context::ContextStore,
+    c: &ContextStore,
     call_ref: &CallRef,
-    kind: &str,
+    kind: TimelineKind,
     text: Option<String>,
-) {
-    if let Err(e) = c
-        .push_event(call_ref, &TimelineEvent::now(kind, text))
-        .await
-    {
-        tracing::warn!(error = %e, "timeline not updated");
-    }
+) -> Result<(), ContextError> {
+    c.push_event(call_ref, &TimelineEvent::now(kind, text)).await
 }
 
 async fn set_status(
     state: &WebhookState,
-    lead: &callway_core::lead::LeadId,
+    lead: &LeadId,
     status: CallbackStatus,
-) {
+) -> Result<(), WebhookError> {
     // Webhooks arrive out of order: never move a finished callback back to an earlier state.
-    match state.leads.get(*lead).await {
-        Ok(Some(l)) if is_terminal(l.callback_status) => return,
-        Ok(Some(l))
+    match state.leads.get(*lead).await? {
+        Some(l) if is_terminal(l.callback_status) => return Ok(()),
+        Some(l)
             if status == CallbackStatus::Ringing
                 && l.callback_status == CallbackStatus::Answered =>
         {
-            return
+            return Ok(())
         }
-        Ok(Some(_)) => {}
-        Ok(None) => return,
-        Err(e) => {
-            tracing::error!(error = %e, "lead store unavailable");
-            return;
-        }
+        Some(_) => {}
+        None => return Ok(()),
     }
-    if let Err(e) = state.leads.update_callback(*lead, status, None).await {
-        tracing::error!(error = %e, "lead outcome not recorded");
-    }
+    state.leads.update_callback(*lead, status, None).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! webhook-svc: Telnyx call events, verified on raw bytes, handled once each.
+//! webhook-svc: Telnyx call events, verified on raw bytes, handled before they are acknowledged
+//! (a 2xx means the effects are stored; anything else makes Telnyx send the event again).
 
+mod error;
 mod events;
 mod handle;
 #[cfg(test)]
@@ -8,6 +10,7 @@ mod receive;
 pub mod signature;
 
 pub use handle::{outcome, Answerer, VoicemailAction, VOICEMAIL_MESSAGE};
+pub use error::WebhookError;
 pub use signature::WebhookKey;
 
 use actix_web::dev::Server;
@@ -32,6 +35,30 @@ pub struct WebhookState {
     /// For voicemail handling and hang-ups; `None` only in tests that do not need it.
     pub telnyx: Option<TelnyxClient>,
     pub voicemail: VoicemailAction,
+}
+
+/// The state from the settings, on the stores the caller decided (`ContextStore::from_settings`
+/// and `lead_store::from_settings`; the launcher shares them with the other services).
+pub fn state_from_settings(
+    settings: &callway_core::Settings,
+    contexts: ContextStore,
+    leads: LeadStore,
+) -> Result<WebhookState, ConfigError> {
+    let key = callway_core::Settings::require::<str>("TELNYX_PUBLIC_KEY", &settings.telnyx_public_key)?;
+    let key = WebhookKey::from_base64(key).map_err(|reason| ConfigError::Invalid {
+        name: "TELNYX_PUBLIC_KEY",
+        reason,
+    })?;
+    // One attempt per command: a failed command fails the delivery, and Telnyx's redelivery
+    // is the retry (with the same command_id).
+    let telnyx = TelnyxClient::from_settings(settings)?.with_attempts(1);
+    Ok(WebhookState {
+        key,
+        contexts,
+        leads,
+        telnyx: Some(telnyx),
+        voicemail: voicemail_action(settings)?,
+    })
 }
 
 pub fn configure(state: WebhookState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {

@@ -1,15 +1,26 @@
-//! `POST /api/telnyx/webhooks`: verify on the raw bytes, de-duplicate on `data.id`, answer 2xx at
-//! once, act in the background.
+//! `POST /api/telnyx/webhooks`: verify on the raw bytes, then handle the event *before*
+//! answering, and answer 2xx only once its effects are stored.
+//!
+//! De-duplication has two marks per event id: `busy` (held by one delivery while it works,
+//! compare-and-delete released, short-lived so a crashed handler does not block the retries)
+//! and `done` (written only after every effect is stored). A delivery that fails anywhere
+//! releases `busy` and answers 503, so Telnyx sends the event again and the retry does the
+//! work; a delivery that finds `done` answers 200 without acting. A `busy` or `done` write that
+//! timed out and lands late cannot refuse the real work: `busy` carries this delivery's
+//! identity and expires, and `done` is only ever written after the work.
 
+use crate::error::WebhookError;
 use crate::events::Envelope;
-use crate::signature::SignatureError;
 use crate::WebhookState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use callway_core::api_error::ApiErrorBody;
+use callway_core::call_context::{keys, random_id, Claimed};
 use std::time::Duration;
 
-/// How long a seen `data.id` is remembered (Telnyx retries within minutes).
-const DEDUP_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long a handled event id is remembered (Telnyx retries within minutes).
+const DONE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Longest a delivery may hold an event: above the handler's own bounds (store and Telnyx
+/// timeouts), so only a crashed handler's mark ever expires on its own.
+const BUSY_TTL: Duration = Duration::from_secs(30);
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -20,23 +31,19 @@ pub async fn receive(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<WebhookState>,
-) -> HttpResponse {
-    let verified = state.key.verify(
-        header(&req, "telnyx-signature-ed25519"),
-        header(&req, "telnyx-timestamp"),
-        &body,
-        chrono::Utc::now().timestamp(),
-    );
-    if let Err(e) = verified {
-        tracing::warn!(reason = %e, "webhook refused");
-        let code = match e {
-            SignatureError::MissingHeader => "signature_missing",
-            SignatureError::Stale => "timestamp_out_of_window",
-            SignatureError::Malformed | SignatureError::Forged => "signature_invalid",
-        };
-        return HttpResponse::Unauthorized()
-            .json(ApiErrorBody::new(code, "Signature du webhook refusée."));
-    }
+) -> Result<HttpResponse, WebhookError> {
+    state
+        .key
+        .verify(
+            header(&req, "telnyx-signature-ed25519"),
+            header(&req, "telnyx-timestamp"),
+            &body,
+            chrono::Utc::now().timestamp(),
+        )
+        .map_err(|e| {
+            tracing::warn!(reason = %e, "webhook refused");
+            WebhookError::Signature(e)
+        })?;
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(e) => {
@@ -46,41 +53,42 @@ pub async fn receive(
                 error = %callway_core::json_error::describe(&e),
                 "signed webhook with an unreadable body: acknowledged and dropped"
             );
-            return HttpResponse::Ok().json(serde_json::json!({"status": "ignored"}));
+            return Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ignored"})));
         }
     };
     let span = tracing::Span::current();
     span.record("event", envelope.data.event_type.as_str());
     span.record("event_id", envelope.data.id.as_str());
-    let dedup_key = format!("callway:webhook:{}", envelope.data.id);
-    let first = match state.contexts.claim(&dedup_key, DEDUP_TTL).await {
-        Ok(first) => first,
-        Err(e) => {
-            // Without de-duplication we cannot promise "once": let Telnyx retry later.
-            tracing::error!(error = %e, "de-duplication store unavailable");
-            return HttpResponse::ServiceUnavailable()
-                .json(ApiErrorBody::new("unavailable", "Service indisponible."));
-        }
-    };
-    if !first {
+
+    let c = &state.contexts;
+    let done_key = keys::webhook_done(&envelope.data.id);
+    if c.get_value(&done_key).await?.is_some() {
         tracing::info!("duplicate webhook ignored");
-        return HttpResponse::Ok().json(serde_json::json!({"status": "duplicate"}));
+        return Ok(HttpResponse::Ok().json(serde_json::json!({"status": "duplicate"})));
     }
-    // The context is read before the 2xx: if the store is down, the claim is given back and
-    // Telnyx retries later, instead of a 200 for an event nobody acted on.
-    let prepared = match crate::handle::prepare(&state, &envelope.data).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return HttpResponse::Ok().json(serde_json::json!({"status": "ignored"})),
-        Err(e) => {
-            tracing::error!(error = %e, "call context unavailable: Telnyx will retry");
-            let _ = state.contexts.delete_key(&dedup_key).await;
-            return HttpResponse::ServiceUnavailable()
-                .json(ApiErrorBody::new("unavailable", "Service indisponible."));
-        }
+    let busy_key = keys::webhook_busy(&envelope.data.id);
+    let delivery = random_id("wh_");
+    if c.acquire(&busy_key, &delivery, BUSY_TTL).await? == Claimed::Other {
+        tracing::info!("the same event is being handled by another delivery");
+        return Err(WebhookError::InProgress);
+    }
+    let handled = crate::handle::handle(&state, &envelope.data).await;
+    let finished = match handled {
+        Ok(status) => c
+            .set_value(&done_key, "1".into(), DONE_TTL)
+            .await
+            .map(|()| status)
+            .map_err(WebhookError::from),
+        Err(e) => Err(e),
     };
-    let state = state.into_inner();
-    let parent = tracing::Span::current();
-    let task = async move { crate::handle::handle(&state, prepared, envelope.data).await };
-    tokio::spawn(tracing::Instrument::instrument(task, parent));
-    HttpResponse::Ok().json(serde_json::json!({"status": "accepted"}))
+    if let Err(e) = c.release(&busy_key, &delivery).await {
+        tracing::warn!(error = %e, "event lock not released (it expires by itself)");
+    }
+    match finished {
+        Ok(status) => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": status }))),
+        Err(e) => {
+            tracing::error!(error = %e, "webhook not handled: Telnyx will send it again");
+            Err(e)
+        }
+    }
 }

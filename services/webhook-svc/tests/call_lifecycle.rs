@@ -121,6 +121,7 @@ async fn world_with_media(
             webhook_url: None,
             cooldown: Duration::from_secs(600),
             daily_cap: 100,
+            dial_confirm: Duration::from_secs(3),
         }),
     };
     let (tools_listener, tools_port) = bind();
@@ -471,7 +472,7 @@ async fn an_unreadable_call_context_gets_a_503_and_the_retry_is_handled() {
         .await
         .unwrap());
     let body = json!({"data":{"id":"evt-ctx","event_type":"call.answered","record_type":"event",
-        "payload":{"call_control_id":"v3:abc","client_state": call_ref.to_client_state()}},
+        "payload":{"call_control_id":"v3:abc","client_state": call_ref.to_client_state(callway_core::lead::LeadId::new())}},
         "meta":{"attempt":1}})
     .to_string();
     let kp = Ed25519KeyPair::from_seed_unchecked(&TEST_SEED).unwrap();

@@ -132,6 +132,83 @@ impl EmbeddedLeadStore {
         })
     }
 
+    pub(super) async fn save_once(&self, row: LeadRow) -> Result<LeadRow, StoreError> {
+        self.with(|inner| {
+            let existing = inner
+                .rows
+                .values()
+                .find(|r| r.save_key.is_some() && r.save_key == row.save_key)
+                .cloned();
+            let row = match existing {
+                Some(old) => LeadRow {
+                    first_name: row.first_name,
+                    last_name: row.last_name,
+                    phone_raw: row.phone_raw,
+                    consent_at: row.consent_at,
+                    consent_version: row.consent_version,
+                    ..old
+                },
+                None => row,
+            };
+            Self::append(
+                inner,
+                &Entry::Put {
+                    row: Box::new(row.clone()),
+                },
+            )?;
+            inner.rows.insert(row.id.to_string(), row.clone());
+            Ok(row)
+        })
+    }
+
+    pub(super) async fn claim_callback(
+        &self,
+        id: LeadId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        self.with(|inner| {
+            let Some(mut row) = inner.rows.get(&id.to_string()).cloned() else {
+                return Ok(false);
+            };
+            if row.callback_requested_at.is_some() {
+                return Ok(false);
+            }
+            row.callback_requested_at = Some(now);
+            row.callback_status = CallbackStatus::Dialing;
+            Self::append(
+                inner,
+                &Entry::Put {
+                    row: Box::new(row.clone()),
+                },
+            )?;
+            inner.rows.insert(id.to_string(), row);
+            Ok(true)
+        })
+    }
+
+    pub(super) async fn release_callback(&self, id: LeadId) -> Result<(), StoreError> {
+        self.with(|inner| {
+            let Some(mut row) = inner.rows.get(&id.to_string()).cloned() else {
+                return Ok(());
+            };
+            row.callback_requested_at = None;
+            row.callback_status = CallbackStatus::Failed;
+            Self::append(
+                inner,
+                &Entry::Put {
+                    row: Box::new(row.clone()),
+                },
+            )?;
+            inner.rows.insert(id.to_string(), row);
+            Ok(())
+        })
+    }
+
+    pub(super) async fn any(&self, pred: impl Fn(&LeadRow) -> bool) -> bool {
+        self.with(|inner| Ok(inner.rows.values().any(&pred)))
+            .unwrap_or(false)
+    }
+
     pub(super) async fn get(&self, id: LeadId) -> Option<LeadRow> {
         self.with(|inner| Ok(inner.rows.get(&id.to_string()).cloned()))
             .ok()

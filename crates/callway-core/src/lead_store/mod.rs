@@ -92,6 +92,56 @@ impl LeadStore {
         .into_lead()
     }
 
+    /// Saves `lead` at most once per `save_key` (the server derives it from the web session and
+    /// the number): a save retried after a timeout whose insert did land returns that lead,
+    /// updated with the retry's names and consent, instead of adding a second one. Its id,
+    /// creation time and callback state are never touched by a repeat.
+    pub async fn save_once(&self, lead: &NewLead, save_key: &str) -> Result<Lead, StoreError> {
+        let mut row = LeadRow::from_new(LeadId::new(), lead, Utc::now());
+        row.save_key = Some(save_key.to_owned());
+        match self {
+            LeadStore::Supabase(s) => s.save_once(&row).await,
+            LeadStore::Embedded(s) => s.save_once(row).await,
+        }?
+        .into_lead()
+    }
+
+    /// Claims the lead's one callback, durably, just before the dial: true for the first
+    /// caller (`callback_requested_at` was null), false for any other.
+    pub async fn claim_callback(&self, id: LeadId) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        match self {
+            LeadStore::Supabase(s) => s.claim_callback(id, now).await,
+            LeadStore::Embedded(s) => s.claim_callback(id, now).await,
+        }
+    }
+
+    /// Telnyx certainly did not place the call: the lead is `failed` and may be claimed again.
+    pub async fn release_callback(&self, id: LeadId) -> Result<(), StoreError> {
+        match self {
+            LeadStore::Supabase(s) => s.release_callback(id).await,
+            LeadStore::Embedded(s) => s.release_callback(id).await,
+        }
+    }
+
+    /// Whether any lead with this number had a callback claimed since `since` (the cooldown,
+    /// durable: it holds when the Redis cooldown keys are gone).
+    pub async fn callback_since(
+        &self,
+        phone: &PhoneE164,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        match self {
+            LeadStore::Supabase(s) => s.callback_since(phone.as_e164(), since).await,
+            LeadStore::Embedded(s) => Ok(s
+                .any(|r| {
+                    r.phone_e164 == phone.as_e164()
+                        && r.callback_requested_at.is_some_and(|t| t >= since)
+                })
+                .await),
+        }
+    }
+
     pub async fn get(&self, id: LeadId) -> Result<Option<Lead>, StoreError> {
         let row = match self {
             LeadStore::Supabase(s) => s.get(id).await?,

@@ -20,6 +20,12 @@ pub struct LeadRow {
     pub consent_version: String,
     pub callback_status: CallbackStatus,
     pub web_session_id: String,
+    /// Idempotency key of the save (see the `save_key` migration).
+    #[serde(default)]
+    pub save_key: Option<String>,
+    /// Set when the callback was claimed, just before the dial.
+    #[serde(default)]
+    pub callback_requested_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for LeadRow {
@@ -43,6 +49,8 @@ impl LeadRow {
             consent_version: lead.consent.wording_version.clone(),
             callback_status: CallbackStatus::Pending,
             web_session_id: lead.web_session_id.clone(),
+            save_key: None,
+            callback_requested_at: None,
         }
     }
 
@@ -64,6 +72,7 @@ impl LeadRow {
             created_at: self.created_at,
             summary: self.summary.clone(),
             callback_status: self.callback_status,
+            callback_requested_at: self.callback_requested_at,
         })
     }
 }

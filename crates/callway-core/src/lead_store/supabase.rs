@@ -125,6 +125,86 @@ impl SupabaseLeadStore {
             .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))
     }
 
+    /// `POST /leads?on_conflict=save_key` with `resolution=merge-duplicates`: only the columns
+    /// a save sets are sent, so a repeat keeps the row's id, creation time and callback state.
+    pub(super) async fn save_once(&self, row: &LeadRow) -> Result<LeadRow, StoreError> {
+        let body = serde_json::json!({
+            "first_name": row.first_name,
+            "last_name": row.last_name,
+            "phone_raw": row.phone_raw,
+            "phone_e164": row.phone_e164,
+            "source": row.source,
+            "consent_at": row.consent_at,
+            "consent_version": row.consent_version,
+            "web_session_id": row.web_session_id,
+            "save_key": row.save_key,
+        });
+        let req = self
+            .client
+            .from(TABLE)
+            .upsert(body.to_string())
+            .on_conflict("save_key");
+        let (_, body) = self.run(req).await?;
+        Self::rows(&body)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("upsert returned no row".into()))
+    }
+
+    pub(super) async fn claim_callback(
+        &self,
+        id: LeadId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let patch = serde_json::json!({
+            "callback_status": CallbackStatus::Dialing,
+            "callback_requested_at": now,
+        });
+        let req = self
+            .client
+            .from(TABLE)
+            .eq("id", id.to_string())
+            .is("callback_requested_at", "null")
+            .update(patch.to_string());
+        let (_, body) = self.run(req).await?;
+        Ok(!Self::rows(&body)?.is_empty())
+    }
+
+    pub(super) async fn release_callback(&self, id: LeadId) -> Result<(), StoreError> {
+        let patch = serde_json::json!({
+            "callback_status": CallbackStatus::Failed,
+            "callback_requested_at": null,
+        });
+        let req = self
+            .client
+            .from(TABLE)
+            .eq("id", id.to_string())
+            .update(patch.to_string());
+        self.run(req).await.map(|_| ())
+    }
+
+    pub(super) async fn callback_since(
+        &self,
+        e164: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .client
+            .from(TABLE)
+            .select("id")
+            .eq("phone_e164", e164)
+            // `Z`, not `+00:00`: a `+` in a query string reads as a space.
+            .gte(
+                "callback_requested_at",
+                since.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            )
+            .limit(1);
+        let (_, body) = self.run(req).await?;
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&body.bytes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(!rows.is_empty())
+    }
+
     pub(super) async fn get(&self, id: LeadId) -> Result<Option<LeadRow>, StoreError> {
         let req = self.client.from(TABLE).select("*").eq("id", id.to_string());
         let (_, body) = self.run(req).await?;

@@ -1,6 +1,7 @@
 //! The answering-machine watch: premium AMD usually decides after the stream started.
 
 use crate::shell::state::BridgeState;
+use callway_core::call_context::AmdVerdict;
 use callway_core::call_context::CallRef;
 use std::time::Duration;
 
@@ -16,9 +17,9 @@ pub async fn watch_amd(state: BridgeState, call_ref: CallRef) -> bool {
     while tokio::time::Instant::now() < until {
         tick.tick().await;
         if let Ok(Ok(Some(v))) =
-            tokio::time::timeout(s.tuning.store_timeout, s.contexts.flag(&call_ref, "amd")).await
+            tokio::time::timeout(s.tuning.store_timeout, s.contexts.amd(&call_ref)).await
         {
-            return v == "machine";
+            return v == AmdVerdict::Machine;
         }
     }
     false

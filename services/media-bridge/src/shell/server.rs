@@ -345,8 +345,8 @@ async fn admit(req: &Request<Incoming>, token: &str, state: &BridgeState) -> Res
         return Err(forbidden());
     }
     let machine = matches!(
-        tokio::time::timeout(t, s.contexts.flag(&call_ref, "amd")).await,
-        Ok(Ok(Some(v))) if v == "machine"
+        tokio::time::timeout(t, s.contexts.amd(&call_ref)).await,
+        Ok(Ok(Some(callway_core::call_context::AmdVerdict::Machine)))
     );
     Ok(Admit::Call(Box::new(ctx), call_ref, machine))
 }

@@ -158,11 +158,11 @@ pub async fn state_from_settings(settings: &Settings) -> anyhow::Result<BridgeSt
         )
         .await?;
     }
-    let contexts = match &settings.redis_url {
-        Some(url) => ContextStore::Redis(callway_core::redis_conn::connect(url).await?),
-        None if settings.callway_sandbox => ContextStore::memory(),
-        None => return Err(ConfigError::Missing("REDIS_URL").into()),
-    };
+    let contexts = ContextStore::from_settings(
+        settings,
+        callway_core::call_context::Process::Standalone,
+    )
+    .await?;
     state_with_store(settings, contexts, Tuning::from_settings(settings))
 }
 

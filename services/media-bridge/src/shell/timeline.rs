@@ -2,7 +2,7 @@
 //! `callee` (input transcription). One writer task per call keeps the order and keeps Redis
 //! latency out of the audio loop; a full queue drops lines rather than stall the call.
 
-use callway_core::call_context::{CallRef, ContextStore, TimelineEvent};
+use callway_core::call_context::{CallRef, ContextStore, TimelineEvent, TimelineKind};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -13,12 +13,12 @@ const AGENT_DONE: &str = "response.output_audio_transcript.done";
 const CALLEE_DONE: &str = "conversation.item.input_audio_transcription.completed";
 
 pub struct Timeline {
-    tx: mpsc::Sender<(&'static str, Option<String>)>,
+    tx: mpsc::Sender<(TimelineKind, Option<String>)>,
 }
 
 impl Timeline {
     pub fn spawn(contexts: ContextStore, call_ref: CallRef, store_timeout: Duration) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(&'static str, Option<String>)>(64);
+        let (tx, mut rx) = mpsc::channel::<(TimelineKind, Option<String>)>(64);
         tokio::spawn(async move {
             while let Some((kind, text)) = rx.recv().await {
                 let ev = TimelineEvent::now(kind, text);
@@ -33,7 +33,7 @@ impl Timeline {
         Timeline { tx }
     }
 
-    pub fn push(&self, kind: &'static str, text: Option<String>) {
+    pub fn push(&self, kind: TimelineKind, text: Option<String>) {
         if self.tx.try_send((kind, text)).is_err() {
             tracing::debug!("timeline queue full: line dropped");
         }
@@ -49,16 +49,16 @@ impl Timeline {
 
 /// `(kind, text)` for the two transcript events, bounded. A cheap substring test first: most
 /// frames are audio deltas and need no second parse.
-pub fn transcript_line(frame: &str) -> Option<(&'static str, String)> {
+pub fn transcript_line(frame: &str) -> Option<(TimelineKind, String)> {
     let kind = if frame.contains(AGENT_DONE) {
-        "agent"
+        TimelineKind::Agent
     } else if frame.contains(CALLEE_DONE) {
-        "callee"
+        TimelineKind::Callee
     } else {
         return None;
     };
     let v: serde_json::Value = serde_json::from_str(frame).ok()?;
-    let expected = if kind == "agent" {
+    let expected = if kind == TimelineKind::Agent {
         AGENT_DONE
     } else {
         CALLEE_DONE
@@ -83,9 +83,9 @@ mod tests {
     #[test]
     fn picks_the_two_transcript_events_only() {
         let a = r#"{"type":"response.output_audio_transcript.done","transcript":"Bonjour Marie"}"#;
-        assert_eq!(transcript_line(a), Some(("agent", "Bonjour Marie".into())));
+        assert_eq!(transcript_line(a), Some((TimelineKind::Agent, "Bonjour Marie".into())));
         let c = r#"{"type":"conversation.item.input_audio_transcription.completed","transcript":"Oui"}"#;
-        assert_eq!(transcript_line(c), Some(("callee", "Oui".into())));
+        assert_eq!(transcript_line(c), Some((TimelineKind::Callee, "Oui".into())));
         let d = r#"{"type":"response.output_audio_transcript.delta","delta":"x"}"#;
         assert_eq!(transcript_line(d), None);
         let long = format!(

@@ -155,7 +155,7 @@ impl Harness {
             .client
             .dial(&DialRequest {
                 to_e164: to.into(),
-                client_state: ctx.call_ref.to_client_state(),
+                client_state: ctx.call_ref.to_client_state(ctx.lead_id),
                 stream_url: self.stream_url(token),
                 stream_auth_token: auth.into(),
                 command_id: random_id("cmd_"),

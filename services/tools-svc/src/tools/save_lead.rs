@@ -1,5 +1,6 @@
 //! `save_lead`: stores the visitor's lead once every check passes (consent, names, phone policy,
-//! hourly limits per client and network). The lead is tied to the web session the server owns.
+//! hourly limits per client and network). The lead is tied to the web session the server owns,
+//! and saved at most once per session and number (a retry, or a corrected name, updates it).
 
 use super::SaveLeadArgs;
 use crate::error::ToolsError;
@@ -59,7 +60,14 @@ pub async fn save_lead(
         source: "voice_agent".into(),
         web_session_id: call.session.as_str().to_owned(),
     };
-    let saved = match state.leads.insert(&lead).await {
+    // One lead per web session and number: a save retried after a timeout (its insert may have
+    // landed) finds the same row instead of adding one.
+    let save_key = callway_core::call_context::key_hash(&format!(
+        "save:{}:{}",
+        call.session.as_str(),
+        lead.phone.as_e164()
+    ));
+    let saved = match state.leads.save_once(&lead, &save_key).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "lead not stored");

@@ -1,19 +1,27 @@
 //! `trigger_call` in two steps, so the phone never rings while the web agent still listens:
 //! 1. `prepare_callback` (when the model calls the tool): the lead must belong to this web session;
-//!    then the claims — one callback per session, a cooldown per number, the hourly limits, the
-//!    daily cap — and the call context (with the web transcript) in the shared store. Any failure
-//!    gives every claim back.
-//! 2. `place_callback` (after the web call is hung up): the Telnyx dial. A failed dial gives the
-//!    claims back and marks the lead and the timeline `failed`.
+//!    then the claims — one callback per session, a cooldown per number (in Redis, and checked in
+//!    PostgreSQL too so that a lost Redis does not lift it), the hourly limits, the daily cap —
+//!    and the call context (with the web transcript) in the shared store. The claims' holder is
+//!    the lead: the same request retried after a fault finds its own claims and goes on, another
+//!    is refused; a failure gives back only what is still ours (compare-and-delete).
+//! 2. `place_callback` (after the web call is hung up): the lead's callback is claimed in
+//!    PostgreSQL (at most once per lead, whatever Redis remembers), then exactly one dial per call
+//!    ref. A dial Telnyx certainly refused, or never received, gives everything back and the lead
+//!    shows `failed`. A dial whose answer was lost (timeout, 5xx, reset) is *not* repeated: the
+//!    call may be out, and Telnyx's `call.initiated` for the ref (written by webhook-svc) says so;
+//!    without it within `CALLWAY_DIAL_CONFIRM_SECS` the lead shows `failed`, and the claims stay so
+//!    that nobody dials that number again before the cooldown.
 
 use crate::error::ToolsError;
 use crate::ToolsState;
 use callway_core::call_context::{
-    phone_key, random_id, CallContext, CallRef, ContextStore, TimelineEvent,
+    keys, random_id, CallContext, CallFlag, CallRef, Claimed, ContextStore, DialState,
+    TimelineEvent, TimelineKind,
 };
 use callway_core::lead::{CallbackStatus, LeadId};
 use callway_core::limits::{LimitKind, Taken};
-use callway_core::telnyx::DialRequest;
+use callway_core::telnyx::{DialRequest, TelnyxError};
 use callway_core::transcript;
 use callway_core::web_call::WebCall;
 use std::time::Duration;
@@ -43,28 +51,20 @@ impl std::fmt::Debug for PreparedCallback {
 }
 
 struct Claims {
+    /// The identity every claim carries: the lead being called back.
+    holder: String,
     session_key: String,
     cooldown_key: String,
     day_key: Option<String>,
     hourly: Option<Taken>,
 }
 
-fn session_claim_key(session: &str) -> String {
-    format!("callway:callback:session:{session}")
-}
-fn cooldown_key(e164: &str) -> String {
-    format!("callway:callback:cooldown:{}", phone_key(e164))
-}
-fn daily_key() -> String {
-    format!(
-        "callway:callback:day:{}",
-        chrono::Utc::now().format("%Y-%m-%d")
-    )
-}
+/// How often an unconfirmed dial looks for `call.initiated`.
+const CONFIRM_POLL: Duration = Duration::from_millis(250);
 
 async fn release(state: &ToolsState, c: &ContextStore, claims: Claims, call_ref: Option<&CallRef>) {
-    let _ = c.delete_key(&claims.session_key).await;
-    let _ = c.delete_key(&claims.cooldown_key).await;
+    let _ = c.release(&claims.session_key, &claims.holder).await;
+    let _ = c.release(&claims.cooldown_key, &claims.holder).await;
     if let Some(day) = &claims.day_key {
         let _ = c.decr(day).await;
     }
@@ -92,27 +92,45 @@ pub async fn prepare_callback(
         .ok_or(ToolsError::LeadNotFound)?;
     span.record("lead_id", lead_id.to_string().as_str());
     span.record("phone", lead.phone.masked().as_str());
+    if lead.callback_requested_at.is_some() {
+        return Err(ToolsError::CallbackAlreadyRequested);
+    }
 
     let c = &deps.contexts;
     let mut claims = Claims {
-        session_key: session_claim_key(call.session.as_str()),
-        cooldown_key: cooldown_key(lead.phone.as_e164()),
+        holder: lead_id.to_string(),
+        session_key: keys::callback_session(call.session.as_str()),
+        cooldown_key: keys::callback_cooldown(lead.phone.as_e164()),
         day_key: None,
         hourly: None,
     };
-    if !c
-        .claim(&claims.session_key, Duration::from_secs(24 * 3600))
+    match c
+        .acquire(&claims.session_key, &claims.holder, Duration::from_secs(24 * 3600))
         .await
         .map_err(ToolsError::Context)?
     {
-        return Err(ToolsError::CallbackAlreadyRequested);
+        Claimed::Other => return Err(ToolsError::CallbackAlreadyRequested),
+        Claimed::New | Claimed::Ours => {}
     }
-    match c.claim(&claims.cooldown_key, deps.cooldown).await {
-        Ok(true) => {}
+    match c.acquire(&claims.cooldown_key, &claims.holder, deps.cooldown).await {
+        Ok(Claimed::New | Claimed::Ours) => {}
         failed => {
-            let _ = c.delete_key(&claims.session_key).await;
+            let _ = c.release(&claims.session_key, &claims.holder).await;
             return Err(match failed {
                 Err(e) => ToolsError::Context(e),
+                Ok(_) => ToolsError::NumberCooldown,
+            });
+        }
+    }
+    // The cooldown again, from PostgreSQL: it holds when Redis lost its keys.
+    let since = chrono::Utc::now()
+        - chrono::Duration::from_std(deps.cooldown).unwrap_or(chrono::Duration::zero());
+    match state.leads.callback_since(&lead.phone, since).await {
+        Ok(false) => {}
+        recent => {
+            release(state, c, claims, None).await;
+            return Err(match recent {
+                Err(e) => ToolsError::Store(e),
                 Ok(_) => ToolsError::NumberCooldown,
             });
         }
@@ -132,7 +150,7 @@ pub async fn prepare_callback(
             return Err(ToolsError::from_limit(e));
         }
     }
-    let day = daily_key();
+    let day = keys::callback_day(chrono::Utc::now().date_naive());
     let counted = c.incr(&day, Duration::from_secs(2 * 24 * 3600)).await;
     claims.day_key = Some(day);
     match counted {
@@ -184,10 +202,10 @@ pub async fn prepare_callback(
     let summary = transcript::summary(&turns, callway_core::prompts::MAX_SUMMARY_CHARS);
     if let Err(e) = state
         .leads
-        .update_callback(lead_id, CallbackStatus::Dialing, Some(&summary))
+        .update_callback(lead_id, CallbackStatus::Pending, Some(&summary))
         .await
     {
-        tracing::warn!(error = %e, "lead status not updated");
+        tracing::warn!(error = %e, "conversation not recorded on the lead");
     }
     tracing::info!("callback prepared");
     Ok(PreparedCallback {
@@ -212,42 +230,106 @@ pub async fn place_callback(state: &ToolsState, p: PreparedCallback) -> Result<(
 async fn place(state: &ToolsState, p: PreparedCallback) -> Result<(), ToolsError> {
     let deps = state.calls.as_ref().ok_or(ToolsError::CallsUnavailable)?;
     let c = &deps.contexts;
-    if let Err(e) = c
-        .push_event(&p.call_ref, &TimelineEvent::now("dialing", None))
-        .await
-    {
-        tracing::warn!(error = %e, "timeline not updated");
+    // The durable claim: one callback per lead, even if every Redis key is gone.
+    match state.leads.claim_callback(p.lead_id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("the lead's callback was already claimed: not dialled");
+            release(state, c, p.claims, Some(&p.call_ref)).await;
+            return Err(ToolsError::CallbackAlreadyRequested);
+        }
+        Err(e) => {
+            // Unknown whether the claim landed: nothing is dialled, and nothing given back in
+            // PostgreSQL (a landed claim keeps the lead from a second dial; it shows `failed`).
+            tracing::error!(error = %e, "callback claim not stored: not dialled");
+            push(c, &p.call_ref, TimelineKind::Ended, Some("failed")).await;
+            let _ = c.remove(&p.call_ref).await;
+            return Err(ToolsError::Store(e));
+        }
     }
+    match c.begin_dial(&p.call_ref).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("this call ref was dialled before: not dialled again");
+            return Err(ToolsError::CallbackAlreadyRequested);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "dial state not stored: not dialled");
+            not_placed(state, c, p).await;
+            return Err(ToolsError::Context(e));
+        }
+    }
+    push(c, &p.call_ref, TimelineKind::Dialing, None).await;
     let dial = DialRequest {
         to_e164: p.to_e164.clone(),
-        client_state: p.call_ref.to_client_state(),
+        client_state: p.call_ref.to_client_state(p.lead_id),
         stream_url: format!("{}?token={}", deps.stream_url, p.stream_token),
         stream_auth_token: p.stream_secret.clone(),
-        // Unique per dial; the client re-sends the same id on retries.
-        command_id: random_id("cmd_"),
+        // One id per call ref: should a dial ever be repeated, Telnyx ignores the copy.
+        command_id: format!("dial-{}", keys::key_hash(p.call_ref.as_str())),
         webhook_url: deps.webhook_url.clone(),
     };
-    let answer = match deps.telnyx.dial(&dial).await {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!(error = %e, "dial failed");
-            let _ = c
-                .push_event(
-                    &p.call_ref,
-                    &TimelineEvent::now("ended", Some("failed".into())),
-                )
-                .await;
-            let _ = state
-                .leads
-                .update_callback(p.lead_id, CallbackStatus::Failed, None)
-                .await;
-            release(state, c, p.claims, Some(&p.call_ref)).await;
-            return Err(ToolsError::Dial(e));
+    match deps.telnyx.dial(&dial).await {
+        Ok(answer) => {
+            let _ = c.set_dial_state(&p.call_ref, DialState::Placed).await;
+            record_call_control_id(c, &p.call_ref, answer.call_control_id).await;
+            tracing::info!("callback dialled");
+            Ok(())
         }
-    };
-    match c.load(&p.call_ref).await {
+        Err(e @ (TelnyxError::Unknown(_) | TelnyxError::Unavailable { .. })) => {
+            // The call may be out: never dialled again. Telnyx's webhooks decide.
+            tracing::warn!(error = %e, "dial answer lost: waiting for call.initiated");
+            let _ = c.set_dial_state(&p.call_ref, DialState::Unconfirmed).await;
+            confirm(state, c, &p, deps.dial_confirm, e).await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "dial refused: the call was not placed");
+            let _ = c.set_dial_state(&p.call_ref, DialState::NotPlaced).await;
+            not_placed(state, c, p).await;
+            Err(ToolsError::Dial(e))
+        }
+    }
+}
+
+/// Waits for `call.initiated` (the `Initiated` flag webhook-svc raises) for an unconfirmed dial.
+async fn confirm(
+    state: &ToolsState,
+    c: &ContextStore,
+    p: &PreparedCallback,
+    window: Duration,
+    dial_error: TelnyxError,
+) -> Result<(), ToolsError> {
+    let until = tokio::time::Instant::now() + window;
+    while tokio::time::Instant::now() < until {
+        if let Ok(true) = c.is_raised(&p.call_ref, CallFlag::Initiated).await {
+            tracing::info!("dial confirmed by call.initiated");
+            return Ok(());
+        }
+        tokio::time::sleep(CONFIRM_POLL).await;
+    }
+    tracing::error!("no call.initiated for an unconfirmed dial: lead marked failed");
+    push(c, &p.call_ref, TimelineKind::Ended, Some("failed")).await;
+    let _ = state
+        .leads
+        .update_callback(p.lead_id, CallbackStatus::Failed, None)
+        .await;
+    Err(ToolsError::Dial(dial_error))
+}
+
+/// Telnyx certainly did not place the call: everything is given back, the lead shows `failed`
+/// and may be called back on a new request.
+async fn not_placed(state: &ToolsState, c: &ContextStore, p: PreparedCallback) {
+    push(c, &p.call_ref, TimelineKind::Ended, Some("failed")).await;
+    if let Err(e) = state.leads.release_callback(p.lead_id).await {
+        tracing::warn!(error = %e, "lead callback not released");
+    }
+    release(state, c, p.claims, Some(&p.call_ref)).await;
+}
+
+async fn record_call_control_id(c: &ContextStore, call_ref: &CallRef, id: String) {
+    match c.load(call_ref).await {
         Ok(Some(mut ctx)) => {
-            ctx.call_control_id = Some(answer.call_control_id);
+            ctx.call_control_id = Some(id);
             if let Err(e) = c.put(&ctx).await {
                 // The call is placed: the bridge still finds the context written before.
                 tracing::warn!(error = %e, "could not record the call control id in the context");
@@ -256,6 +338,11 @@ async fn place(state: &ToolsState, p: PreparedCallback) -> Result<(), ToolsError
         Ok(None) => tracing::warn!("context gone right after the dial"),
         Err(e) => tracing::warn!(error = %e, "context not readable after the dial"),
     }
-    tracing::info!("callback dialled");
-    Ok(())
+}
+
+async fn push(c: &ContextStore, call_ref: &CallRef, kind: TimelineKind, text: Option<&str>) {
+    let ev = TimelineEvent::now(kind, text.map(str::to_owned));
+    if let Err(e) = c.push_event(call_ref, &ev).await {
+        tracing::warn!(error = %e, "timeline not updated");
+    }
 }

@@ -1,120 +1,12 @@
-//! What the phone leg needs to know about the web conversation, and the one-shot claims that keep
-//! callbacks in check. Shared through Redis so any instance can serve any call; an in-memory
-//! implementation backs the single-process sandbox. Keys never contain phone numbers (a SHA-256
-//! of the E.164 form is used for the cooldown).
+//! The store itself: Redis shared by every instance, or memory for the single-process sandbox
+//! (decided once, in [`ContextStore::from_settings`]), and the primitives the other modules
+//! build on. Every Redis command has the connection's response timeout (`redis_conn`).
 
-use crate::lead::LeadId;
+use super::{keys, random_id, CallContext, CallRef, CONTEXT_TTL, TIMELINE_TTL};
 use crate::redis_conn::Redis;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use ring::rand::{SecureRandom, SystemRandom};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// How long a call context lives: ringing + a long call.
-pub const CONTEXT_TTL: Duration = Duration::from_secs(45 * 60);
-
-/// Random URL-safe token with a prefix, e.g. `cx_…`.
-pub fn random_id(prefix: &str) -> String {
-    let mut bytes = [0u8; 18];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the operating system random source is unavailable");
-    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// Opaque id of one callback; the only thing Telnyx carries (`client_state`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CallRef(String);
-
-impl CallRef {
-    pub fn generate() -> Self {
-        Self(random_id("cx_"))
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        let ok = s.starts_with("cx_")
-            && s.len() <= 64
-            && s[3..]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        ok.then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// `client_state` must be base64 for Telnyx.
-    pub fn to_client_state(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.0.as_bytes())
-    }
-
-    pub fn from_client_state(state: &str) -> Option<Self> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(state.trim())
-            .ok()?;
-        Self::parse(std::str::from_utf8(&bytes).ok()?)
-    }
-}
-
-/// Everything the bridge and the webhooks need, written by `trigger_call`.
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
-pub struct CallContext {
-    pub call_ref: CallRef,
-    pub lead_id: LeadId,
-    pub first_name: String,
-    /// The web conversation, replayed to the phone agent as conversation items (user content).
-    #[serde(default)]
-    pub web_transcript: Vec<crate::transcript::Turn>,
-    pub web_session_id: String,
-    pub phone_masked: String,
-    /// Checked by the bridge against Telnyx's `stream_auth_token`.
-    pub stream_secret: String,
-    pub call_control_id: Option<String>,
-    /// W3C `traceparent` of the web request that asked for the call, so the phone leg joins its trace.
-    pub traceparent: Option<String>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl std::fmt::Debug for CallContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "CallContext({}, lead {})",
-            self.call_ref.as_str(),
-            self.lead_id
-        )
-    }
-}
-
-/// How long the phone-leg timeline stays readable by the page after the call.
-pub const TIMELINE_TTL: Duration = Duration::from_secs(3600);
-/// Longest timeline kept for one call (a long call has many turns; the page needs the recent ones).
-pub const MAX_TIMELINE_EVENTS: usize = 200;
-
-/// One step of the phone leg, as the web page shows it (`dialing`, `ringing`, `answered`,
-/// `voicemail`, `agent`, `callee`, `ended`...). `text` is what was said, for `agent`/`callee`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TimelineEvent {
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-}
-
-impl TimelineEvent {
-    pub fn now(kind: &str, text: Option<String>) -> Self {
-        Self {
-            at: chrono::Utc::now(),
-            kind: kind.to_owned(),
-            text,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
@@ -156,26 +48,39 @@ impl MemoryStore {
     }
 }
 
-fn ctx_key(r: &CallRef) -> String {
-    format!("callway:ctx:{}", r.as_str())
-}
-fn stream_key(token: &str) -> String {
-    format!("callway:stream:{token}")
-}
-
-/// Redis key material for a value that must not appear in a key (a number, an address, an id
-/// chosen by a peer): the first 128 bits of its SHA-256, URL-safe.
-pub fn key_hash(value: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
-    URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
-}
-
-/// Redis key material for a phone number: never the number itself.
-pub fn phone_key(e164: &str) -> String {
-    key_hash(e164)
+/// Which process asks for the store: the all-in-one launcher runs every service in one
+/// process, so memory is consistent there; a standalone service shares state with the others
+/// only through Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    AllInOne,
+    Standalone,
 }
 
 impl ContextStore {
+    /// The one place that decides "Redis or memory": Redis whenever `REDIS_URL` is set; memory
+    /// for the all-in-one launcher, or a standalone service in the sandbox; otherwise an error
+    /// naming `REDIS_URL`.
+    pub async fn from_settings(
+        settings: &crate::Settings,
+        process: Process,
+    ) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        match &settings.redis_url {
+            Some(url) => crate::redis_conn::connect(url)
+                .await
+                .map(ContextStore::Redis)
+                .map_err(|e| ConfigError::Invalid {
+                    name: "REDIS_URL",
+                    reason: e.to_string(),
+                }),
+            None if process == Process::AllInOne || settings.callway_sandbox => {
+                Ok(ContextStore::memory())
+            }
+            None => Err(ConfigError::Missing("REDIS_URL")),
+        }
+    }
+
     pub fn memory() -> Self {
         ContextStore::Memory(MemoryStore::default())
     }
@@ -314,11 +219,11 @@ impl ContextStore {
 
     pub async fn put(&self, ctx: &CallContext) -> Result<(), ContextError> {
         let json = serde_json::to_string(ctx).map_err(|e| ContextError::Corrupt(e.to_string()))?;
-        self.set(ctx_key(&ctx.call_ref), json, CONTEXT_TTL).await
+        self.set(keys::context(&ctx.call_ref), json, CONTEXT_TTL).await
     }
 
     pub async fn load(&self, call_ref: &CallRef) -> Result<Option<CallContext>, ContextError> {
-        match self.get(&ctx_key(call_ref)).await? {
+        match self.get(&keys::context(call_ref)).await? {
             None => Ok(None),
             Some(json) => serde_json::from_str(&json)
                 .map(Some)
@@ -327,14 +232,14 @@ impl ContextStore {
     }
 
     pub async fn remove(&self, call_ref: &CallRef) -> Result<(), ContextError> {
-        self.delete_key(&ctx_key(call_ref)).await
+        self.delete_key(&keys::context(call_ref)).await
     }
 
     /// A one-time token for the media stream URL, pointing at the call.
     pub async fn issue_stream_token(&self, call_ref: &CallRef) -> Result<String, ContextError> {
         let token = random_id("st_");
         self.set(
-            stream_key(&token),
+            keys::stream_token(&token),
             call_ref.as_str().to_owned(),
             CONTEXT_TTL,
         )
@@ -350,7 +255,7 @@ impl ContextStore {
             return Ok(None);
         }
         Ok(self
-            .get(&stream_key(token))
+            .get(&keys::stream_token(token))
             .await?
             .and_then(|r| CallRef::parse(&r)))
     }
@@ -361,70 +266,9 @@ impl ContextStore {
             return Ok(None);
         }
         Ok(self
-            .take(&stream_key(token))
+            .take(&keys::stream_token(token))
             .await?
             .and_then(|r| CallRef::parse(&r)))
-    }
-
-    /// Appends to the call's timeline (kept after the call for the page, then expires).
-    pub async fn push_event(
-        &self,
-        call_ref: &CallRef,
-        event: &TimelineEvent,
-    ) -> Result<(), ContextError> {
-        let key = format!("callway:timeline:{}", call_ref.as_str());
-        let json =
-            serde_json::to_string(event).map_err(|e| ContextError::Corrupt(e.to_string()))?;
-        match self {
-            ContextStore::Redis(c) => {
-                let mut c = c.clone();
-                redis::pipe()
-                    .atomic()
-                    .rpush(&key, json)
-                    .ltrim(&key, -(MAX_TIMELINE_EVENTS as isize), -1)
-                    .expire(&key, TIMELINE_TTL.as_secs() as i64)
-                    .query_async::<()>(&mut c)
-                    .await?;
-                Ok(())
-            }
-            ContextStore::Memory(m) => m.with(|map| {
-                let entry = map
-                    .entry(key)
-                    .or_insert(("[]".into(), Instant::now() + TIMELINE_TTL));
-                let mut list: Vec<serde_json::Value> =
-                    serde_json::from_str(&entry.0).unwrap_or_default();
-                list.push(serde_json::from_str(&json).unwrap_or_default());
-                if list.len() > MAX_TIMELINE_EVENTS {
-                    list.remove(0);
-                }
-                entry.0 = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
-            }),
-        }
-    }
-
-    pub async fn timeline(&self, call_ref: &CallRef) -> Result<Vec<TimelineEvent>, ContextError> {
-        let key = format!("callway:timeline:{}", call_ref.as_str());
-        let raw: Vec<String> = match self {
-            ContextStore::Redis(c) => {
-                let mut c = c.clone();
-                redis::cmd("LRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut c)
-                    .await?
-            }
-            ContextStore::Memory(m) => m.with(|map| {
-                let list: Vec<serde_json::Value> = map
-                    .get(&key)
-                    .and_then(|(v, _)| serde_json::from_str(v).ok())
-                    .unwrap_or_default();
-                list.iter().map(|v| v.to_string()).collect()
-            })?,
-        };
-        raw.iter()
-            .map(|j| serde_json::from_str(j).map_err(|e| ContextError::Corrupt(e.to_string())))
-            .collect()
     }
 
     /// Which web session a call belongs to; outlives the context so the page can read the end.
@@ -434,7 +278,7 @@ impl ContextStore {
         web_session_id: &str,
     ) -> Result<(), ContextError> {
         self.set(
-            format!("callway:owner:{}", call_ref.as_str()),
+            keys::owner(call_ref),
             web_session_id.to_owned(),
             TIMELINE_TTL,
         )
@@ -442,32 +286,7 @@ impl ContextStore {
     }
 
     pub async fn owner(&self, call_ref: &CallRef) -> Result<Option<String>, ContextError> {
-        self.get(&format!("callway:owner:{}", call_ref.as_str()))
-            .await
-    }
-
-    /// A small per-call fact shared between services (e.g. `amd` = `human`/`machine`).
-    pub async fn set_flag(
-        &self,
-        call_ref: &CallRef,
-        name: &str,
-        value: &str,
-    ) -> Result<(), ContextError> {
-        self.set(
-            format!("callway:flag:{}:{name}", call_ref.as_str()),
-            value.to_owned(),
-            CONTEXT_TTL,
-        )
-        .await
-    }
-
-    pub async fn flag(
-        &self,
-        call_ref: &CallRef,
-        name: &str,
-    ) -> Result<Option<String>, ContextError> {
-        self.get(&format!("callway:flag:{}:{name}", call_ref.as_str()))
-            .await
+        self.get(&keys::owner(call_ref)).await
     }
 
     pub async fn ping(&self) -> bool {
@@ -644,6 +463,7 @@ impl ContextStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lead::LeadId;
 
     fn ctx() -> CallContext {
         CallContext {
@@ -668,6 +488,10 @@ mod tests {
         assert_eq!(s.load(&c.call_ref).await.unwrap(), Some(c.clone()));
         let t = s.issue_stream_token(&c.call_ref).await.unwrap();
         assert_eq!(
+            s.peek_stream_token(&t).await.unwrap(),
+            Some(c.call_ref.clone())
+        );
+        assert_eq!(
             s.redeem_stream_token(&t).await.unwrap(),
             Some(c.call_ref.clone())
         );
@@ -679,31 +503,5 @@ mod tests {
         assert_eq!(s.incr("n", Duration::from_secs(5)).await.unwrap(), 2);
         s.remove(&c.call_ref).await.unwrap();
         assert_eq!(s.load(&c.call_ref).await.unwrap(), None);
-        for i in 0..(MAX_TIMELINE_EVENTS + 5) {
-            s.push_event(
-                &c.call_ref,
-                &TimelineEvent::now("agent", Some(format!("{i}"))),
-            )
-            .await
-            .unwrap();
-        }
-        let t = s.timeline(&c.call_ref).await.unwrap();
-        assert_eq!(t.len(), MAX_TIMELINE_EVENTS);
-        assert_eq!(
-            t.last().unwrap().text.as_deref(),
-            Some(format!("{}", MAX_TIMELINE_EVENTS + 4).as_str())
-        );
-    }
-
-    #[test]
-    fn client_state_round_trips_and_refuses_other_content() {
-        let r = CallRef::generate();
-        assert_eq!(CallRef::from_client_state(&r.to_client_state()), Some(r));
-        assert_eq!(CallRef::from_client_state("not base64!"), None);
-        assert_eq!(
-            CallRef::from_client_state(&base64::engine::general_purpose::STANDARD.encode("x")),
-            None
-        );
-        assert!(!phone_key("+33612345678").contains("612345678"));
     }
 }
