@@ -187,3 +187,44 @@ async fn secret_keys_go_in_apikey_only_and_legacy_jwts_in_both_headers() {
     );
     assert!(reqs[0].starts_with("get /rest/v1/leads?"), "{}", reqs[0]);
 }
+
+/// A save retried after a timeout whose insert landed: one lead, its id and callback state
+/// kept, the retry's names applied. The callback claim is taken once, durably; the cooldown
+/// reads it back by number.
+#[tokio::test]
+async fn saves_are_idempotent_and_the_callback_claim_is_taken_once_through_postgrest() {
+    let pg = TempPostgres::start().await.expect("postgres");
+    let api = Postrust::start(&pg).await.expect("postrust");
+    let s = store(&api.rest_url(), &api.service_role_key(), 3000);
+    let key = callway_core::call_context::key_hash("save:ws_abc:+33612345678");
+
+    let first = s.save_once(&lead("06 12 34 56 78"), &key).await.expect("save");
+    assert!(s.claim_callback(first.id).await.unwrap(), "first claim");
+    assert!(!s.claim_callback(first.id).await.unwrap(), "claimed once");
+    let mut corrected = lead("06 12 34 56 78");
+    corrected.last_name = PersonName::parse("Sklodowska").unwrap();
+    let again = s.save_once(&corrected, &key).await.expect("repeat");
+    assert_eq!(again.id, first.id, "the same lead");
+    assert_eq!(again.last_name.as_str(), "Sklodowska");
+    assert_eq!(again.callback_status, CallbackStatus::Dialing, "callback state kept");
+    assert_eq!(s.count().await.unwrap(), 1);
+    // Another number in the same session is another lead.
+    let other_key = callway_core::call_context::key_hash("save:ws_abc:+33781234567");
+    let other = s.save_once(&lead("07 81 23 45 67"), &other_key).await.unwrap();
+    assert_ne!(other.id, first.id);
+
+    let phone = PhoneE164::parse("06 12 34 56 78", &PhonePolicy::default()).unwrap();
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    assert!(s.callback_since(&phone, hour_ago).await.unwrap());
+    let later = chrono::Utc::now() + chrono::Duration::minutes(1);
+    assert!(!s.callback_since(&phone, later).await.unwrap());
+    let other_phone = PhoneE164::parse("07 81 23 45 67", &PhonePolicy::default()).unwrap();
+    assert!(!s.callback_since(&other_phone, hour_ago).await.unwrap());
+
+    // Not placed: released, and claimable again.
+    s.release_callback(first.id).await.unwrap();
+    let got = s.get(first.id).await.unwrap().unwrap();
+    assert_eq!(got.callback_status, CallbackStatus::Failed);
+    assert!(got.callback_requested_at.is_none());
+    assert!(s.claim_callback(first.id).await.unwrap());
+}

@@ -275,9 +275,18 @@ async fn a_prepared_callback_dials_only_when_placed_with_an_opaque_state_and_the
         Some("Agent : Bonjour, je suis l'agent IA de Callway.\nVisiteur : Cabinet dentaire, 40 appels par jour, je veux filtrer."),
         "the business reads the conversation itself"
     );
-    assert_eq!(stored.callback_status, CallbackStatus::Dialing);
+    assert_eq!(stored.callback_status, CallbackStatus::Pending);
+    assert!(stored.callback_requested_at.is_none(), "claimed only at the dial");
 
     tools::place_callback(&app.state, prepared).await.unwrap();
+    let stored = app
+        .leads
+        .get(LeadId::parse(&lead).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.callback_status, CallbackStatus::Dialing);
+    assert!(stored.callback_requested_at.is_some());
     let req = app.telnyx.requests().remove(0);
     assert!(req.starts_with("POST /v2/calls "), "{req}");
     let dial: Value = serde_json::from_str(req.split("\r\n\r\n").nth(1).unwrap()).unwrap();
@@ -313,7 +322,19 @@ async fn one_callback_per_session_a_cooldown_per_number_and_leads_bound_to_their
     tools::prepare_callback(&app.state, &a, &lead)
         .await
         .unwrap();
+    // The same request again (a retry after a fault) finds its own claims and goes on...
+    let again = tools::prepare_callback(&app.state, &a, &lead)
+        .await
+        .unwrap();
+    // ...but the lead is dialled once, whatever runs twice.
+    tools::place_callback(&app.state, again).await.unwrap();
     let e = tools::prepare_callback(&app.state, &a, &lead)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "callback_already_requested");
+    // Another lead of the same session is another request: refused.
+    let other = app.lead(&a, "07 81 23 45 60").await;
+    let e = tools::prepare_callback(&app.state, &a, &other)
         .await
         .unwrap_err();
     assert_eq!(e.code(), "callback_already_requested");

@@ -234,8 +234,9 @@ async fn place(state: &ToolsState, p: PreparedCallback) -> Result<(), ToolsError
     match state.leads.claim_callback(p.lead_id).await {
         Ok(true) => {}
         Ok(false) => {
+            // The claims (held for this lead) belong to the callback that did claim it.
             tracing::warn!("the lead's callback was already claimed: not dialled");
-            release(state, c, p.claims, Some(&p.call_ref)).await;
+            let _ = c.remove(&p.call_ref).await;
             return Err(ToolsError::CallbackAlreadyRequested);
         }
         Err(e) => {
