@@ -11,6 +11,7 @@ pub const JWT_SECRET: &str = "callway-test-jwt-secret-at-least-32-characters";
 pub struct Postrust {
     pub port: u16,
     child: Child,
+    db_url: String,
 }
 
 /// Where the test command installed it (`scripts/test` caches it under ~/.cache/callway).
@@ -31,8 +32,20 @@ impl Postrust {
     pub async fn start(pg: &TempPostgres) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
         let port = crate::ports::free_port();
-        let child = Command::new(binary()?)
-            .env("PGRST_DB_URI", pg.authenticator_url())
+        let db_url = pg.authenticator_url();
+        let child = Self::spawn(port, &db_url)?;
+        let me = Self {
+            port,
+            child,
+            db_url,
+        };
+        me.wait_healthy().await?;
+        Ok(me)
+    }
+
+    fn spawn(port: u16, db_url: &str) -> anyhow::Result<Child> {
+        Command::new(binary()?)
+            .env("PGRST_DB_URI", db_url)
             .env("PGRST_DB_SCHEMAS", "public")
             .env("PGRST_DB_ANON_ROLE", "anon")
             .env("PGRST_JWT_SECRET", JWT_SECRET)
@@ -42,8 +55,11 @@ impl Postrust {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .context("starting postrust")?;
-        let me = Self { port, child };
+            .context("starting postrust")
+    }
+
+    async fn wait_healthy(&self) -> anyhow::Result<()> {
+        let port = self.port;
         let client = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
@@ -54,13 +70,25 @@ impl Postrust {
                 .map(|r| r.status().is_success())
                 .unwrap_or(false);
             if ok {
-                return Ok(me);
+                return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
                 anyhow::bail!("postrust did not become healthy on port {port}");
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+
+    /// Stops the server (an outage: connections are refused).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port, after [`Postrust::stop`].
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.child = Self::spawn(self.port, &self.db_url)?;
+        self.wait_healthy().await
     }
 
     /// The base URL to give the lead store (what `SUPABASE_REST_URL` would be).

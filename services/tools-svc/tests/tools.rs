@@ -26,7 +26,7 @@ struct App {
     contexts: ContextStore,
     leads: LeadStore,
     telnyx: ScriptedHttp,
-    _redis: callway_testkit::redis::TempRedis,
+    redis: callway_testkit::redis::TempRedis,
     _dir: tempfile::TempDir,
 }
 
@@ -97,7 +97,7 @@ async fn spawn(telnyx_script: Script, daily_cap: u64, limits: LimitsConfig) -> A
         contexts,
         leads,
         telnyx,
-        _redis: redis,
+        redis,
         _dir: dir,
     }
 }
@@ -489,4 +489,121 @@ async fn a_failed_dial_releases_every_claim_and_marks_the_lead_failed() {
         2,
         "a 4xx is final: no retry of the same command"
     );
+}
+
+/// Redis frozen (SIGSTOP) while trigger_call takes its claims: the request fails (store
+/// timeout), its claim lands when Redis wakes, and the same request's retry is not refused by
+/// it. One dial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_landed_after_a_redis_stall_does_not_refuse_the_retry() {
+    let app = spawn(dial_ok(), 10, roomy()).await;
+    let call = web_call("203.0.113.7");
+    let lead = app.lead(&call, "06 12 34 56 78").await;
+    // The claim script is cached in Redis already (as it is on a live server), so the stalled
+    // EVALSHA runs when Redis wakes instead of failing with NOSCRIPT.
+    app.contexts
+        .acquire("callway:test:warm", "x", Duration::from_secs(5))
+        .await
+        .unwrap();
+    app.redis.freeze();
+    let e = tools::prepare_callback(&app.state, &call, &lead)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "storage_unavailable");
+    app.redis.thaw();
+    // What the stalled request sent is executed now: its claim holds the session.
+    let key = callway_core::call_context::keys::callback_session(call.session.as_str());
+    let landed = async {
+        for _ in 0..100 {
+            if app.contexts.get_value(&key).await.ok().flatten().is_some() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(landed.await, "the stalled claim landed after the thaw");
+    let p = tools::prepare_callback(&app.state, &call, &lead)
+        .await
+        .expect("the retry of the same request goes through");
+    tools::place_callback(&app.state, p).await.unwrap();
+    assert_eq!(app.telnyx.requests().len(), 1, "one dial");
+}
+
+fn dial_answered(status: u16, delay: Duration) -> Script {
+    Script {
+        status,
+        body: json!({"errors":[{"code":"90000","title":"Internal error"}]}).to_string(),
+        delay,
+        headers: vec![],
+    }
+}
+
+/// A dial whose answer is lost (a 500 or a timeout: the call may be out) is never sent again.
+/// Without Telnyx's call.initiated the lead ends `failed` after the confirmation window and the
+/// claims stay (nobody dials that number again before the cooldown); with it, the call goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ambiguous_dial_is_never_repeated_and_call_initiated_decides() {
+    for (script, confirmed) in [
+        (dial_answered(500, Duration::ZERO), false),
+        (dial_answered(200, Duration::from_secs(3)), false),
+        (dial_answered(500, Duration::ZERO), true),
+    ] {
+        let app = spawn(script, 10, roomy()).await;
+        let call = web_call("203.0.113.7");
+        let lead = app.lead(&call, "06 12 34 56 78").await;
+        let p = tools::prepare_callback(&app.state, &call, &lead)
+            .await
+            .unwrap();
+        let call_ref = p.call_ref.clone();
+        if confirmed {
+            // webhook-svc's doing when call.initiated arrives for this ref.
+            let contexts = app.contexts.clone();
+            let r = call_ref.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                contexts
+                    .raise(&r, callway_core::call_context::CallFlag::Initiated)
+                    .await
+                    .unwrap();
+            });
+        }
+        let placed = tools::place_callback(&app.state, p).await;
+        assert_eq!(app.telnyx.requests().len(), 1, "sent once, never repeated");
+        assert_eq!(
+            app.contexts.dial_state(&call_ref).await.unwrap(),
+            Some(callway_core::call_context::DialState::Unconfirmed)
+        );
+        let stored = app
+            .leads
+            .get(LeadId::parse(&lead).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        if confirmed {
+            placed.expect("confirmed by call.initiated");
+            assert_eq!(stored.callback_status, CallbackStatus::Dialing);
+            assert!(app.contexts.load(&call_ref).await.unwrap().is_some());
+        } else {
+            assert_eq!(placed.unwrap_err().code(), "dial_failed");
+            assert_eq!(stored.callback_status, CallbackStatus::Failed);
+            // The call may be out: the same number is not dialled again, by anyone.
+            let again = web_call("198.51.100.9");
+            let lead2 = app.lead(&again, "06 12 34 56 78").await;
+            assert_eq!(
+                tools::prepare_callback(&app.state, &again, &lead2)
+                    .await
+                    .unwrap_err()
+                    .code(),
+                "number_cooldown"
+            );
+            assert_eq!(
+                tools::prepare_callback(&app.state, &call, &lead)
+                    .await
+                    .unwrap_err()
+                    .code(),
+                "callback_already_requested"
+            );
+        }
+    }
 }
