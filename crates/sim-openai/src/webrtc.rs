@@ -257,12 +257,13 @@ impl Peer {
 
     /// Ends the peer connection the way a browser notices at once: the data channel's stream
     /// reset (its `close` event), then SCTP shutdown, RTCP BYE and DTLS close_notify
-    /// (`Rtc::close`). Each step waits for the browser at most a second.
+    /// (`Rtc::close`). The channel's reset waits for the browser up to 3 s (a loaded machine
+    /// can take over a second to answer; the wait ends as soon as it does), the rest 1 s.
     async fn close_gracefully(&mut self, buf: &mut [u8]) {
         if let Some(id) = self.channel.take() {
             self.close_channel(id);
         }
-        self.run_until(buf, Duration::from_secs(1), |p| {
+        self.run_until(buf, Duration::from_secs(3), |p| {
             !matches!(p.closing, Some((_, false)))
         })
         .await;
