@@ -119,11 +119,11 @@ def check_expr(expr):
     text = re.sub(r'"[^"]*"', " ", text)
     for m in re.finditer(rf"({_IDENT})\s*(\()?", text):
         word, call = m.group(1), m.group(2)
+        if word in KEYWORDS:
+            continue
         if call:
             if word not in FUNCTIONS:
                 problems.append(f"unknown function {word}")
-        elif word in KEYWORDS:
-            continue
         elif re.fullmatch(r"\d+[smhdwy]?|e\d+", word):
             continue
         else:
