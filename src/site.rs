@@ -56,7 +56,10 @@ fn session_secret(settings: &Settings) -> anyhow::Result<Secret> {
 }
 
 async fn context_store(settings: &Settings) -> anyhow::Result<ContextStore> {
-    Ok(ContextStore::from_settings(settings, callway_core::call_context::Process::AllInOne).await?)
+    Ok(
+        ContextStore::from_settings(settings, callway_core::call_context::Process::AllInOne)
+            .await?,
+    )
 }
 
 fn webhook_state(

@@ -385,6 +385,10 @@ impl Settings {
     }
 }
 
+fn d_60_u64() -> u64 {
+    60
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,8 +494,4 @@ mod tests {
             Settings::from_sources(None, env(&[("OPENAI_API_KEY", "sk-abcdef-secret")])).unwrap();
         assert!(!format!("{s:?}").contains("abcdef"));
     }
-}
-
-fn d_60_u64() -> u64 {
-    60
 }

@@ -116,7 +116,7 @@ impl Limits {
         let window = now_unix.div_euclid(WINDOW_SECS);
         let retry_after_secs = (WINDOW_SECS - now_unix.rem_euclid(WINDOW_SECS)) as u64;
         let key = |scope: LimitScope, who: &str| {
-crate::call_context::keys::limit(kind.as_str(), scope.as_str(), who, window)
+            crate::call_context::keys::limit(kind.as_str(), scope.as_str(), who, window)
         };
         let mut checks = vec![
             (

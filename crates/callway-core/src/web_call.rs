@@ -92,7 +92,10 @@ pub struct WebCall {
 const RECORD_GRACE: Duration = Duration::from_secs(3600);
 use crate::call_context::keys;
 const ACTIVE_KEY: &str = keys::WEB_ACTIVE;
-use keys::{web_function_call as fc_key, web_lease as lease_key, web_record as record_key, web_turns as turns_key};
+use keys::{
+    web_function_call as fc_key, web_lease as lease_key, web_record as record_key,
+    web_turns as turns_key,
+};
 
 fn corrupt(e: serde_json::Error) -> ContextError {
     ContextError::Corrupt(e.to_string())

@@ -79,9 +79,12 @@ async fn contexts_claims_and_tokens_through_redis() {
     );
 
     use callway_core::call_context::TimelineEvent;
-    a.push_event(&ctx.call_ref, &TimelineEvent::now(TimelineKind::Ringing, None))
-        .await
-        .unwrap();
+    a.push_event(
+        &ctx.call_ref,
+        &TimelineEvent::now(TimelineKind::Ringing, None),
+    )
+    .await
+    .unwrap();
     b.push_event(
         &ctx.call_ref,
         &TimelineEvent::now(TimelineKind::Agent, Some("Bonjour Marie".into())),

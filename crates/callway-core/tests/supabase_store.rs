@@ -198,7 +198,10 @@ async fn saves_are_idempotent_and_the_callback_claim_is_taken_once_through_postg
     let s = store(&api.rest_url(), &api.service_role_key(), 3000);
     let key = callway_core::call_context::key_hash("save:ws_abc:+33612345678");
 
-    let first = s.save_once(&lead("06 12 34 56 78"), &key).await.expect("save");
+    let first = s
+        .save_once(&lead("06 12 34 56 78"), &key)
+        .await
+        .expect("save");
     assert!(s.claim_callback(first.id).await.unwrap(), "first claim");
     assert!(!s.claim_callback(first.id).await.unwrap(), "claimed once");
     let mut corrected = lead("06 12 34 56 78");
@@ -206,11 +209,18 @@ async fn saves_are_idempotent_and_the_callback_claim_is_taken_once_through_postg
     let again = s.save_once(&corrected, &key).await.expect("repeat");
     assert_eq!(again.id, first.id, "the same lead");
     assert_eq!(again.last_name.as_str(), "Sklodowska");
-    assert_eq!(again.callback_status, CallbackStatus::Dialing, "callback state kept");
+    assert_eq!(
+        again.callback_status,
+        CallbackStatus::Dialing,
+        "callback state kept"
+    );
     assert_eq!(s.count().await.unwrap(), 1);
     // Another number in the same session is another lead.
     let other_key = callway_core::call_context::key_hash("save:ws_abc:+33781234567");
-    let other = s.save_once(&lead("07 81 23 45 67"), &other_key).await.unwrap();
+    let other = s
+        .save_once(&lead("07 81 23 45 67"), &other_key)
+        .await
+        .unwrap();
     assert_ne!(other.id, first.id);
 
     let phone = PhoneE164::parse("06 12 34 56 78", &PhonePolicy::default()).unwrap();

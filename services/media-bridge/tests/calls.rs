@@ -125,9 +125,9 @@ async fn the_callee_talks_to_the_agent_with_the_web_summary_and_the_call_ends_cl
             e.kind == TimelineKind::Agent
                 && e.text.as_deref() == Some("Bonjour Marie, ici l'agent IA de Callway.")
         });
-        let callee = t
-            .iter()
-            .any(|e| e.kind == TimelineKind::Callee && e.text.as_deref() == Some("Oui, c'est bien moi."));
+        let callee = t.iter().any(|e| {
+            e.kind == TimelineKind::Callee && e.text.as_deref() == Some("Oui, c'est bien moi.")
+        });
         if agent && callee {
             break;
         }

@@ -35,7 +35,9 @@ pub async fn call_events(
         .timeline(&call_ref)
         .await
         .map_err(ToolsError::Context)?;
-    let ended = events.iter().any(|e| e.kind == callway_core::call_context::TimelineKind::Ended);
+    let ended = events
+        .iter()
+        .any(|e| e.kind == callway_core::call_context::TimelineKind::Ended);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(Timeline { events, ended }))

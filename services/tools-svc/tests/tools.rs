@@ -276,7 +276,10 @@ async fn a_prepared_callback_dials_only_when_placed_with_an_opaque_state_and_the
         "the business reads the conversation itself"
     );
     assert_eq!(stored.callback_status, CallbackStatus::Pending);
-    assert!(stored.callback_requested_at.is_none(), "claimed only at the dial");
+    assert!(
+        stored.callback_requested_at.is_none(),
+        "claimed only at the dial"
+    );
 
     tools::place_callback(&app.state, prepared).await.unwrap();
     let stored = app

@@ -236,8 +236,13 @@ async fn act(
             let status = outcome(&cause, answered, answerer, stream_failed);
             tracing::info!(cause = %cause, outcome = status.as_str(), "call ended");
             set_status(state, &ctx.lead_id, status).await?;
-            push_timeline(c, call_ref, TimelineKind::Ended, Some(status.as_str().to_owned()))
-                .await?;
+            push_timeline(
+                c,
+                call_ref,
+                TimelineKind::Ended,
+                Some(status.as_str().to_owned()),
+            )
+            .await?;
             if let Err(e) = c.remove(call_ref).await {
                 tracing::warn!(error = %e, "context not removed (it expires by itself)");
             }
@@ -341,7 +346,8 @@ async fn push_timeline(
     kind: TimelineKind,
     text: Option<String>,
 ) -> Result<(), ContextError> {
-    c.push_event(call_ref, &TimelineEvent::now(kind, text)).await
+    c.push_event(call_ref, &TimelineEvent::now(kind, text))
+        .await
 }
 
 async fn set_status(

@@ -9,8 +9,8 @@ mod parse_props;
 mod receive;
 pub mod signature;
 
-pub use handle::{outcome, Answerer, VoicemailAction, VOICEMAIL_MESSAGE};
 pub use error::WebhookError;
+pub use handle::{outcome, Answerer, VoicemailAction, VOICEMAIL_MESSAGE};
 pub use signature::WebhookKey;
 
 use actix_web::dev::Server;
@@ -44,7 +44,8 @@ pub fn state_from_settings(
     contexts: ContextStore,
     leads: LeadStore,
 ) -> Result<WebhookState, ConfigError> {
-    let key = callway_core::Settings::require::<str>("TELNYX_PUBLIC_KEY", &settings.telnyx_public_key)?;
+    let key =
+        callway_core::Settings::require::<str>("TELNYX_PUBLIC_KEY", &settings.telnyx_public_key)?;
     let key = WebhookKey::from_base64(key).map_err(|reason| ConfigError::Invalid {
         name: "TELNYX_PUBLIC_KEY",
         reason,

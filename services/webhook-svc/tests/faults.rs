@@ -69,7 +69,10 @@ fn every_refusal_was_redelivered_and_handled(w: &World) {
         );
     }
     let refused: Vec<_> = rec.webhooks.iter().filter(|h| !h.acknowledged()).collect();
-    assert!(!refused.is_empty(), "deliveries during the outage were refused");
+    assert!(
+        !refused.is_empty(),
+        "deliveries during the outage were refused"
+    );
     for h in &refused {
         assert!(
             rec.webhooks
@@ -100,7 +103,11 @@ async fn telnyx_placing_the_call_then_answering_500_or_nothing_rings_once() {
         w.sim.fail_next_dials(fault, 1);
         // place_callback returns once call.initiated confirmed the lost dial.
         let (lead, _) = w.request_callback().await;
-        assert_eq!(w.final_status(lead).await, CallbackStatus::Completed, "{fault:?}");
+        assert_eq!(
+            w.final_status(lead).await,
+            CallbackStatus::Completed,
+            "{fault:?}"
+        );
         let rec = w.sim.recorded();
         assert_eq!(rec.dials.len(), 1, "{fault:?}: the dial was sent once");
         assert_eq!(real_dials(&w), 1, "{fault:?}: one ring");
@@ -169,9 +176,7 @@ async fn postgrest_down_while_webhooks_arrive_then_back_records_the_right_outcom
     tokio::time::sleep(Duration::from_millis(2000)).await;
     api.restart().await.expect("postrust back");
     assert_eq!(w.final_status(lead).await, CallbackStatus::Completed);
-    let rec = w.sim.recorded();
     every_refusal_was_redelivered_and_handled(&w);
-
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,10 +203,7 @@ async fn redis_restarted_empty_mid_call_records_the_outcome_and_never_rings_twic
         &WebSessionId::generate(),
         chrono::Utc::now().timestamp() + 600,
     );
-    let session = w
-        .tokens
-        .verify(&t, chrono::Utc::now().timestamp())
-        .unwrap();
+    let session = w.tokens.verify(&t, chrono::Utc::now().timestamp()).unwrap();
     let now = chrono::Utc::now();
     let call = callway_core::web_call::WebCall {
         session,

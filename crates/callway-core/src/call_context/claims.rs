@@ -50,7 +50,10 @@ impl ContextStore {
             }
             ContextStore::Memory(m) => m.with(|map| match map.get_mut(key) {
                 None => {
-                    map.insert(key.to_owned(), (holder.to_owned(), std::time::Instant::now() + ttl));
+                    map.insert(
+                        key.to_owned(),
+                        (holder.to_owned(), std::time::Instant::now() + ttl),
+                    );
                     1
                 }
                 Some(entry) if entry.0 == holder => {

@@ -80,7 +80,10 @@ mod tests {
         assert!(!s.begin_dial(&r).await.unwrap());
         assert_eq!(s.dial_state(&r).await.unwrap(), Some(DialState::Sending));
         s.set_dial_state(&r, DialState::Unconfirmed).await.unwrap();
-        assert_eq!(s.dial_state(&r).await.unwrap(), Some(DialState::Unconfirmed));
+        assert_eq!(
+            s.dial_state(&r).await.unwrap(),
+            Some(DialState::Unconfirmed)
+        );
         assert!(!s.begin_dial(&r).await.unwrap());
     }
 }

@@ -63,14 +63,22 @@ impl ContextStore {
             .await
     }
 
-    pub async fn is_raised(&self, call_ref: &CallRef, flag: CallFlag) -> Result<bool, ContextError> {
+    pub async fn is_raised(
+        &self,
+        call_ref: &CallRef,
+        flag: CallFlag,
+    ) -> Result<bool, ContextError> {
         Ok(self
             .get_value(&keys::flag(call_ref, flag.name()))
             .await?
             .is_some())
     }
 
-    pub async fn set_amd(&self, call_ref: &CallRef, verdict: AmdVerdict) -> Result<(), ContextError> {
+    pub async fn set_amd(
+        &self,
+        call_ref: &CallRef,
+        verdict: AmdVerdict,
+    ) -> Result<(), ContextError> {
         self.set_value(
             &keys::flag(call_ref, CallFlag::Amd.name()),
             verdict.as_str().into(),

@@ -219,7 +219,8 @@ impl ContextStore {
 
     pub async fn put(&self, ctx: &CallContext) -> Result<(), ContextError> {
         let json = serde_json::to_string(ctx).map_err(|e| ContextError::Corrupt(e.to_string()))?;
-        self.set(keys::context(&ctx.call_ref), json, CONTEXT_TTL).await
+        self.set(keys::context(&ctx.call_ref), json, CONTEXT_TTL)
+            .await
     }
 
     pub async fn load(&self, call_ref: &CallRef) -> Result<Option<CallContext>, ContextError> {

@@ -135,7 +135,6 @@ impl ContextStore {
             .map(|j| serde_json::from_str(j).map_err(|e| ContextError::Corrupt(e.to_string())))
             .collect()
     }
-
 }
 
 #[cfg(test)]
@@ -172,9 +171,12 @@ mod tests {
         let s = ContextStore::memory();
         let r = CallRef::generate();
         for i in 0..(MAX_TIMELINE_EVENTS + 5) {
-            s.push_event(&r, &TimelineEvent::now(TimelineKind::Agent, Some(format!("{i}"))))
-                .await
-                .unwrap();
+            s.push_event(
+                &r,
+                &TimelineEvent::now(TimelineKind::Agent, Some(format!("{i}"))),
+            )
+            .await
+            .unwrap();
         }
         let t = s.timeline(&r).await.unwrap();
         assert_eq!(t.len(), MAX_TIMELINE_EVENTS);

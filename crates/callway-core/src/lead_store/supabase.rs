@@ -200,8 +200,8 @@ impl SupabaseLeadStore {
             )
             .limit(1);
         let (_, body) = self.run(req).await?;
-        let rows: Vec<serde_json::Value> = serde_json::from_slice(&body.bytes)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_slice(&body.bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(!rows.is_empty())
     }
 

@@ -158,11 +158,9 @@ pub async fn state_from_settings(settings: &Settings) -> anyhow::Result<BridgeSt
         )
         .await?;
     }
-    let contexts = ContextStore::from_settings(
-        settings,
-        callway_core::call_context::Process::Standalone,
-    )
-    .await?;
+    let contexts =
+        ContextStore::from_settings(settings, callway_core::call_context::Process::Standalone)
+            .await?;
     state_with_store(settings, contexts, Tuning::from_settings(settings))
 }
 

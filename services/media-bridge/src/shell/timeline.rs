@@ -83,9 +83,15 @@ mod tests {
     #[test]
     fn picks_the_two_transcript_events_only() {
         let a = r#"{"type":"response.output_audio_transcript.done","transcript":"Bonjour Marie"}"#;
-        assert_eq!(transcript_line(a), Some((TimelineKind::Agent, "Bonjour Marie".into())));
+        assert_eq!(
+            transcript_line(a),
+            Some((TimelineKind::Agent, "Bonjour Marie".into()))
+        );
         let c = r#"{"type":"conversation.item.input_audio_transcription.completed","transcript":"Oui"}"#;
-        assert_eq!(transcript_line(c), Some((TimelineKind::Callee, "Oui".into())));
+        assert_eq!(
+            transcript_line(c),
+            Some((TimelineKind::Callee, "Oui".into()))
+        );
         let d = r#"{"type":"response.output_audio_transcript.delta","delta":"x"}"#;
         assert_eq!(transcript_line(d), None);
         let long = format!(

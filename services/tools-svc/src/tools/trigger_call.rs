@@ -105,14 +105,21 @@ pub async fn prepare_callback(
         hourly: None,
     };
     match c
-        .acquire(&claims.session_key, &claims.holder, Duration::from_secs(24 * 3600))
+        .acquire(
+            &claims.session_key,
+            &claims.holder,
+            Duration::from_secs(24 * 3600),
+        )
         .await
         .map_err(ToolsError::Context)?
     {
         Claimed::Other => return Err(ToolsError::CallbackAlreadyRequested),
         Claimed::New | Claimed::Ours => {}
     }
-    match c.acquire(&claims.cooldown_key, &claims.holder, deps.cooldown).await {
+    match c
+        .acquire(&claims.cooldown_key, &claims.holder, deps.cooldown)
+        .await
+    {
         Ok(Claimed::New | Claimed::Ours) => {}
         failed => {
             let _ = c.release(&claims.session_key, &claims.holder).await;

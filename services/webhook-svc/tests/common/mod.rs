@@ -234,4 +234,3 @@ impl World {
         false
     }
 }
-
