@@ -167,6 +167,7 @@ pub async fn start_with_bridge(
             .wrap(from_fn(body_deadline(timeouts.body)))
             .wrap(tracing_actix_web::TracingLogger::default())
             .wrap(headers(&csp))
+            .wrap(from_fn(callway_core::http_metrics::record))
             .configure(tools_svc::configure(tools.clone()))
             .configure(token_svc::configure(token.clone()));
         if let Some(w) = webhooks.clone() {

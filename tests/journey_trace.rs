@@ -1,14 +1,17 @@
-//! One trace per journey: the web session request starts it and stores it with the web call; the
+//! One trace per journey, and its metrics: the web session request starts it and stores it with the web call; the
 //! server's sideband continues it, so both tools hang under it; `trigger_call` stores its own
 //! context in the call context, and the dial, the Telnyx webhooks and the media bridge pick it up
 //! from there. Spans are exported over OTLP/HTTP to a receiver this test runs, and asserted with
-//! their parent links. The all-in-one launcher runs with the OpenAI simulator as OpenAI (so the
+//! their parent links; the metrics of the same journey (OTLP `/v1/metrics` to the same receiver)
+//! are asserted by name, unit and value, with no personal data or id in any label. The all-in-one launcher runs with the OpenAI simulator as OpenAI (so the
 //! test can play the visitor on a second sideband), simulated Telnyx, embedded lead store.
 
 #[path = "support/trace_checks.rs"]
 mod trace_checks;
 #[path = "support/web_driver.rs"]
 mod web_driver;
+#[path = "support/metrics_checks.rs"]
+mod metrics_checks;
 
 use callway_core::Settings;
 use callway_testkit::otlp::OtlpReceiver;
@@ -133,5 +136,13 @@ async fn a_whole_journey_is_one_trace_from_the_session_to_hang_up() {
         "the page is given the session request's own trace"
     );
     eprintln!("journey trace: {summary}");
+    let outcome = timeline["events"]
+        .as_array()
+        .and_then(|e| e.iter().rev().find(|e| e["kind"] == "ended"))
+        .and_then(|e| e["text"].as_str())
+        .expect("the final event names the outcome")
+        .to_owned();
+    _telemetry.flush_metrics();
+    metrics_checks::assert_journey_metrics(&receiver, &outcome).await;
     server.stop(false).await;
 }

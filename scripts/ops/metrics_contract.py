@@ -25,12 +25,13 @@ _FAMILIES = {
     "callway_web_sessions_started_total": ("counter", {}),
     "callway_web_sessions_active": ("gauge", {}),
     "callway_web_sessions_refused_total": (
-        "counter", {"reason": {"busy", "rate_limited", "upstream", "invalid"}}),
+        "counter", {"reason": {"busy", "rate_limited", "upstream", "invalid", "unavailable"}}),
     "callway_leads_saved_total": ("counter", {}),
     "callway_leads_refused_total": ("counter", {"code": None}),
     "callway_callbacks_requested_total": ("counter", {}),
     "callway_callbacks_refused_total": ("counter", {"reason": {
-        "cooldown", "already_requested", "rate_limited", "daily_cap", "unavailable"}}),
+        "cooldown", "already_requested", "rate_limited", "daily_cap", "unavailable",
+        "invalid"}}),
     "callway_callbacks_dialled_total": ("counter", {}),
     "callway_callbacks_dial_failed_total": ("counter", {}),
     "callway_callbacks_answered_total": ("counter", {}),

@@ -1,11 +1,13 @@
-//! Logs and traces. JSON log lines on stdout, every line passed through the phone-number scrubber;
-//! spans exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! Logs, traces and metrics. JSON log lines on stdout, every line passed through the phone-number
+//! scrubber; spans and metrics (`crate::metrics`) exported over OTLP/HTTP when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`/v1/traces`, `/v1/metrics`, every 10 s).
 //!
 //! The OTLP exporter uses the blocking HTTP client: the batch processor runs on its own OS thread
 //! without a Tokio reactor, where the async client panics and export silently stops.
 
 use crate::mask::mask_phone_numbers;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::io::{self, Write};
 use tracing_subscriber::fmt::MakeWriter;
@@ -16,6 +18,16 @@ use tracing_subscriber::EnvFilter;
 /// Flushes spans on drop. Keep it alive for the life of the process.
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
+}
+
+impl TelemetryGuard {
+    /// Exports the metrics gathered so far now (tests; a draining process).
+    pub fn flush_metrics(&self) {
+        if let Some(m) = &self.meters {
+            let _ = m.force_flush();
+        }
+    }
 }
 
 impl Drop for TelemetryGuard {
@@ -23,8 +35,14 @@ impl Drop for TelemetryGuard {
         if let Some(p) = self.provider.take() {
             let _ = p.shutdown();
         }
+        if let Some(m) = self.meters.take() {
+            let _ = m.shutdown();
+        }
     }
 }
+
+/// How often metrics are exported.
+const METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Installs the global subscriber. Safe to call more than once (later calls only build a guard),
 /// so tests and the all-in-one launcher can share a process.
@@ -61,12 +79,53 @@ pub fn init(
         .with(otel)
         .try_init()
         .is_ok();
+    let mut meters = None;
     if installed {
         if let Some(p) = &provider {
             opentelemetry::global::set_tracer_provider(p.clone());
         }
+        meters = otlp_endpoint.and_then(|endpoint| match build_meters(service, endpoint) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("OTLP metrics exporter disabled: {e}");
+                None
+            }
+        });
+        if let Some(m) = &meters {
+            opentelemetry::global::set_meter_provider(m.clone());
+        }
     }
-    TelemetryGuard { provider }
+    TelemetryGuard { provider, meters }
+}
+
+fn resource(service: &'static str) -> opentelemetry_sdk::Resource {
+    // One instance id per process: scaled copies of a service must not overwrite each other's
+    // series (Kubernetes sets its own through OTEL_RESOURCE_ATTRIBUTES, read by the builder).
+    opentelemetry_sdk::Resource::builder()
+        .with_service_name(service)
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.instance.id",
+            crate::call_context::random_id(""),
+        ))
+        .build()
+}
+
+fn build_meters(service: &'static str, endpoint: &str) -> Result<SdkMeterProvider, String> {
+    use opentelemetry_otlp::WithExportConfig;
+    let url = format!("{}/v1/metrics", endpoint.trim_end_matches('/'));
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .with_endpoint(url)
+        .with_timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
+        .with_interval(METRICS_INTERVAL)
+        .build();
+    Ok(SdkMeterProvider::builder()
+        .with_reader(reader)
+        .with_resource(resource(service))
+        .build())
 }
 
 fn build_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerProvider, String> {
@@ -78,9 +137,7 @@ fn build_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerProv
         .with_timeout(std::time::Duration::from_secs(3))
         .build()
         .map_err(|e| e.to_string())?;
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name(service)
-        .build();
+    let resource = resource(service);
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(crate::trace_mask::MaskingExporter(exporter))
         .with_resource(resource)

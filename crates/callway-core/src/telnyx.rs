@@ -60,6 +60,17 @@ pub enum TelnyxError {
 }
 
 impl TelnyxError {
+    /// A short fixed word for the `kind` label of `callway.upstream.errors`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TelnyxError::Unauthorized => "auth",
+            TelnyxError::Rejected { .. } => "rejected",
+            TelnyxError::Unavailable { .. } => "unavailable",
+            TelnyxError::Unknown(_) => "answer_lost",
+            TelnyxError::NotSent(_) => "unreachable",
+        }
+    }
+
     /// Hanging up an ended call is not a failure (90018).
     pub fn is_call_ended(&self) -> bool {
         matches!(self, TelnyxError::Rejected { code, .. } if code == "90018")

@@ -1,12 +1,15 @@
-//! An OTLP/HTTP trace receiver (`POST /v1/traces`, protobuf) that records every span it is sent,
-//! so a test can assert the spans a journey produced and how they link. It decodes with the same
+//! An OTLP/HTTP receiver (`POST /v1/traces` and `/v1/metrics`, protobuf) that records every span
+//! and metric data point it is sent, so a test can assert the spans a journey produced, how they
+//! link, and the metrics it counted. It decodes with the same
 //! protobuf definitions the exporter encodes with; nothing is faked on the sending side.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use prost::Message;
@@ -26,10 +29,31 @@ pub struct RecordedSpan {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// One received metric data point (cumulative, as the SDK exports by default): for a counter or
+/// gauge its value, for a histogram its count (`value`) and sum.
+#[derive(Debug, Clone)]
+pub struct RecordedPoint {
+    pub service: String,
+    pub name: String,
+    pub unit: String,
+    /// `sum` (counter, up-down counter), `gauge` or `histogram`.
+    pub kind: &'static str,
+    pub monotonic: bool,
+    pub attributes: BTreeMap<String, String>,
+    pub value: f64,
+    pub sum: f64,
+}
+
+#[derive(Default)]
+struct Sink {
+    spans: Vec<RecordedSpan>,
+    points: Vec<RecordedPoint>,
+}
+
 pub struct OtlpReceiver {
     /// Base URL to give as `OTEL_EXPORTER_OTLP_ENDPOINT` (the exporter appends `/v1/traces`).
     pub endpoint: String,
-    spans: Arc<Mutex<Vec<RecordedSpan>>>,
+    sink: Arc<Mutex<Sink>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -39,8 +63,8 @@ impl OtlpReceiver {
             .await
             .expect("bind loopback");
         let endpoint = format!("http://{}", listener.local_addr().expect("local addr"));
-        let spans = Arc::new(Mutex::new(Vec::new()));
-        let sink = spans.clone();
+        let received = Arc::new(Mutex::new(Sink::default()));
+        let sink = received.clone();
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 let sink = sink.clone();
@@ -58,14 +82,42 @@ impl OtlpReceiver {
         });
         Self {
             endpoint,
-            spans,
+            sink: received,
             task,
         }
     }
 
-    /// Everything received so far.
+    /// Every span received so far.
     pub fn spans(&self) -> Vec<RecordedSpan> {
-        self.spans.lock().map(|s| s.clone()).unwrap_or_default()
+        self.sink
+            .lock()
+            .map(|s| s.spans.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every metric data point received so far, in arrival order.
+    pub fn points(&self) -> Vec<RecordedPoint> {
+        self.sink
+            .lock()
+            .map(|s| s.points.clone())
+            .unwrap_or_default()
+    }
+
+    /// The latest value of the series `name` of `service` whose attributes include `labels`,
+    /// summed over the series that match (cumulative points: the latest export holds the total).
+    pub fn latest(&self, service: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let points = self.points();
+        let mut latest: BTreeMap<String, f64> = BTreeMap::new();
+        for p in points.iter().filter(|p| {
+            p.service == service
+                && p.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| p.attributes.get(*k).map(String::as_str) == Some(*v))
+        }) {
+            latest.insert(format!("{:?}", p.attributes), p.value);
+        }
+        (!latest.is_empty()).then(|| latest.values().sum())
     }
 
     /// Waits until `done` holds for the received spans (exporters batch: spans arrive late).
@@ -91,13 +143,18 @@ impl Drop for OtlpReceiver {
     }
 }
 
-async fn receive(req: Request<Incoming>, sink: &Mutex<Vec<RecordedSpan>>) -> Response<Full<Bytes>> {
-    if req.method() != hyper::Method::POST || req.uri().path() != "/v1/traces" {
+async fn receive(req: Request<Incoming>, sink: &Mutex<Sink>) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    if req.method() != hyper::Method::POST || !["/v1/traces", "/v1/metrics"].contains(&path.as_str())
+    {
         return reply(StatusCode::NOT_FOUND);
     }
     let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
         return reply(StatusCode::BAD_REQUEST);
     };
+    if path == "/v1/metrics" {
+        return receive_metrics(body, sink);
+    }
     let Ok(export) = ExportTraceServiceRequest::decode(body) else {
         return reply(StatusCode::BAD_REQUEST);
     };
@@ -121,8 +178,63 @@ async fn receive(req: Request<Incoming>, sink: &Mutex<Vec<RecordedSpan>>) -> Res
             }
         }
     }
-    if let Ok(mut spans) = sink.lock() {
-        spans.extend(out);
+    if let Ok(mut sink) = sink.lock() {
+        sink.spans.extend(out);
+    }
+    reply(StatusCode::OK)
+}
+
+fn receive_metrics(body: Bytes, sink: &Mutex<Sink>) -> Response<Full<Bytes>> {
+    let Ok(export) = ExportMetricsServiceRequest::decode(body) else {
+        return reply(StatusCode::BAD_REQUEST);
+    };
+    let mut out = Vec::new();
+    for rm in export.resource_metrics {
+        let service = rm
+            .resource
+            .as_ref()
+            .and_then(|r| attributes(&r.attributes).remove("service.name"))
+            .unwrap_or_default();
+        for sm in rm.scope_metrics {
+            for m in sm.metrics {
+                let point = |kind, monotonic, attrs: &[KeyValue], value, sum| RecordedPoint {
+                    service: service.clone(),
+                    name: m.name.clone(),
+                    unit: m.unit.clone(),
+                    kind,
+                    monotonic,
+                    attributes: attributes(attrs),
+                    value,
+                    sum,
+                };
+                let number = |v: &Option<number_data_point::Value>| match v {
+                    Some(number_data_point::Value::AsDouble(d)) => *d,
+                    Some(number_data_point::Value::AsInt(i)) => *i as f64,
+                    None => 0.0,
+                };
+                match &m.data {
+                    Some(Data::Sum(s)) => out.extend(s.data_points.iter().map(|p| {
+                        point("sum", s.is_monotonic, &p.attributes, number(&p.value), 0.0)
+                    })),
+                    Some(Data::Gauge(g)) => out.extend(g.data_points.iter().map(|p| {
+                        point("gauge", false, &p.attributes, number(&p.value), 0.0)
+                    })),
+                    Some(Data::Histogram(h)) => out.extend(h.data_points.iter().map(|p| {
+                        point(
+                            "histogram",
+                            false,
+                            &p.attributes,
+                            p.count as f64,
+                            p.sum.unwrap_or(0.0),
+                        )
+                    })),
+                    _ => {}
+                }
+            }
+        }
+    }
+    if let Ok(mut sink) = sink.lock() {
+        sink.points.extend(out);
     }
     reply(StatusCode::OK)
 }

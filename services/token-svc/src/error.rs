@@ -38,6 +38,36 @@ pub enum TokenError {
 }
 
 impl TokenError {
+    /// The `reason` label of `callway.web.sessions.refused`.
+    pub fn refusal(&self) -> callway_core::metrics::SessionRefusal {
+        use callway_core::metrics::SessionRefusal as R;
+        match self {
+            TokenError::DemoBusy => R::Busy,
+            TokenError::RateLimited { .. } => R::RateLimited,
+            TokenError::UpstreamAuth(_)
+            | TokenError::UpstreamBusy
+            | TokenError::UpstreamTimeout
+            | TokenError::Upstream(_) => R::Upstream,
+            TokenError::StoreUnavailable(_) => R::Unavailable,
+            TokenError::InvalidOffer(_)
+            | TokenError::UnsupportedMediaType
+            | TokenError::BodyTooLarge
+            | TokenError::Session(_)
+            | TokenError::SessionNotFound => R::Invalid,
+        }
+    }
+
+    /// The `kind` label of `callway.upstream.errors` when OpenAI failed.
+    pub fn upstream_kind(&self) -> Option<&'static str> {
+        match self {
+            TokenError::UpstreamAuth(_) => Some("auth"),
+            TokenError::UpstreamBusy => Some("rate_limited"),
+            TokenError::UpstreamTimeout => Some("timeout"),
+            TokenError::Upstream(_) => Some("error"),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             TokenError::InvalidOffer(_) => "invalid_offer",

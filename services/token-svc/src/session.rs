@@ -58,8 +58,28 @@ fn limit_refused(e: LimitError) -> TokenError {
     }
 }
 
-#[tracing::instrument(name = "web.session_create", skip_all, fields(web_session, call_id))]
+/// `POST /api/realtime/session`, counted (`callway.web.sessions.started` / `.refused`).
 pub async fn create(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<TokenState>,
+) -> Result<HttpResponse, TokenError> {
+    let result = create_session(req, body, state).await;
+    let m = callway_core::metrics::get();
+    match &result {
+        Ok(_) => m.sessions_started.add(1, &[]),
+        Err(e) => {
+            m.session_refused(e.refusal());
+            if let Some(kind) = e.upstream_kind() {
+                m.upstream_error(callway_core::metrics::Peer::OpenAi, kind);
+            }
+        }
+    }
+    result
+}
+
+#[tracing::instrument(name = "web.session_create", skip_all, fields(web_session, call_id))]
+async fn create_session(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<TokenState>,

@@ -52,6 +52,21 @@ pub enum ToolsError {
 }
 
 impl ToolsError {
+    /// The `reason` label of `callway.callbacks.refused`.
+    pub fn callback_refusal(&self) -> callway_core::metrics::CallbackRefusal {
+        use callway_core::metrics::CallbackRefusal as R;
+        match self {
+            ToolsError::NumberCooldown => R::Cooldown,
+            ToolsError::CallbackAlreadyRequested => R::AlreadyRequested,
+            ToolsError::Limited { .. } => R::RateLimited,
+            ToolsError::DailyCapReached => R::DailyCap,
+            ToolsError::Store(_) | ToolsError::Context(_) | ToolsError::CallsUnavailable => {
+                R::Unavailable
+            }
+            _ => R::Invalid,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ToolsError::Session(SessionTokenError::Missing) => "session_missing",

@@ -83,6 +83,7 @@ pub fn serve_with(
         App::new()
             .wrap(from_fn(body_deadline(timeouts.body)))
             .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(from_fn(callway_core::http_metrics::record))
             .configure(configure(state.clone()))
             .route("/health", web::get().to(health::health))
     })

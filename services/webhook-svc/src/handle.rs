@@ -140,6 +140,7 @@ async fn without_context(
         "call ended without its context: outcome recorded from the lead"
     );
     state.leads.update_callback(lead_id, status, None).await?;
+    callway_core::metrics::get().callback_ended(status);
     Ok("accepted")
 }
 
@@ -174,6 +175,7 @@ async fn act(
             c.raise(call_ref, CallFlag::Answered).await?;
             set_status(state, &ctx.lead_id, CallbackStatus::Answered).await?;
             push_timeline(c, call_ref, TimelineKind::Answered, None).await?;
+            callway_core::metrics::get().callbacks_answered.add(1, &[]);
         }
         CallEvent::Amd(AmdResult::Human) => c.set_amd(call_ref, AmdVerdict::Human).await?,
         CallEvent::Amd(AmdResult::Machine) => {
@@ -243,6 +245,7 @@ async fn act(
                 Some(status.as_str().to_owned()),
             )
             .await?;
+            callway_core::metrics::get().callback_ended(status);
             if let Err(e) = c.remove(call_ref).await {
                 tracing::warn!(error = %e, "context not removed (it expires by itself)");
             }

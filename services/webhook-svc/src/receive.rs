@@ -42,8 +42,11 @@ pub async fn receive(
         )
         .map_err(|e| {
             tracing::warn!(reason = %e, "webhook refused");
-            WebhookError::Signature(e)
+            let e = WebhookError::Signature(e);
+            callway_core::metrics::get().webhook_received(Some(e.code()));
+            e
         })?;
+    callway_core::metrics::get().webhook_received(None);
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(e) => {

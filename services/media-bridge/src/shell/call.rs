@@ -9,6 +9,7 @@ use crate::shell::hangup::{hang_up_call, passive_until_closed};
 use crate::shell::state::BridgeState;
 use crate::shell::telemetry::{self, CallMetrics};
 use crate::shell::timeline::Timeline;
+use callway_core::metrics::Direction;
 use crate::shell::ws_io::{self, Ws, WsEvent, WsHandle};
 use callway_core::call_context::{CallContext, CallRef};
 use std::time::{Duration, Instant};
@@ -72,6 +73,7 @@ pub async fn run(state: BridgeState, telnyx_ws: Ws, start: CallStart, span: Span
         hangup_pending: false,
         hangups: JoinSet::new(),
         timeline,
+        received: Vec::with_capacity(BATCH + 1),
     };
     let end = call.run_loop(&mut tel_rx, connecting).await;
     call.span.record("callway.end", end);
@@ -93,6 +95,9 @@ struct Call {
     hangup_pending: bool,
     hangups: JoinSet<()>,
     timeline: Timeline,
+    /// When each frame of the current batch was taken, and which way its output goes: recorded
+    /// as `callway.bridge.frame.added_latency` once the batch's outputs are written.
+    received: Vec<(Instant, Direction)>,
 }
 
 impl Call {
@@ -123,6 +128,7 @@ impl Call {
         let mut telnyx_open = true;
         loop {
             self.drain_outputs().await;
+            self.record_latencies();
             if self.bridge.state() == State::Ended {
                 return "ended";
             }
@@ -156,6 +162,7 @@ impl Call {
                         }
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, "OpenAI connect failed");
+                            callway_core::metrics::get().upstream_error(callway_core::metrics::Peer::OpenAi, "connect");
                             self.bridge.handle(Input::OpenAiClosed { code: None, reason: "connect failed" }, Instant::now());
                         }
                         Err(_) => self.bridge.handle(Input::OpenAiClosed { code: None, reason: "connect task lost" }, Instant::now()),
@@ -173,9 +180,24 @@ impl Call {
         }
     }
 
+    fn record_latencies(&mut self) {
+        if self.received.is_empty() {
+            return;
+        }
+        let m = callway_core::metrics::get();
+        let now = Instant::now();
+        for (at, direction) in self.received.drain(..) {
+            m.frame_latency(direction, now.duration_since(at).as_secs_f64());
+        }
+    }
+
     fn on_telnyx(&mut self, ev: Option<WsEvent>, telnyx_open: &mut bool) {
         match ev {
-            Some(WsEvent::Text(t)) => self.bridge.handle(Input::TelnyxText(&t), Instant::now()),
+            Some(WsEvent::Text(t)) => {
+                let now = Instant::now();
+                self.received.push((now, Direction::ToOpenAi));
+                self.bridge.handle(Input::TelnyxText(&t), now)
+            }
             // Said once: a closed channel would otherwise be ready on every turn.
             Some(WsEvent::Closed { .. }) | None => {
                 *telnyx_open = false;
@@ -188,6 +210,7 @@ impl Call {
         let now = Instant::now();
         match ev {
             Some(WsEvent::Text(t)) => {
+                self.received.push((now, Direction::ToTelnyx));
                 self.timeline.observe_openai(&t);
                 self.bridge.handle(Input::OpenAiText(&t), now);
             }

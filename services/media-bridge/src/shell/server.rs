@@ -21,6 +21,7 @@ use crate::shell::telemetry;
 use bytes::Bytes;
 use callway_core::call_context::{CallContext, CallRef};
 use fastwebsockets::upgrade;
+use callway_core::metrics::AdmissionRefusal;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -201,23 +202,32 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
     if !upgrade::is_upgrade_request(&req) {
         return plain(StatusCode::BAD_REQUEST, "WebSocket upgrade expected\n");
     }
+    let m = callway_core::metrics::get();
     if state.shutting_down() {
+        m.admission_refused(AdmissionRefusal::Draining);
         return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
     }
     let Some(token) = auth::query_token(req.uri().query()).map(str::to_owned) else {
         tracing::warn!("media socket without a stream token: refused");
+        m.admission_refused(AdmissionRefusal::Token);
         return forbidden();
     };
     // Admission logs go without the call span: its parent (the web trace) is only known once
     // the context is loaded, and tracing-opentelemetry ignores a parent set after first entry.
     let admit = match admit(&req, &token, &state).await {
         Ok(a) => a,
-        Err(resp) => return resp,
+        Err(resp) => {
+            if resp.status() == StatusCode::FORBIDDEN {
+                m.admission_refused(AdmissionRefusal::Token);
+            }
+            return resp;
+        }
     };
     // Only a socket that passed every check may take a call slot; refused for capacity, its
     // token stays valid (Telnyx, or a retry, can still use it).
     let Ok(permit) = state.0.calls.clone().try_acquire_owned() else {
         tracing::warn!("call limit reached: media socket refused");
+        m.admission_refused(AdmissionRefusal::Full);
         return plain(StatusCode::SERVICE_UNAVAILABLE, "busy\n");
     };
     // Now the token is used up, atomically: of two sockets that passed the checks with the
@@ -227,6 +237,7 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
         Ok(Ok(Some(r))) if &r == admit.call_ref() => {}
         Ok(Ok(_)) => {
             tracing::warn!("stream token used meanwhile: refused");
+            m.admission_refused(AdmissionRefusal::Token);
             return forbidden();
         }
         Ok(Err(e)) => {
@@ -284,7 +295,12 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
                 async move {
                     let _permit = permit;
                     match upgraded.await {
-                        Some(ws) => call::run(state, ws, start, tracing::Span::current()).await,
+                        Some(ws) => {
+                            let active = &callway_core::metrics::get().bridge_calls_active;
+                            active.add(1, &[]);
+                            call::run(state, ws, start, tracing::Span::current()).await;
+                            active.add(-1, &[]);
+                        }
                         None => {
                             if let Some(o) = start.openai {
                                 o.abort();

@@ -170,6 +170,7 @@ pub fn state_with_store(
     contexts: ContextStore,
     tuning: Tuning,
 ) -> anyhow::Result<BridgeState> {
+    super::telemetry::register_call_limit(tuning.max_calls);
     let key = settings
         .openai_api_key
         .clone()

@@ -32,6 +32,9 @@ impl CallMetrics {
                 latency,
             } => {
                 let ms = millis(latency);
+                callway_core::metrics::get()
+                    .voice_to_voice
+                    .record(latency.as_secs_f64(), &[]);
                 let turn = tracing::info_span!(parent: call, "bridge.turn",
                     "callway.voice_to_voice_ms" = ms, response_id = %response_id);
                 turn.in_scope(|| tracing::debug!(voice_to_voice_ms = ms, "turn answered"));
@@ -67,4 +70,19 @@ pub fn log(level: LogLevel, message: &str) {
         LogLevel::Warn => tracing::warn!("{message}"),
         LogLevel::Error => tracing::error!("{message}"),
     }
+}
+
+/// `callway.bridge.calls.limit`: the configured `MEDIA_BRIDGE_MAX_CALLS`, observed at each
+/// export (registered once per process; kept alive here).
+pub fn register_call_limit(max_calls: usize) {
+    static GAUGE: std::sync::OnceLock<opentelemetry::metrics::ObservableGauge<u64>> =
+        std::sync::OnceLock::new();
+    GAUGE.get_or_init(|| {
+        opentelemetry::global::meter("callway")
+            .u64_observable_gauge("callway.bridge.calls.limit")
+            .with_unit("{call}")
+            .with_description("Most phone calls this bridge instance takes.")
+            .with_callback(move |o| o.observe(max_calls as u64, &[]))
+            .build()
+    });
 }

@@ -94,8 +94,13 @@ impl Sideband {
                 }
                 let (sb, running) = (self.clone(), running.clone());
                 tokio::spawn(async move {
+                    // Live sessions as held here: summed over instances, the site's live count
+                    // (a restarted instance drops its leases and its count together).
+                    let active = &callway_core::metrics::get().sessions_active;
+                    active.add(1, &[]);
                     // Awaited through its handle so a panicking session still frees its entry.
                     let _ = tokio::spawn(session::run(sb, ws.clone())).await;
+                    active.add(-1, &[]);
                     if let Ok(mut r) = running.lock() {
                         r.remove(&ws);
                     }

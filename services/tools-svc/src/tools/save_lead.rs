@@ -18,8 +18,23 @@ pub struct SaveLeadOutput {
     pub phone_masked: String,
 }
 
-#[tracing::instrument(name = "tool.save_lead", skip_all, fields(web_session = %call.session, lead_id, phone))]
+/// Counted: `callway.leads.saved`, or `callway.leads.refused` by error code.
 pub async fn save_lead(
+    state: &ToolsState,
+    call: &WebCall,
+    args: SaveLeadArgs,
+) -> Result<SaveLeadOutput, ToolsError> {
+    let result = save(state, call, args).await;
+    let m = callway_core::metrics::get();
+    match &result {
+        Ok(_) => m.leads_saved.add(1, &[]),
+        Err(e) => m.lead_refused(e.code()),
+    }
+    result
+}
+
+#[tracing::instrument(name = "tool.save_lead", skip_all, fields(web_session = %call.session, lead_id, phone))]
+async fn save(
     state: &ToolsState,
     call: &WebCall,
     args: SaveLeadArgs,

@@ -76,8 +76,23 @@ async fn release(state: &ToolsState, c: &ContextStore, claims: Claims, call_ref:
     }
 }
 
-#[tracing::instrument(name = "tool.trigger_call", skip_all, fields(web_session = %call.session, lead_id, call_ref, phone))]
+/// Counted: `callway.callbacks.requested`, and `.refused` by reason.
 pub async fn prepare_callback(
+    state: &ToolsState,
+    call: &WebCall,
+    lead_id: &str,
+) -> Result<PreparedCallback, ToolsError> {
+    let m = callway_core::metrics::get();
+    m.callbacks_requested.add(1, &[]);
+    let result = prepare(state, call, lead_id).await;
+    if let Err(e) = &result {
+        m.callback_refused(e.callback_refusal());
+    }
+    result
+}
+
+#[tracing::instrument(name = "tool.trigger_call", skip_all, fields(web_session = %call.session, lead_id, call_ref, phone))]
+async fn prepare(
     state: &ToolsState,
     call: &WebCall,
     lead_id: &str,
@@ -277,8 +292,14 @@ async fn place(state: &ToolsState, p: PreparedCallback) -> Result<(), ToolsError
         command_id: format!("dial-{}", keys::key_hash(p.call_ref.as_str())),
         webhook_url: deps.webhook_url.clone(),
     };
-    match deps.telnyx.dial(&dial).await {
+    let m = callway_core::metrics::get();
+    let dialled = deps.telnyx.dial(&dial).await;
+    if let Err(e) = &dialled {
+        m.upstream_error(callway_core::metrics::Peer::Telnyx, e.kind());
+    }
+    match dialled {
         Ok(answer) => {
+            m.callbacks_dialled.add(1, &[]);
             let _ = c.set_dial_state(&p.call_ref, DialState::Placed).await;
             record_call_control_id(c, &p.call_ref, answer.call_control_id).await;
             tracing::info!("callback dialled");
@@ -293,6 +314,7 @@ async fn place(state: &ToolsState, p: PreparedCallback) -> Result<(), ToolsError
         Err(e) => {
             tracing::error!(error = %e, "dial refused: the call was not placed");
             let _ = c.set_dial_state(&p.call_ref, DialState::NotPlaced).await;
+            m.callbacks_dial_failed.add(1, &[]);
             not_placed(state, c, p).await;
             Err(ToolsError::Dial(e))
         }
@@ -311,11 +333,15 @@ async fn confirm(
     while tokio::time::Instant::now() < until {
         if let Ok(true) = c.is_raised(&p.call_ref, CallFlag::Initiated).await {
             tracing::info!("dial confirmed by call.initiated");
+            callway_core::metrics::get().callbacks_dialled.add(1, &[]);
             return Ok(());
         }
         tokio::time::sleep(CONFIRM_POLL).await;
     }
     tracing::error!("no call.initiated for an unconfirmed dial: lead marked failed");
+    callway_core::metrics::get()
+        .callbacks_dial_failed
+        .add(1, &[]);
     push(c, &p.call_ref, TimelineKind::Ended, Some("failed")).await;
     let _ = state
         .leads
