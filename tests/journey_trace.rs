@@ -6,12 +6,12 @@
 //! are asserted by name, unit and value, with no personal data or id in any label. The all-in-one launcher runs with the OpenAI simulator as OpenAI (so the
 //! test can play the visitor on a second sideband), simulated Telnyx, embedded lead store.
 
+#[path = "support/metrics_checks.rs"]
+mod metrics_checks;
 #[path = "support/trace_checks.rs"]
 mod trace_checks;
 #[path = "support/web_driver.rs"]
 mod web_driver;
-#[path = "support/metrics_checks.rs"]
-mod metrics_checks;
 
 use callway_core::Settings;
 use callway_testkit::otlp::OtlpReceiver;

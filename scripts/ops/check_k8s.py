@@ -36,7 +36,6 @@ SERVICES = {"token-svc": "TOKEN_SVC", "tools-svc": "TOOLS_SVC", "webhook-svc": "
 SECRET_KEYS = {"CALLWAY_SESSION_SECRET", "SUPABASE_SERVICE_KEY", "OPENAI_API_KEY",
                "TELNYX_API_KEY", "REDIS_URL"}
 # media-bridge: Tuning::drain_deadline (30 s) + the 5 s hard stop after it.
-BRIDGE_DRAIN_SECS = 35
 
 problems = []
 
@@ -133,12 +132,14 @@ def check_pods(docs, env):
         if len(cmd) != 2 or cmd[0] != "sleep":
             bad("media-bridge: no preStop sleep (the Ingress must stop routing before SIGTERM)")
         else:
-            need = int(cmd[1]) + BRIDGE_DRAIN_SECS
+            envs = {e["name"]: e.get("value", "") for e in c.get("env", [])}
+            drain = int(envs.get("MEDIA_BRIDGE_DRAIN_SECS", "30"))
+            # preStop, then the drain, then the bridge's 5 s hard stop.
+            need = int(cmd[1]) + drain + 5
             if spec.get("terminationGracePeriodSeconds", 30) < need:
-                bad(f"media-bridge: terminationGracePeriodSeconds < preStop + drain ({need})")
-            live = c["livenessProbe"]
-            if live["periodSeconds"] * live["failureThreshold"] < need:
-                bad("media-bridge: liveness would restart the bridge while it drains")
+                bad(f"media-bridge: terminationGracePeriodSeconds < preStop + drain + 5 ({need})")
+            if "tcpSocket" not in c["livenessProbe"]:
+                bad("media-bridge: liveness must be a TCP connect (the port stays open while it drains)")
     return deps
 
 

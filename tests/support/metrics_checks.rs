@@ -45,8 +45,18 @@ pub async fn assert_journey_metrics(receiver: &OtlpReceiver, outcome: &str) {
     assert!(v("callway.bridge.calls.limit", &[]) >= 1.0);
     // Latencies: frames both ways through the bridge, at least one phone turn, the session
     // request among the HTTP routes (the pattern, not the path).
-    assert!(v("callway.bridge.frame.added_latency", &[("direction", "to_openai")]) > 10.0);
-    assert!(v("callway.bridge.frame.added_latency", &[("direction", "to_telnyx")]) > 10.0);
+    assert!(
+        v(
+            "callway.bridge.frame.added_latency",
+            &[("direction", "to_openai")]
+        ) > 10.0
+    );
+    assert!(
+        v(
+            "callway.bridge.frame.added_latency",
+            &[("direction", "to_telnyx")]
+        ) > 10.0
+    );
     assert!(v("callway.bridge.voice_to_voice.latency", &[]) >= 1.0);
     assert_eq!(
         v(
@@ -88,11 +98,7 @@ pub async fn assert_journey_metrics(receiver: &OtlpReceiver, outcome: &str) {
                 p.name
             );
             for id in ["cx_", "ws_", "rtc_", "st_", "v3:", "lead"] {
-                assert!(
-                    !value.contains(id),
-                    "{}: {k}={value} carries an id",
-                    p.name
-                );
+                assert!(!value.contains(id), "{}: {k}={value} carries an id", p.name);
             }
         }
     }

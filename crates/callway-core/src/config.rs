@@ -64,6 +64,11 @@ pub struct Settings {
     /// Concurrent calls one media bridge accepts (the next media socket gets 503).
     #[serde(default = "d_200_usize")]
     pub media_bridge_max_calls: usize,
+    /// On SIGTERM, how long running calls may go on before they are cut (seconds). Keep the
+    /// orchestrator's grace period above it (Kubernetes: `terminationGracePeriodSeconds` ≥
+    /// preStop + this + 5 s for the hard stop).
+    #[serde(default = "d_30_u64")]
+    pub media_bridge_drain_secs: u64,
     /// Media sockets one peer address may have open before their request head (and upgrade)
     /// is done; more are closed at once (slowloris, bogus-upgrade floods).
     #[serde(default = "d_16_usize")]

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 /// The route label: the matched pattern, or `unmatched` (a 404 is not a route).
 fn route(req: &actix_web::HttpRequest) -> String {
-    req.match_pattern().unwrap_or_else(|| "unmatched".to_owned())
+    req.match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned())
 }
 
 /// The method label, limited to the standard ones (anything else is `_OTHER`, as the semantic

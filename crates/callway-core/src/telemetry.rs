@@ -101,13 +101,19 @@ pub fn init(
 fn resource(service: &'static str) -> opentelemetry_sdk::Resource {
     // One instance id per process: scaled copies of a service must not overwrite each other's
     // series (Kubernetes sets its own through OTEL_RESOURCE_ATTRIBUTES, read by the builder).
-    opentelemetry_sdk::Resource::builder()
-        .with_service_name(service)
-        .with_attribute(opentelemetry::KeyValue::new(
-            "service.instance.id",
-            crate::call_context::random_id(""),
-        ))
-        .build()
+    let from_env =
+        std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.instance.id="));
+    let builder = opentelemetry_sdk::Resource::builder().with_service_name(service);
+    if from_env {
+        builder.build()
+    } else {
+        builder
+            .with_attribute(opentelemetry::KeyValue::new(
+                "service.instance.id",
+                crate::call_context::random_id(""),
+            ))
+            .build()
+    }
 }
 
 fn build_meters(service: &'static str, endpoint: &str) -> Result<SdkMeterProvider, String> {

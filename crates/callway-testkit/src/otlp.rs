@@ -9,9 +9,9 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -145,7 +145,8 @@ impl Drop for OtlpReceiver {
 
 async fn receive(req: Request<Incoming>, sink: &Mutex<Sink>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
-    if req.method() != hyper::Method::POST || !["/v1/traces", "/v1/metrics"].contains(&path.as_str())
+    if req.method() != hyper::Method::POST
+        || !["/v1/traces", "/v1/metrics"].contains(&path.as_str())
     {
         return reply(StatusCode::NOT_FOUND);
     }
@@ -216,9 +217,11 @@ fn receive_metrics(body: Bytes, sink: &Mutex<Sink>) -> Response<Full<Bytes>> {
                     Some(Data::Sum(s)) => out.extend(s.data_points.iter().map(|p| {
                         point("sum", s.is_monotonic, &p.attributes, number(&p.value), 0.0)
                     })),
-                    Some(Data::Gauge(g)) => out.extend(g.data_points.iter().map(|p| {
-                        point("gauge", false, &p.attributes, number(&p.value), 0.0)
-                    })),
+                    Some(Data::Gauge(g)) => out.extend(
+                        g.data_points
+                            .iter()
+                            .map(|p| point("gauge", false, &p.attributes, number(&p.value), 0.0)),
+                    ),
                     Some(Data::Histogram(h)) => out.extend(h.data_points.iter().map(|p| {
                         point(
                             "histogram",

@@ -267,6 +267,10 @@ impl Peer {
             !matches!(p.closing, Some((_, false)))
         })
         .await;
+        // Our side of the reset is done; the browser's `close` event comes with the answer to
+        // its own reset, a round trip later. Closing the connection at once could beat it.
+        self.run_until(buf, Duration::from_millis(300), |_| false)
+            .await;
         if self.rtc.close().is_ok() {
             self.run_until(buf, Duration::from_secs(1), |p| !p.rtc.is_alive())
                 .await;

@@ -396,7 +396,7 @@ async fn two_calls_at_once_do_not_cross_talk() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_stops_accepting_and_lets_the_running_call_finish() {
+async fn shutdown_refuses_new_calls_and_lets_the_running_call_finish() {
     let mut h = Harness::start(
         scenario(vec![say(Trigger::SessionStart, "Bonjour Marie.")], 30),
         |_| {},
@@ -412,9 +412,16 @@ async fn shutdown_stops_accepting_and_lets_the_running_call_finish() {
         .await;
     let finished = h.begin_shutdown();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        tokio::net::TcpStream::connect(h.bridge_addr).await.is_err(),
-        "no new connections once shutting down"
+    // Draining: still listening (a TCP liveness check passes), but not ready, and no new call.
+    assert_eq!(
+        status_of(h.bridge_addr, HEALTH).await,
+        503,
+        "readiness turns false first"
+    );
+    assert_eq!(
+        status_of(h.bridge_addr, UPGRADE).await,
+        503,
+        "a new media stream is refused while draining"
     );
     assert!(!finished.is_finished(), "the running call is not cut");
     tokio::time::timeout(Duration::from_secs(10), finished)
@@ -541,4 +548,26 @@ async fn calls_still_running_at_the_drain_deadline_are_cut() {
     )
     .await;
     h.shutdown().await;
+}
+
+const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: bridge\r\n\r\n";
+/// A media stream upgrade (any token: the drain refusal comes first).
+const UPGRADE: &[u8] = b"GET /media/telnyx?token=st_unknown HTTP/1.1\r\nHost: bridge\r\n\
+Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+/// The status code the bridge answers `request` with.
+async fn status_of(addr: std::net::SocketAddr, request: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the bridge still listens while it drains");
+    sock.write_all(request).await.unwrap();
+    let mut head = vec![0u8; 64];
+    let n = sock.read(&mut head).await.unwrap();
+    String::from_utf8_lossy(&head[..n])
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }

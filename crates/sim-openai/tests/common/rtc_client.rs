@@ -146,6 +146,14 @@ impl Client {
         loop {
             if self.peer_closed || !self.rtc.is_alive() {
                 self.peer_closed = true;
+                // Events str0m queued before the close (the channel's) still count.
+                while let Ok(out) = self.rtc.poll_output() {
+                    match out {
+                        Output::Event(e) => self.on_event(e),
+                        Output::Timeout(_) => break,
+                        Output::Transmit(_) => {}
+                    }
+                }
                 return done(self);
             }
             let timeout = loop {

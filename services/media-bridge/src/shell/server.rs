@@ -20,8 +20,8 @@ use crate::shell::state::BridgeState;
 use crate::shell::telemetry;
 use bytes::Bytes;
 use callway_core::call_context::{CallContext, CallRef};
-use fastwebsockets::upgrade;
 use callway_core::metrics::AdmissionRefusal;
+use fastwebsockets::upgrade;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -44,14 +44,49 @@ fn plain(status: StatusCode, body: &'static str) -> Resp {
     r
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and lets calls finish within
-/// `Tuning::drain_deadline` before cutting the rest.
+/// Serves until `shutdown` resolves, then drains: the listener stays open so that health
+/// checks see the drain (`/health` answers 503, so an orchestrator's readiness turns false
+/// while a TCP liveness check still passes) and new media streams are answered 503; running
+/// calls go on for `Tuning::drain_deadline`, then the rest are cut (5 s more at most).
 pub async fn run(listener: TcpListener, state: BridgeState, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
     let mut conns = JoinSet::new();
+    serve_until(&listener, &state, &mut conns, shutdown).await;
+    let s = &state.0;
+    s.shutting_down.store(true, Ordering::Relaxed);
+    let active = state.active_calls();
+    tracing::info!(active, "shutting down: waiting for calls to finish");
+    let all = s.tuning.max_calls as u32;
+    let drained = async {
+        if tokio::time::timeout(s.tuning.drain_deadline, s.calls.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                active = state.active_calls(),
+                "drain deadline passed: cutting calls"
+            );
+            let _ = s.hard_stop.send(true);
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(5), s.calls.acquire_many(all))
+                    .await;
+        }
+    };
+    serve_until(&listener, &state, &mut conns, drained).await;
+    drop(listener);
+    conns.abort_all();
+}
+
+/// Accepts connections until `until` resolves.
+async fn serve_until(
+    listener: &TcpListener,
+    state: &BridgeState,
+    conns: &mut JoinSet<()>,
+    until: impl Future<Output = ()>,
+) {
+    tokio::pin!(until);
     loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut until => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     // Over the limit: closed before reading a byte (a refused socket costs
@@ -72,25 +107,6 @@ pub async fn run(listener: TcpListener, state: BridgeState, shutdown: impl Futur
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
-    drop(listener);
-    let s = &state.0;
-    s.shutting_down.store(true, Ordering::Relaxed);
-    let active = state.active_calls();
-    tracing::info!(active, "shutting down: waiting for calls to finish");
-    let all = s.tuning.max_calls as u32;
-    if tokio::time::timeout(s.tuning.drain_deadline, s.calls.acquire_many(all))
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            active = state.active_calls(),
-            "drain deadline passed: cutting calls"
-        );
-        let _ = s.hard_stop.send(true);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.calls.acquire_many(all))
-            .await;
-    }
-    conns.abort_all();
 }
 
 /// One connection: a single request (every answer but a 101 says `Connection: close`: Telnyx

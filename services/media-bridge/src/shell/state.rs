@@ -63,6 +63,7 @@ impl Tuning {
     pub fn from_settings(settings: &Settings) -> Self {
         Tuning {
             max_calls: settings.media_bridge_max_calls.max(1),
+            drain_deadline: Duration::from_secs(settings.media_bridge_drain_secs.max(1)),
             header_timeout: Duration::from_millis(settings.callway_http_header_timeout_ms.max(100)),
             half_open_per_ip: settings.media_bridge_half_open_per_ip.max(1),
             half_open_max: settings.media_bridge_half_open_max.max(1),

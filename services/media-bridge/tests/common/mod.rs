@@ -40,6 +40,8 @@ pub struct Harness {
     pub openai_tap: WsTap,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    /// The bridge as its own process (the release binary's `main`), when started that way.
+    child: Option<std::process::Child>,
 }
 
 pub struct Placed {
@@ -53,6 +55,21 @@ impl Harness {
         scenario: Scenario,
         tweak_openai: impl FnOnce(&mut sim_openai::SimConfig),
         tuning: Tuning,
+    ) -> Harness {
+        Self::start_with(scenario, tweak_openai, tuning, None).await
+    }
+
+    /// The bridge binary in its own process (signals reach its `main`), with these extra
+    /// settings.
+    pub async fn start_process(scenario: Scenario, extra_env: &[(&str, &str)]) -> Harness {
+        Self::start_with(scenario, |_| {}, Tuning::default(), Some(extra_env)).await
+    }
+
+    async fn start_with(
+        scenario: Scenario,
+        tweak_openai: impl FnOnce(&mut sim_openai::SimConfig),
+        tuning: Tuning,
+        process: Option<&[(&str, &str)]>,
     ) -> Harness {
         callway_testkit::install_crypto_provider();
         if let Ok(filter) = std::env::var("TEST_LOG") {
@@ -88,21 +105,50 @@ impl Harness {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        let settings = Settings::from_sources(None, env).unwrap();
+        let settings = Settings::from_sources(None, env.clone()).unwrap();
         let contexts = ContextStore::Redis(
             callway_core::redis_conn::connect(&redis.url())
                 .await
                 .unwrap(),
         );
-        let state = media_bridge::state_with_store(&settings, contexts.clone(), tuning).unwrap();
         let client = TelnyxClient::from_settings(&settings).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let bridge_addr = listener.local_addr().unwrap();
+        let (bridge_addr, stop, server, child) = match process {
+            None => {
+                let state =
+                    media_bridge::state_with_store(&settings, contexts.clone(), tuning).unwrap();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let (stop, stopped) = oneshot::channel::<()>();
+                let server = tokio::spawn(media_bridge::run(listener, state, async {
+                    let _ = stopped.await;
+                }));
+                (addr, Some(stop), Some(server), None)
+            }
+            Some(extra) => {
+                let port = callway_testkit::ports::free_port();
+                let child = std::process::Command::new(env!("CARGO_BIN_EXE_media-bridge"))
+                    .env_clear()
+                    .env("PATH", std::env::var("PATH").unwrap_or_default())
+                    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .env("CALLWAY_HOST", "127.0.0.1")
+                    .env("MEDIA_BRIDGE_PORT", port.to_string())
+                    .env("CALLWAY_CONFIG_FILE", "/nonexistent/callway.toml")
+                    .envs(extra.iter().copied())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .expect("the media-bridge binary");
+                callway_testkit::ports::wait_for_port(port, Duration::from_secs(20))
+                    .await
+                    .expect("the bridge process listens");
+                (
+                    SocketAddr::from(([127, 0, 0, 1], port)),
+                    None,
+                    None,
+                    Some(child),
+                )
+            }
+        };
         let telnyx_tap = WsTap::start(bridge_addr, ws_tap::Bridge::IsUpstream).await;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(media_bridge::run(listener, state, async {
-            let _ = stopped.await;
-        }));
         Harness {
             redis,
             openai,
@@ -112,8 +158,9 @@ impl Harness {
             bridge_addr,
             telnyx_tap,
             openai_tap,
-            stop: Some(stop),
-            server: Some(server),
+            stop,
+            server,
+            child,
         }
     }
 
@@ -207,6 +254,18 @@ impl Harness {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// SIGTERM to the bridge process; the handle resolves with its exit status.
+    pub fn sigterm(&mut self) -> JoinHandle<std::process::ExitStatus> {
+        let mut child = self.child.take().expect("a bridge process");
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -TERM media-bridge");
+        tokio::task::spawn_blocking(move || child.wait().expect("the bridge process"))
     }
 
     /// Signals the bridge to shut down; returns when it was signalled and the server task.
