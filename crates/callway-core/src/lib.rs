@@ -2,6 +2,7 @@
 
 pub mod api_error;
 pub mod call_context;
+pub mod call_record;
 pub mod client_addr;
 pub mod config;
 pub mod http_metrics;

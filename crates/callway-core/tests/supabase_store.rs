@@ -238,3 +238,68 @@ async fn saves_are_idempotent_and_the_callback_claim_is_taken_once_through_postg
     assert!(got.callback_requested_at.is_none());
     assert!(s.claim_callback(first.id).await.unwrap());
 }
+
+/// Call records through PostgREST: written at the dial (a repeat keeps the first), updated by
+/// events, read back in order with their transcript and qualification, and erased with their
+/// lead (`delete-lead`) and by the retention purge.
+#[tokio::test]
+async fn call_records_are_kept_updated_and_erased_with_their_lead() {
+    use callway_core::call_record::{CallRecord, CallUpdate, Qualification};
+    use callway_core::transcript::{Speaker, Turn};
+    let pg = TempPostgres::start().await.expect("postgres");
+    let api = Postrust::start(&pg).await.expect("postrust");
+    let s = store(&api.rest_url(), &api.service_role_key(), 3000);
+    let saved = s.insert(&lead("06 12 34 56 78")).await.unwrap();
+    let first = CallRecord::dialled("cx_first_attempt", saved.id, 1, "2026-11-v3");
+    s.record_call(&first).await.unwrap();
+    s.record_call(&first).await.expect("a repeat is not an error");
+    let q = Qualification::parse(
+        r#"{"activity":"Cabinet dentaire","call_volume":"40 par jour","main_need":"Filtrer les appels","interest_level":"high","next_step":"meeting"}"#,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let transcript = vec![
+        Turn::new(Speaker::Agent, "Bonjour Marie").unwrap(),
+        Turn::new(Speaker::Visitor, "Oui, c'est moi").unwrap(),
+    ];
+    assert!(s
+        .update_call(
+            "cx_first_attempt",
+            CallUpdate {
+                answered_at: Some(chrono::Utc::now()),
+                ended_at: Some(chrono::Utc::now()),
+                outcome: Some(CallbackStatus::Completed),
+                hangup_cause: Some("normal_clearing".into()),
+                duration_secs: Some(42),
+                amd_result: Some("human".into()),
+                transcript: Some(transcript.clone()),
+                qualification: Some(q.clone()),
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap());
+    assert!(!s
+        .update_call("cx_unknown", CallUpdate::default())
+        .await
+        .unwrap());
+    let records = s.call_records(saved.id).await.unwrap();
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r.outcome, Some(CallbackStatus::Completed));
+    assert_eq!(r.transcript, transcript);
+    assert_eq!(r.qualification.as_ref(), Some(&q));
+    assert_eq!(r.duration_secs, Some(42));
+
+    // Erasure and purge take the call records with the lead.
+    s.delete_by_phone(&saved.phone).await.unwrap();
+    assert!(s.call_records(saved.id).await.unwrap().is_empty());
+    let other = s.insert(&lead("07 81 23 45 67")).await.unwrap();
+    s.record_call(&CallRecord::dialled("cx_second_lead", other.id, 1, "v3"))
+        .await
+        .unwrap();
+    s.purge_before(chrono::Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert!(s.call_records(other.id).await.unwrap().is_empty());
+}

@@ -19,6 +19,10 @@ enum Entry {
     Delete {
         ids: Vec<LeadId>,
     },
+    /// A call record (the `call_attempts` table), keyed by call ref.
+    Call {
+        record: Box<crate::call_record::CallRecord>,
+    },
 }
 
 #[derive(Clone)]
@@ -29,6 +33,7 @@ pub struct EmbeddedLeadStore {
 struct Inner {
     path: PathBuf,
     rows: BTreeMap<String, LeadRow>,
+    calls: BTreeMap<String, crate::call_record::CallRecord>,
 }
 
 impl EmbeddedLeadStore {
@@ -38,6 +43,7 @@ impl EmbeddedLeadStore {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Transport(e.to_string()))?;
         let path = dir.join("leads.jsonl");
         let mut rows = BTreeMap::new();
+        let mut calls = BTreeMap::new();
         if path.exists() {
             let text =
                 std::fs::read_to_string(&path).map_err(|e| StoreError::Transport(e.to_string()))?;
@@ -52,6 +58,9 @@ impl EmbeddedLeadStore {
                             rows.remove(&id.to_string());
                         }
                     }
+                    Ok(Entry::Call { record }) => {
+                        calls.insert(record.call_ref.clone(), *record);
+                    }
                     Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
                     Err(e) => {
                         return Err(StoreError::Corrupt(format!(
@@ -63,7 +72,11 @@ impl EmbeddedLeadStore {
                 }
             }
         }
-        let inner = Inner { path, rows };
+        // A call record whose lead is gone was erased with it (a torn erasure cannot resurrect it).
+        calls.retain(|_, c: &mut crate::call_record::CallRecord| {
+            rows.contains_key(&c.lead_id.to_string())
+        });
+        let inner = Inner { path, rows, calls };
         if inner.path.exists() {
             Self::compact(&inner)?;
         }
@@ -95,6 +108,15 @@ impl EmbeddedLeadStore {
             out.push_str(
                 &serde_json::to_string(&Entry::Put {
                     row: Box::new(row.clone()),
+                })
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            );
+            out.push('\n');
+        }
+        for record in inner.calls.values() {
+            out.push_str(
+                &serde_json::to_string(&Entry::Call {
+                    record: Box::new(record.clone()),
                 })
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             );
@@ -257,9 +279,70 @@ impl EmbeddedLeadStore {
             for id in &ids {
                 inner.rows.remove(&id.to_string());
             }
+            // Like `on delete cascade`: the leads' call records go with them.
+            inner.calls.retain(|_, c| !ids.contains(&c.lead_id));
             // Erasure must not leave the deleted rows in older journal lines: rewrite it.
             Self::compact(inner)?;
             Ok(ids.len() as u64)
+        })
+    }
+
+    /// Inserts a call record unless one with that call ref exists (then nothing changes).
+    pub(super) async fn record_call(
+        &self,
+        record: crate::call_record::CallRecord,
+    ) -> Result<(), StoreError> {
+        self.with(|inner| {
+            if inner.calls.contains_key(&record.call_ref)
+                || !inner.rows.contains_key(&record.lead_id.to_string())
+            {
+                return Ok(());
+            }
+            Self::append(
+                inner,
+                &Entry::Call {
+                    record: Box::new(record.clone()),
+                },
+            )?;
+            inner.calls.insert(record.call_ref.clone(), record);
+            Ok(())
+        })
+    }
+
+    pub(super) async fn update_call(
+        &self,
+        call_ref: &str,
+        update: crate::call_record::CallUpdate,
+    ) -> Result<bool, StoreError> {
+        self.with(|inner| {
+            let Some(mut record) = inner.calls.get(call_ref).cloned() else {
+                return Ok(false);
+            };
+            update.apply(&mut record);
+            Self::append(
+                inner,
+                &Entry::Call {
+                    record: Box::new(record.clone()),
+                },
+            )?;
+            inner.calls.insert(call_ref.to_owned(), record);
+            Ok(true)
+        })
+    }
+
+    pub(super) async fn call_records(
+        &self,
+        lead: LeadId,
+    ) -> Result<Vec<crate::call_record::CallRecord>, StoreError> {
+        self.with(|inner| {
+            let mut v: Vec<_> = inner
+                .calls
+                .values()
+                .filter(|c| c.lead_id == lead)
+                .cloned()
+                .collect();
+            v.sort_by_key(|c| c.dialled_at);
+            Ok(v)
         })
     }
 

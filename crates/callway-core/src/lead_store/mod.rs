@@ -163,6 +163,40 @@ impl LeadStore {
         }
     }
 
+    /// Records a call attempt at its dial (idempotent per call ref: a repeat keeps the first).
+    pub async fn record_call(
+        &self,
+        record: &crate::call_record::CallRecord,
+    ) -> Result<(), StoreError> {
+        match self {
+            LeadStore::Supabase(s) => s.record_call(record).await,
+            LeadStore::Embedded(s) => s.record_call(record.clone()).await,
+        }
+    }
+
+    /// Sets what an event learnt about a call; false when no record has that call ref.
+    pub async fn update_call(
+        &self,
+        call_ref: &str,
+        update: crate::call_record::CallUpdate,
+    ) -> Result<bool, StoreError> {
+        match self {
+            LeadStore::Supabase(s) => s.update_call(call_ref, &update).await,
+            LeadStore::Embedded(s) => s.update_call(call_ref, update).await,
+        }
+    }
+
+    /// A lead's call records, oldest first.
+    pub async fn call_records(
+        &self,
+        lead: LeadId,
+    ) -> Result<Vec<crate::call_record::CallRecord>, StoreError> {
+        match self {
+            LeadStore::Supabase(s) => s.call_records(lead).await,
+            LeadStore::Embedded(s) => s.call_records(lead).await,
+        }
+    }
+
     /// RGPD erasure: deletes every lead with this number. Returns how many were deleted.
     pub async fn delete_by_phone(&self, phone: &PhoneE164) -> Result<u64, StoreError> {
         match self {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 const TABLE: &str = "leads";
+const CALLS: &str = "call_attempts";
 
 #[derive(Debug, Clone)]
 pub struct SupabaseConfig {
@@ -203,6 +204,52 @@ impl SupabaseLeadStore {
         let rows: Vec<serde_json::Value> =
             serde_json::from_slice(&body.bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(!rows.is_empty())
+    }
+
+    /// `POST /call_attempts`; a record with that call ref already there (a retry) is kept.
+    pub(super) async fn record_call(
+        &self,
+        record: &crate::call_record::CallRecord,
+    ) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        match self.run(self.client.from(CALLS).insert(json)).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Rejected { code, .. }) if code == "23505" => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn update_call(
+        &self,
+        call_ref: &str,
+        update: &crate::call_record::CallUpdate,
+    ) -> Result<bool, StoreError> {
+        let json =
+            serde_json::to_string(update).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let req = self
+            .client
+            .from(CALLS)
+            .eq("call_ref", call_ref)
+            .update(json);
+        let (_, body) = self.run(req).await?;
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&body.bytes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(!rows.is_empty())
+    }
+
+    pub(super) async fn call_records(
+        &self,
+        lead: LeadId,
+    ) -> Result<Vec<crate::call_record::CallRecord>, StoreError> {
+        let req = self
+            .client
+            .from(CALLS)
+            .select("*")
+            .eq("lead_id", lead.to_string())
+            .order("dialled_at.asc");
+        let (_, body) = self.run(req).await?;
+        serde_json::from_slice(&body.bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     pub(super) async fn get(&self, id: LeadId) -> Result<Option<LeadRow>, StoreError> {
