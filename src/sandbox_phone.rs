@@ -10,10 +10,11 @@ const MS_PER_CHAR: u32 = 30;
 const GREETING: &str = "Bonjour, ici l'agent IA de Callway, comme convenu sur notre site. \
     C'est toujours un bon moment pour en parler ?";
 const ANSWER: &str = "Oui, allez-y.";
-const GOODBYE: &str =
-    "Parfait. Un conseiller vous envoie une proposition aujourd'hui. Merci et au revoir !";
+const NOTED: &str = "Parfait, je note.";
+const GOODBYE: &str = "Un conseiller vous envoie une proposition aujourd'hui. Merci et au revoir !";
 
-/// The phone agent: greets, answers the callee's reply with a goodbye, then hangs up.
+/// The phone agent: greets, records the callee's qualification when they answer, says goodbye,
+/// then hangs up.
 pub fn scenario() -> Scenario {
     Scenario {
         steps: vec![
@@ -27,6 +28,22 @@ pub fn scenario() -> Scenario {
             Step {
                 on: Trigger::UserTurn,
                 expect_transcript: Some(ANSWER.into()),
+                say: Some(NOTED.into()),
+                say_wav: None,
+                call: Some(ToolCall {
+                    name: "record_qualification".into(),
+                    arguments: serde_json::json!({
+                        "activity": "Cabinet dentaire",
+                        "call_volume": "40 appels par jour",
+                        "main_need": "Ne plus manquer d'appels pendant les soins",
+                        "interest_level": "high",
+                        "next_step": "send_info"
+                    }),
+                }),
+            },
+            Step {
+                on: Trigger::ToolOutput,
+                expect_transcript: None,
                 say: Some(GOODBYE.into()),
                 say_wav: None,
                 call: Some(ToolCall {

@@ -252,7 +252,9 @@ async fn call_records_are_kept_updated_and_erased_with_their_lead() {
     let saved = s.insert(&lead("06 12 34 56 78")).await.unwrap();
     let first = CallRecord::dialled("cx_first_attempt", saved.id, 1, "2026-11-v3");
     s.record_call(&first).await.unwrap();
-    s.record_call(&first).await.expect("a repeat is not an error");
+    s.record_call(&first)
+        .await
+        .expect("a repeat is not an error");
     let q = Qualification::parse(
         r#"{"activity":"Cabinet dentaire","call_volume":"40 par jour","main_need":"Filtrer les appels","interest_level":"high","next_step":"meeting"}"#,
         chrono::Utc::now(),

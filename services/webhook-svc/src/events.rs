@@ -24,6 +24,10 @@ pub struct EventData {
 #[derive(Debug, Default, Deserialize)]
 pub struct Payload {
     pub call_control_id: Option<String>,
+    pub call_session_id: Option<String>,
+    /// `call.hangup`: when the call started and ended (RFC 3339).
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
     pub client_state: Option<String>,
     /// AMD result.
     pub result: Option<String>,

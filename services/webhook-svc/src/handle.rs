@@ -4,9 +4,10 @@ use crate::error::WebhookError;
 use crate::events::{AmdResult, CallEvent, EventData, GreetingEnd};
 use crate::WebhookState;
 use callway_core::call_context::{
-    key_hash, keys, AmdVerdict, CallContext, CallFlag, CallRef, Claimed, ContextError,
-    ContextStore, DialState, TimelineEvent, TimelineKind, CONTEXT_TTL,
+    key_hash, keys, phone_transcript, AmdVerdict, CallContext, CallFlag, CallRef, Claimed,
+    ContextError, ContextStore, DialState, TimelineEvent, TimelineKind, CONTEXT_TTL,
 };
+use callway_core::call_record::CallUpdate;
 use callway_core::lead::{CallbackStatus, LeadId};
 use callway_core::telnyx::{TelnyxClient, TelnyxError};
 use tracing::Instrument;
@@ -94,7 +95,7 @@ pub async fn handle(state: &WebhookState, data: &EventData) -> Result<&'static s
     };
     tracing::Span::current().record("call_ref", call_ref.as_str());
     let Some(ctx) = state.contexts.load(&call_ref).await? else {
-        return without_context(state, &call_ref, client_state, &event).await;
+        return without_context(state, &call_ref, client_state, &event, &data.payload).await;
     };
     // The webhook's own HTTP request has no trace header (Telnyx sends none); the work it causes
     // belongs to the journey that asked for the call, whose trace context rides in the context.
@@ -119,6 +120,7 @@ async fn without_context(
     call_ref: &CallRef,
     client_state: &str,
     event: &CallEvent,
+    payload: &crate::events::Payload,
 ) -> Result<&'static str, WebhookError> {
     let (CallEvent::Hangup { cause }, Some(lead_id)) =
         (event, CallRef::lead_from_client_state(client_state))
@@ -139,6 +141,7 @@ async fn without_context(
         outcome = status.as_str(),
         "call ended without its context: outcome recorded from the lead"
     );
+    record(state, call_ref, ended(cause, status, payload)).await?;
     state.leads.update_callback(lead_id, status, None).await?;
     callway_core::metrics::get().callback_ended(status);
     Ok("accepted")
@@ -165,6 +168,16 @@ async fn act(
     };
     match event {
         CallEvent::Initiated => {
+            record(
+                state,
+                call_ref,
+                CallUpdate {
+                    telnyx_call_control_id: data.payload.call_control_id.clone(),
+                    telnyx_call_session_id: data.payload.call_session_id.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
             // Settles a dial whose answer was lost (timeout, 5xx): Telnyx placed it.
             c.raise(call_ref, CallFlag::Initiated).await?;
             c.set_dial_state(call_ref, DialState::Placed).await?;
@@ -172,12 +185,24 @@ async fn act(
             push_timeline(c, call_ref, TimelineKind::Ringing, None).await?;
         }
         CallEvent::Answered => {
+            record(
+                state,
+                call_ref,
+                CallUpdate {
+                    answered_at: Some(chrono::Utc::now()),
+                    ..Default::default()
+                },
+            )
+            .await?;
             c.raise(call_ref, CallFlag::Answered).await?;
             set_status(state, &ctx.lead_id, CallbackStatus::Answered).await?;
             push_timeline(c, call_ref, TimelineKind::Answered, None).await?;
             callway_core::metrics::get().callbacks_answered.add(1, &[]);
         }
-        CallEvent::Amd(AmdResult::Human) => c.set_amd(call_ref, AmdVerdict::Human).await?,
+        CallEvent::Amd(AmdResult::Human) => {
+            record_amd(state, call_ref, AmdVerdict::Human).await?;
+            c.set_amd(call_ref, AmdVerdict::Human).await?
+        }
         CallEvent::Amd(AmdResult::Machine) => {
             call.machine_recognised().await?;
             // Hanging up needs no beep; a message waits for the greeting to end: Telnyx sends
@@ -202,6 +227,7 @@ async fn act(
         CallEvent::Amd(AmdResult::Fax) => {
             // Nobody to talk to and no message to leave: hang up now (outcome `failed`).
             tracing::info!("fax machine: hanging up");
+            record_amd(state, call_ref, AmdVerdict::Fax).await?;
             c.set_amd(call_ref, AmdVerdict::Fax).await?;
             call.hang_up().await?;
         }
@@ -237,6 +263,13 @@ async fn act(
             let stream_failed = c.is_raised(call_ref, CallFlag::StreamFailed).await?;
             let status = outcome(&cause, answered, answerer, stream_failed);
             tracing::info!(cause = %cause, outcome = status.as_str(), "call ended");
+            // What the business keeps: both sides' lines (the bridge wrote them to the
+            // timeline as they were said) and the agent's qualification.
+            let transcript = phone_transcript(&c.timeline(call_ref).await?);
+            let mut update = ended(&cause, status, &data.payload);
+            update.transcript = Some(transcript);
+            update.qualification = c.qualification(call_ref).await?;
+            record(state, call_ref, update).await?;
             set_status(state, &ctx.lead_id, status).await?;
             push_timeline(
                 c,
@@ -282,6 +315,7 @@ impl Call<'_> {
         if c.amd(self.call_ref).await? == Some(AmdVerdict::Machine) {
             return Ok(());
         }
+        record_amd(self.state, self.call_ref, AmdVerdict::Machine).await?;
         c.set_amd(self.call_ref, AmdVerdict::Machine).await?;
         push_timeline(c, self.call_ref, TimelineKind::Voicemail, None).await?;
         if let Some((id, telnyx)) = self.telnyx() {
@@ -340,6 +374,51 @@ impl Call<'_> {
             Err(e) if e.is_call_ended() => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Sets what an event learnt on the call record (written at the dial by tools-svc).
+async fn record(
+    state: &WebhookState,
+    call_ref: &CallRef,
+    update: CallUpdate,
+) -> Result<(), WebhookError> {
+    if !state.leads.update_call(call_ref.as_str(), update).await? {
+        tracing::warn!("no call record for this call: not updated");
+    }
+    Ok(())
+}
+
+async fn record_amd(
+    state: &WebhookState,
+    call_ref: &CallRef,
+    verdict: AmdVerdict,
+) -> Result<(), WebhookError> {
+    let update = CallUpdate {
+        amd_result: Some(verdict.as_str().to_owned()),
+        ..Default::default()
+    };
+    record(state, call_ref, update).await
+}
+
+/// The hang-up's facts: when, why, how long (Telnyx's `start_time`/`end_time`).
+fn ended(cause: &str, status: CallbackStatus, payload: &crate::events::Payload) -> CallUpdate {
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let (start, end) = (time(&payload.start_time), time(&payload.end_time));
+    let duration_secs = match (start, end) {
+        (Some(s), Some(e)) if e >= s => Some((e - s).num_seconds().min(86_400)),
+        _ => None,
+    };
+    CallUpdate {
+        ended_at: Some(end.unwrap_or_else(chrono::Utc::now)),
+        outcome: Some(status),
+        hangup_cause: Some(cause.chars().take(64).collect()),
+        duration_secs,
+        ..Default::default()
     }
 }
 

@@ -97,6 +97,32 @@ impl ContextStore {
     }
 }
 
+impl ContextStore {
+    /// The phone agent's qualification (`record_qualification`), until the hang-up copies it
+    /// into the call record. A later call replaces an earlier one (the agent corrected it).
+    pub async fn set_qualification(
+        &self,
+        call_ref: &CallRef,
+        q: &crate::call_record::Qualification,
+    ) -> Result<(), ContextError> {
+        let json = serde_json::to_string(q).map_err(|e| ContextError::Corrupt(e.to_string()))?;
+        self.set_value(&keys::qualification(call_ref), json, CONTEXT_TTL)
+            .await
+    }
+
+    pub async fn qualification(
+        &self,
+        call_ref: &CallRef,
+    ) -> Result<Option<crate::call_record::Qualification>, ContextError> {
+        match self.get_value(&keys::qualification(call_ref)).await? {
+            None => Ok(None),
+            Some(j) => serde_json::from_str(&j)
+                .map(Some)
+                .map_err(|e| ContextError::Corrupt(e.to_string())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@
 //! | `callway:flag:<ref>:<name>` | per-call facts ([`super::CallFlag`]) | context TTL |
 //! | `callway:dial:<ref>` | the dial's state ([`super::DialState`]) | context TTL |
 //! | `callway:voicemail:<ref>` | the voicemail action was started (claim) | context TTL |
+//! | `callway:qualification:<ref>` | what the phone agent recorded (JSON) | context TTL |
 //! | `callway:callback:session:<ws>` | the session's one callback (claim, holder = lead) | 24 h |
 //! | `callway:callback:cooldown:<hash(number)>` | cooldown per number (claim, holder = lead) | cooldown |
 //! | `callway:callback:day:<date>` | callbacks dialled that UTC day (counter) | 2 days |
@@ -52,6 +53,9 @@ pub fn flag(r: &CallRef, name: &str) -> String {
 }
 pub fn dial(r: &CallRef) -> String {
     format!("callway:dial:{}", r.as_str())
+}
+pub fn qualification(r: &CallRef) -> String {
+    format!("callway:qualification:{}", r.as_str())
 }
 pub fn voicemail(r: &CallRef) -> String {
     format!("callway:voicemail:{}", r.as_str())

@@ -22,7 +22,9 @@ pub use dial::DialState;
 pub use flags::{AmdVerdict, CallFlag};
 pub use keys::key_hash;
 pub use store::{ContextError, ContextStore, MemoryStore, Process};
-pub use timeline::{TimelineEvent, TimelineKind, MAX_TIMELINE_EVENTS, TIMELINE_TTL};
+pub use timeline::{
+    phone_transcript, TimelineEvent, TimelineKind, MAX_TIMELINE_EVENTS, TIMELINE_TTL,
+};
 
 use crate::lead::LeadId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -74,6 +74,22 @@ impl TimelineEvent {
     }
 }
 
+/// The phone leg's transcript, both sides, from its timeline (`agent` and `callee` lines).
+pub fn phone_transcript(events: &[TimelineEvent]) -> Vec<crate::transcript::Turn> {
+    use crate::transcript::{Speaker, Turn};
+    events
+        .iter()
+        .filter_map(|e| {
+            let speaker = match e.kind {
+                TimelineKind::Agent => Speaker::Agent,
+                TimelineKind::Callee => Speaker::Visitor,
+                _ => return None,
+            };
+            Turn::new(speaker, e.text.as_deref()?)
+        })
+        .collect()
+}
+
 impl ContextStore {
     /// Appends to the call's timeline (kept after the call for the page, then expires).
     pub async fn push_event(

@@ -211,8 +211,7 @@ impl SupabaseLeadStore {
         &self,
         record: &crate::call_record::CallRecord,
     ) -> Result<(), StoreError> {
-        let json =
-            serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         match self.run(self.client.from(CALLS).insert(json)).await {
             Ok(_) => Ok(()),
             Err(StoreError::Rejected { code, .. }) if code == "23505" => Ok(()),
@@ -225,16 +224,15 @@ impl SupabaseLeadStore {
         call_ref: &str,
         update: &crate::call_record::CallUpdate,
     ) -> Result<bool, StoreError> {
-        let json =
-            serde_json::to_string(update).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_string(update).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let req = self
             .client
             .from(CALLS)
             .eq("call_ref", call_ref)
             .update(json);
         let (_, body) = self.run(req).await?;
-        let rows: Vec<serde_json::Value> = serde_json::from_slice(&body.bytes)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_slice(&body.bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(!rows.is_empty())
     }
 

@@ -662,6 +662,25 @@ impl Bridge {
                 WaitFor::Playback
             };
             self.begin_ending(HangupReason::AgentEnded, wait, now);
+        } else if name == callway_core::call_record::RECORD_QUALIFICATION_TOOL {
+            let wall = self.cfg.wall_start
+                + chrono::Duration::from_std(now.saturating_duration_since(self.created_at))
+                    .unwrap_or(chrono::Duration::zero());
+            let output = match callway_core::call_record::Qualification::parse(arguments, wall) {
+                Ok(q) => {
+                    self.log(LogLevel::Info, "openai: qualification recorded".to_owned());
+                    self.out.push_back(Output::Qualification(Box::new(q)));
+                    json!({"ok": true})
+                }
+                // Said back to the model, which corrects and calls again.
+                Err(e) => json!({"error": e.to_string()}),
+            };
+            self.send_openai(oai::function_call_output(&id, call_id, &output.to_string()));
+            if self.active_response.as_deref() == Some(response_id) {
+                self.tool_followup = true;
+            } else if self.state == State::Live {
+                self.request_response(now);
+            }
         } else {
             self.log(
                 LogLevel::Warn,

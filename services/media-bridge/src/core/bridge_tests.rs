@@ -158,10 +158,11 @@ fn session_update_is_ga_pcmu_both_ways_with_server_vad_and_end_call() {
     assert_eq!(td["interrupt_response"], true);
     assert!(s["audio"]["input"]["transcription"]["model"].is_string());
     let tools = s["tools"].as_array().expect("tools");
-    assert_eq!(tools.len(), 1);
+    assert_eq!(tools.len(), 2);
     assert_eq!(tools[0]["type"], "function");
     assert_eq!(tools[0]["name"], "end_call");
     assert_eq!(tools[0]["parameters"]["type"], "object");
+    assert_eq!(tools[1]["name"], "record_qualification");
     // No beta-shaped keys.
     for beta in [
         "modalities",
@@ -502,6 +503,47 @@ fn end_call_answers_the_tool_then_hangs_up_after_the_goodbye_played() {
     assert_eq!(hangups(&outs), vec![HangupReason::AgentEnded]);
     assert!(outs.contains(&Output::CloseOpenAi));
     assert_eq!(h.b.state(), State::Ended);
+}
+
+#[test]
+fn a_valid_qualification_is_kept_and_an_invalid_one_is_sent_back_to_the_model() {
+    let mut h = H::live();
+    h.created("r1");
+    let slot = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let args = json!({"activity":"Cabinet dentaire","call_volume":"40 par jour",
+        "main_need":"Filtrer les appels","interest_level":"high","next_step":"meeting",
+        "preferred_slot": slot})
+    .to_string();
+    let outs = h.openai(
+        json!({"type":"response.function_call_arguments.done","response_id":"r1",
+        "call_id":"q1","name":"record_qualification","arguments": args}),
+    );
+    let kept: Vec<_> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Qualification(q) => Some(q.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].activity, "Cabinet dentaire");
+    let out = of_type(&openai_events(&outs), "conversation.item.create")[0].clone();
+    assert_eq!(out["item"]["output"], json!({"ok": true}).to_string());
+    // A slot in the past: refused, said back, nothing kept; the model gets a new turn.
+    let bad = json!({"activity":"a","call_volume":"b","main_need":"c","interest_level":"low",
+        "next_step":"callback","preferred_slot":"2020-01-01T10:00:00Z"})
+    .to_string();
+    let outs = h.openai(
+        json!({"type":"response.function_call_arguments.done","response_id":"r1",
+        "call_id":"q2","name":"record_qualification","arguments": bad}),
+    );
+    assert!(!outs.iter().any(|o| matches!(o, Output::Qualification(_))));
+    let out = of_type(&openai_events(&outs), "conversation.item.create")[0].clone();
+    assert!(out["item"]["output"]
+        .as_str()
+        .unwrap()
+        .contains("preferred_slot"));
+    assert!(hangups(&outs).is_empty());
 }
 
 #[test]

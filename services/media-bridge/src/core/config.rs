@@ -82,6 +82,10 @@ pub struct BridgeConfig {
     /// Hook for a polite failure: PCMU bytes (e.g. a recorded "sorry, we'll call you back")
     /// played before `HangUp { OpenAiFailed }`. `None`: hang up at once.
     pub failure_message_pcmu: Option<Vec<u8>>,
+    /// Wall-clock time at [`crate::Bridge::new`]: with the injected instants it dates what the
+    /// core must date (a qualification's meeting slot must be in the future) without reading a
+    /// clock.
+    pub wall_start: chrono::DateTime<chrono::Utc>,
 }
 
 impl BridgeConfig {
@@ -109,6 +113,7 @@ impl BridgeConfig {
             reorder_window: 3,
             reorder_wait: Duration::from_millis(60),
             failure_message_pcmu: None,
+            wall_start: chrono::Utc::now(),
         }
     }
 

@@ -34,6 +34,8 @@ pub enum Output {
     Metric(Metric),
     /// A log line. Never contains secrets, phone numbers or audio.
     Log { level: LogLevel, message: String },
+    /// The agent recorded the prospect's qualification (validated): keep it for the call record.
+    Qualification(Box<callway_core::call_record::Qualification>),
 }
 
 /// Why the bridge asks for a hang-up.

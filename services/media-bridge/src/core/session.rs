@@ -70,7 +70,7 @@ pub fn session_update(cfg: &BridgeConfig) -> String {
                     "voice": cfg.voice
                 }
             },
-            "tools": [end_call_tool()],
+            "tools": [end_call_tool(), callway_core::call_record::record_qualification_tool()],
             "tool_choice": "auto"
         }
     })

@@ -180,6 +180,20 @@ impl Call {
         }
     }
 
+    /// Stored for webhook-svc, which copies it into the call record at the hang-up. Off the
+    /// audio loop: a slow store never delays a frame.
+    fn keep_qualification(&self, q: callway_core::call_record::Qualification) {
+        let (contexts, call_ref) = (self.state.0.contexts.clone(), self.call_ref.clone());
+        let timeout = self.state.0.tuning.store_timeout;
+        tokio::spawn(async move {
+            match tokio::time::timeout(timeout, contexts.set_qualification(&call_ref, &q)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "qualification not stored"),
+                Err(_) => tracing::warn!("qualification store timed out"),
+            }
+        });
+    }
+
     fn record_latencies(&mut self) {
         if self.received.is_empty() {
             return;
@@ -297,6 +311,7 @@ impl Call {
                 }
                 Output::Metric(m) => self.metrics.record(&self.span, m),
                 Output::Log { level, message } => telemetry::log(level, &message),
+                Output::Qualification(q) => self.keep_qualification(*q),
             }
         }
         (telnyx_dirty, openai_dirty)

@@ -36,6 +36,8 @@ pub struct PreparedCallback {
     stream_secret: String,
     /// The trigger_call span's context: the dial, placed later, joins it.
     traceparent: Option<String>,
+    /// The consent wording the person agreed to (kept with the call record).
+    consent_version: String,
     claims: Claims,
 }
 
@@ -238,6 +240,7 @@ async fn prepare(
         stream_token,
         stream_secret: ctx.stream_secret,
         traceparent: ctx.traceparent,
+        consent_version: lead.consent.wording_version.clone(),
         claims,
     })
 }
@@ -281,6 +284,19 @@ async fn place(state: &ToolsState, p: PreparedCallback) -> Result<(), ToolsError
             not_placed(state, c, p).await;
             return Err(ToolsError::Context(e));
         }
+    }
+    // The call record exists before the call does: every webhook finds it.
+    let record = callway_core::call_record::CallRecord::dialled(
+        p.call_ref.as_str(),
+        p.lead_id,
+        1,
+        &p.consent_version,
+    );
+    if let Err(e) = state.leads.record_call(&record).await {
+        tracing::error!(error = %e, "call record not stored: not dialled");
+        let _ = c.set_dial_state(&p.call_ref, DialState::NotPlaced).await;
+        not_placed(state, c, p).await;
+        return Err(ToolsError::Store(e));
     }
     push(c, &p.call_ref, TimelineKind::Dialing, None).await;
     let dial = DialRequest {
