@@ -85,9 +85,12 @@ pub struct Site {
     pub contexts: ContextStore,
     /// The sideband supervisor (tools-svc's hold on the web calls); aborted with the site.
     pub sideband: SidebandTask,
+    /// The business webhooks' worker (the sandbox writes them to a local log), when configured.
+    pub business: Option<SidebandTask>,
 }
 
-/// Aborts the sideband supervisor when the site goes away.
+/// A background task of the site (the sideband supervisor, the business webhooks' worker),
+/// aborted when the site goes away.
 pub struct SidebandTask(pub tokio::task::JoinHandle<()>);
 
 impl Drop for SidebandTask {
@@ -156,6 +159,9 @@ pub async fn start_with_bridge(
     let token = token_svc::state_from_settings(&settings, Some(contexts.clone())).await?;
     // The server's hold on every web voice call: the agent's tools run here, never in the page.
     let sideband = tools_svc::sideband_from_settings(&settings, tools.clone())?.spawn();
+    let business =
+        webhook_svc::deliver::Deliverer::from_settings(&settings, tools.business.clone())?
+            .map(|d| SidebandTask(d.spawn()));
     let bridge = start_bridge(&settings, &contexts, bridge_listener)?;
     let static_dir = settings.callway_static_dir.clone();
     let csp = CONTENT_SECURITY_POLICY.to_owned();
@@ -196,6 +202,7 @@ pub async fn start_with_bridge(
         bridge,
         contexts: site_contexts,
         sideband: SidebandTask(sideband),
+        business,
     })
 }
 

@@ -110,6 +110,10 @@ pub struct Settings {
     pub callway_lead_retention_days: u32,
     #[serde(default = "default_data_dir")]
     pub callway_data_dir: String,
+    /// Where business webhooks go (`lead.created`, `call.ended`); unset: none are sent.
+    pub callway_business_webhook_url: Option<String>,
+    /// Their Standard Webhooks signing secret, `whsec_<base64>`.
+    pub callway_business_webhook_secret: Option<Secret>,
     #[serde(default = "d_600")]
     pub callway_call_cooldown_secs: u64,
     /// How long a dial whose answer was lost waits for Telnyx's `call.initiated` before the lead

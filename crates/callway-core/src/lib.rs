@@ -15,6 +15,7 @@ pub mod mask;
 pub mod metrics;
 pub mod openai_calls;
 pub mod openai_models;
+pub mod outbound;
 pub mod phone;
 pub mod prompts;
 pub mod redis_conn;

@@ -50,6 +50,7 @@ pub enum WebhookFault {
 /// One HTTP delivery attempt of a webhook.
 #[derive(Debug, Clone)]
 pub struct WebhookRecord {
+    /// When the delivery was sent (not when its answer came).
     pub at_ms: u64,
     pub call_control_id: String,
     pub event_type: String,

@@ -195,6 +195,8 @@ async fn post(
         &shared.signer
     };
     let signature = signer.sign(timestamp, body.as_bytes());
+    // When it was sent (the receiver may take a while to answer).
+    let sent_ms = shared.recorder.now_ms();
     let result = shared
         .http
         .post(url)
@@ -211,7 +213,7 @@ async fn post(
         Err(e) => (None, Some(e.to_string())),
     };
     let rec = WebhookRecord {
-        at_ms: shared.recorder.now_ms(),
+        at_ms: sent_ms,
         call_control_id: info.call_control_id.clone(),
         event_type: ev.event_type.clone(),
         id: ev.id.clone(),

@@ -55,6 +55,8 @@ pub struct ToolsState {
     pub call_control: CallControl,
     /// `None` when Telnyx is not configured: `trigger_call` then says calls are unavailable.
     pub calls: Option<CallDeps>,
+    /// Business webhooks (`lead.created`); `None` when none are configured.
+    pub business: Option<callway_core::outbound::Outbox>,
 }
 
 /// Mounts the routes, so the all-in-one launcher and the standalone service share them.
@@ -121,6 +123,7 @@ pub async fn state_from_settings(
             name: "OPENAI_BASE_URL",
             reason,
         })?,
+        business: callway_core::outbound::outbox_from_settings(settings, contexts.clone())?,
         calls: calls_from_settings(settings, contexts)?,
     })
 }

@@ -91,6 +91,7 @@ async fn spawn(telnyx_script: Script, daily_cap: u64, limits: LimitsConfig) -> A
         )
         .unwrap(),
         calls: Some(calls),
+        business: None,
     };
     App {
         state,

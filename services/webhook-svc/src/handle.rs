@@ -9,7 +9,7 @@ use callway_core::call_context::{
 };
 use callway_core::call_record::CallUpdate;
 use callway_core::lead::{CallbackStatus, LeadId};
-use callway_core::telnyx::{TelnyxClient, TelnyxError};
+use callway_core::telnyx::TelnyxClient;
 use tracing::Instrument;
 
 /// Said to an answering machine before hanging up (`CALLWAY_VOICEMAIL_ACTION=message`).
@@ -143,6 +143,7 @@ async fn without_context(
     );
     record(state, call_ref, ended(cause, status, payload)).await?;
     state.leads.update_callback(lead_id, status, None).await?;
+    tell_business(state, &lead_id, call_ref).await?;
     callway_core::metrics::get().callback_ended(status);
     Ok("accepted")
 }
@@ -271,6 +272,7 @@ async fn act(
             update.qualification = c.qualification(call_ref).await?;
             record(state, call_ref, update).await?;
             set_status(state, &ctx.lead_id, status).await?;
+            tell_business(state, &ctx.lead_id, call_ref).await?;
             push_timeline(
                 c,
                 call_ref,
@@ -356,12 +358,13 @@ impl Call<'_> {
         {
             Ok(()) => Ok(()),
             Err(e) if e.is_call_ended() => Ok(()),
-            Err(e @ TelnyxError::Rejected { .. }) => {
-                tracing::warn!(error = %e, "voicemail message refused: hanging up");
+            // Refused or unavailable: the message cannot be counted on, and a call left on the
+            // recorder would run to its time limit. Hanging up is safe to repeat (a redelivery
+            // does it again with the same command_id if this one fails too).
+            Err(e) => {
+                tracing::warn!(error = %e, "voicemail message not accepted: hanging up");
                 self.hang_up().await
             }
-            // Unknown outcome: answered 503, the redelivery speaks again with the same id.
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -375,6 +378,27 @@ impl Call<'_> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// `call.ended` to the business, with the lead and the finished call record.
+async fn tell_business(
+    state: &WebhookState,
+    lead_id: &LeadId,
+    call_ref: &CallRef,
+) -> Result<(), WebhookError> {
+    let Some(outbox) = &state.business else {
+        return Ok(());
+    };
+    let Some(lead) = state.leads.get(*lead_id).await? else {
+        return Ok(());
+    };
+    let records = state.leads.call_records(*lead_id).await?;
+    let Some(record) = records.iter().find(|r| r.call_ref == call_ref.as_str()) else {
+        return Ok(());
+    };
+    let event = callway_core::outbound::call_ended(&lead, record, chrono::Utc::now());
+    callway_core::outbound::enqueue(outbox, event).await?;
+    Ok(())
 }
 
 /// Sets what an event learnt on the call record (written at the dial by tools-svc).

@@ -1,6 +1,7 @@
 //! webhook-svc: Telnyx call events, verified on raw bytes, handled before they are acknowledged
 //! (a 2xx means the effects are stored; anything else makes Telnyx send the event again).
 
+pub mod deliver;
 mod error;
 mod events;
 mod handle;
@@ -35,6 +36,8 @@ pub struct WebhookState {
     /// For voicemail handling and hang-ups; `None` only in tests that do not need it.
     pub telnyx: Option<TelnyxClient>,
     pub voicemail: VoicemailAction,
+    /// Business webhooks (`call.ended`); `None` when none are configured.
+    pub business: Option<callway_core::outbound::Outbox>,
 }
 
 /// The state from the settings, on the stores the caller decided (`ContextStore::from_settings`
@@ -55,6 +58,7 @@ pub fn state_from_settings(
     let telnyx = TelnyxClient::from_settings(settings)?.with_attempts(1);
     Ok(WebhookState {
         key,
+        business: callway_core::outbound::outbox_from_settings(settings, contexts.clone())?,
         contexts,
         leads,
         telnyx: Some(telnyx),

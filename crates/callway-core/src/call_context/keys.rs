@@ -23,6 +23,9 @@
 //! | `callway:web:<ws>` / `lease:<ws>` / `turns:<ws>` | a web call's record, sideband lease, transcript | record |
 //! | `callway:web:fc:<ws>:<hash(call id)>` | one function call's claim | record |
 //! | `callway:limit:<kind>:<scope>:<who>:<hour>` | hourly limit counters | 2 h |
+//! | `callway:outbox:due` | business webhooks by due time (sorted set) | — |
+//! | `callway:outbox:msg:<id>` | one business webhook: body until delivered, state | 7 days |
+//! | `callway:outbox:dead` | ids of webhooks that failed every attempt (list) | 7 days |
 
 use super::CallRef;
 use crate::session_token::WebSessionId;
@@ -87,6 +90,11 @@ pub fn web_turns(ws: &WebSessionId) -> String {
 }
 pub fn web_function_call(ws: &WebSessionId, call_id: &str) -> String {
     format!("callway:web:fc:{}:{}", ws.as_str(), key_hash(call_id))
+}
+pub const OUTBOX_DUE: &str = "callway:outbox:due";
+pub const OUTBOX_DEAD: &str = "callway:outbox:dead";
+pub fn outbox_message(id: &str) -> String {
+    format!("callway:outbox:msg:{id}")
 }
 /// `who` is already hashed by the caller (an address or a network).
 pub fn limit(kind: &str, scope: &str, who: &str, window: i64) -> String {

@@ -91,6 +91,14 @@ async fn save(
         }
     };
     tracing::Span::current().record("lead_id", saved.id.to_string().as_str());
+    // The business hears of it (once per lead: a repeated save queues nothing new). Not queued
+    // means not acknowledged: the model gets an error and its retry finds the same lead.
+    if let Some(outbox) = &state.business {
+        let event = callway_core::outbound::lead_created(&saved, chrono::Utc::now());
+        callway_core::outbound::enqueue(outbox, event)
+            .await
+            .map_err(ToolsError::Context)?;
+    }
     tracing::info!("lead saved");
     Ok(SaveLeadOutput {
         lead_id: saved.id.to_string(),

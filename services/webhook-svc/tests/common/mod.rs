@@ -42,6 +42,8 @@ pub struct Options {
     pub leads: Option<LeadStore>,
     /// Telnyx's redelivery delays (default: `Timing::fast`'s, 20–80 ms).
     pub webhook_retry_delays: Option<Vec<Duration>>,
+    /// The business webhooks' outbox (default: none configured).
+    pub business: Option<callway_core::outbound::Outbox>,
 }
 
 fn bind() -> (std::net::TcpListener, u16) {
@@ -109,6 +111,7 @@ pub async fn world_with(
         leads: leads.clone(),
         telnyx: Some(telnyx.clone()),
         voicemail,
+        business: options.business.clone(),
     };
     tokio::spawn(webhook_svc::serve(hook_listener, hooks).unwrap());
     let tokens = SessionTokens::new(&Secret::new("lifecycle-test-session-secret-0123456789"));
@@ -131,6 +134,7 @@ pub async fn world_with(
             Duration::from_millis(200),
         )
         .unwrap(),
+        business: options.business.clone(),
         calls: Some(CallDeps {
             telnyx,
             contexts: contexts.clone(),
