@@ -10,14 +10,18 @@
 //! Everything is recorded (`TelnyxSim::recorded`) and can be awaited (`TelnyxSim::wait_for`).
 
 mod amd;
+mod answer_request;
 mod api_error;
 mod call_lifecycle;
+mod call_options;
 mod callee_audio;
 mod config;
 mod dial_request;
 mod fields;
 mod ids;
+mod inbound_call;
 mod media_stream;
+mod placing;
 mod playout;
 mod recording;
 mod rest;
@@ -25,19 +29,21 @@ pub mod signing;
 mod speak_request;
 mod state;
 pub mod stream_frames;
+mod transfer_request;
 mod webhooks;
 mod ws_connect;
 
 pub use config::{
-    random_seed, AmdVerdict, Callee, CommandFault, DialFault, SimConfig, Timing, WebhookFaults,
+    random_seed, Agent, AmdVerdict, Callee, Caller, CommandFault, DialFault, Line, SimConfig,
+    Timing, WebhookFaults,
 };
 pub use recording::{
-    CommandRecord, DialRecord, MarkEcho, Recording, StreamErrorSent, StreamOutcome, StreamRecord,
-    WebhookFault, WebhookRecord,
+    CommandRecord, DialRecord, InboundRecord, MarkEcho, Recording, StreamErrorSent, StreamOutcome,
+    StreamRecord, TransferOutcome, TransferRecord, WebhookFault, WebhookRecord,
 };
 pub use ws_connect::AUTH_HEADER as STREAM_AUTH_HEADER;
 
-use callee_audio::Script;
+use callee_audio::{CallerScript, Script};
 use signing::Signer;
 use state::{lock, Shared};
 use std::collections::HashMap;
@@ -82,6 +88,7 @@ impl TelnyxSim {
             calls: Mutex::new(HashMap::new()),
             scripts: Mutex::new(HashMap::new()),
             default_script: Mutex::new(None),
+            agents: Mutex::new(HashMap::new()),
             answers: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         });
@@ -120,6 +127,54 @@ impl TelnyxSim {
     pub fn script_default_callee(&self, callee: Callee) -> anyhow::Result<()> {
         let script = Script::from_callee(callee)?;
         *lock(&self.shared.default_script) = Some(script);
+        Ok(())
+    }
+
+    /// A call arrives on the account's connection from `from_e164` to `to_e164` (one of
+    /// `SimConfig::from_numbers`): `call.initiated` (`direction: incoming`, `state: parked`) is
+    /// sent, then the call waits for the app's `answer` and follows `caller`. Returns its
+    /// `call_control_id`. Fails on a number that is not E.164 or not the account's, on a WAV
+    /// that is not 8 kHz, and outside a Tokio runtime.
+    pub fn ring_inbound(
+        &self,
+        from_e164: &str,
+        to_e164: &str,
+        caller: Caller,
+    ) -> anyhow::Result<String> {
+        if !fields::is_e164(from_e164) {
+            anyhow::bail!("caller number {from_e164} is not E.164");
+        }
+        if !self.shared.cfg.from_numbers.iter().any(|n| n == to_e164) {
+            anyhow::bail!(
+                "{to_e164} is not a number of the account: its calls do not reach this connection"
+            );
+        }
+        tokio::runtime::Handle::try_current()
+            .map_err(|_| anyhow::anyhow!("ring_inbound needs a Tokio runtime"))?;
+        let caller = CallerScript::from_caller(caller)?;
+        let info = placing::inbound(&self.shared, from_e164, to_e164, caller);
+        let now = self.shared.recorder.now_ms();
+        let rec = InboundRecord {
+            at_ms: now,
+            call_control_id: info.call_control_id.clone(),
+            from: from_e164.to_owned(),
+            to: to_e164.to_owned(),
+            answer: None,
+            answer_ignored_fields: Vec::new(),
+            answered_at_ms: None,
+            hangup_cause: None,
+            hangup_source: None,
+            ended_at_ms: None,
+        };
+        self.shared.recorder.with(|r| r.inbound.push(rec));
+        Ok(info.call_control_id.clone())
+    }
+
+    /// Scripts the human agent reached when a call is transferred to `to_e164` (unscripted
+    /// numbers do not answer). Fails on a WAV that is not 16-bit PCM at 8 kHz.
+    pub fn script_agent(&self, to_e164: &str, agent: Agent) -> anyhow::Result<()> {
+        let script = Script::from_agent(agent)?;
+        lock(&self.shared.agents).insert(to_e164.to_owned(), script);
         Ok(())
     }
 
