@@ -8,6 +8,46 @@
 //!   `media`/`mark`/`clear` in `rtp` mode) at real 20 ms pacing.
 //!
 //! Everything is recorded (`TelnyxSim::recorded`) and can be awaited (`TelnyxSim::wait_for`).
+//!
+//! # Inbound calls, answer and transfer
+//!
+//! Checked against team-telnyx/openapi `openapi/spec3.yml` (its July 2026 state): schemas
+//! `CallInitiated`, `CallAnswered`, `CallBridged`, `CallHangup` (its `hangup_cause`,
+//! `hangup_source` and `sip_hangup_cause`), `AnswerRequest`, `TransferCallRequest`,
+//! `CallControlApplication` (`first_command_timeout_secs`), and the `AnswerCall` and
+//! `TransferCall` operations' "Expected Webhooks".
+//!
+//! * `TelnyxSim::ring_inbound`: `call.initiated` with `direction: incoming`, `state: parked`.
+//!   Unanswered, it ends after `Timing::first_command_timeout` (`timeout`, source `callee`), or
+//!   when the caller gives up (`originator_cancel`, source `caller`). `sip_hangup_cause` is
+//!   `unspecified` on inbound calls.
+//! * `POST /v2/calls/{id}/actions/answer` (`AnswerRequest`, `answer_request.rs`): then
+//!   `call.answered`, the stream to `stream_url` (`streaming.started` …) and the caller's script.
+//!   Refused: an outgoing call, an answered call (10015), an ended call (90018), an unknown id
+//!   (90015), every shape error of the schema (bad base64 `client_state`, non-ws `stream_url`,
+//!   enum values, `deepfake_detection` ranges, …), stream options without `stream_url` and
+//!   `stream_bidirectional_codec` without `rtp` (both Decisions). Fields the schema lacks —
+//!   notably `stream_auth_token`, `stream_bidirectional_sampling_rate`, `custom_parameters` —
+//!   are ignored as Telnyx ignores unknown fields: no auth header reaches the WebSocket.
+//! * `POST /v2/calls/{id}/actions/transfer` (`TransferCallRequest`, `transfer_request.rs`): the
+//!   agent leg (scripted with `TelnyxSim::script_agent`) joins the call's session. Webhooks:
+//!   agent leg `call.initiated` (outgoing) → `call.answered` → `call.bridged`, and
+//!   `call.bridged` on the original call; then `call.hangup` on both when either leaves (the
+//!   other is hung up unless it set `park_after_unbridge: self`). An agent who does not answer
+//!   or is busy: only its leg gets `call.hangup` (`timeout` / `user_busy`); the original call
+//!   "will remain active" and gets no webhook. Refused: a call not answered yet (90034), a
+//!   transfer while one rings or is bridged (Decision, 10015), missing/empty `to` (10004), a `to`
+//!   that is neither E.164 (with optional `,DTMF`) nor a SIP URI and a non-E.164 `from` (10016),
+//!   `timeout_secs` outside 5–600 and `time_limit_secs` outside 30–14400 (10033), bad base64
+//!   `client_state`/`target_leg_client_state`, `audio_url` with `media_name`, enum values.
+//! * While bridged the original call's stream keeps running (media streaming forks the leg's
+//!   media; nothing in the docs stops it on a bridge): the inbound track is still the caller,
+//!   the outbound track carries the agent's voice (mixed with app audio sent to `self`), and app
+//!   audio sent with `stream_bidirectional_target_legs` `opposite` or `both` reaches the agent
+//!   (`TransferRecord::agent_heard_app_pcm`).
+//!
+//! Not simulated: `POST /v2/calls/{id}/actions/bridge` (404 like any unknown command), `reject`,
+//! early media / ringback towards the caller while the agent rings.
 
 mod amd;
 mod answer_request;

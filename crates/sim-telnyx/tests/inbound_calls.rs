@@ -18,7 +18,9 @@ pub fn tone_wav(ms: usize) -> Vec<u8> {
     wav::to_bytes(&wav::Wav {
         sample_rate: 8000,
         samples: (0..ms * 8)
-            .map(|i| (8000.0 * (i as f64 * 2.0 * std::f64::consts::PI * 440.0 / 8000.0).sin()) as i16)
+            .map(|i| {
+                (8000.0 * (i as f64 * 2.0 * std::f64::consts::PI * 440.0 / 8000.0).sin()) as i16
+            })
             .collect(),
     })
 }
@@ -127,7 +129,10 @@ async fn an_inbound_call_answered_with_a_stream_carries_the_callers_lines() {
         .iter()
         .position(|p| p.iter().any(|b| *b != mulaw::SILENCE))
         .expect("voiced");
-    assert!(first_voiced >= 7, "the line starts 200 ms after the answer: frame {first_voiced}");
+    assert!(
+        first_voiced >= 7,
+        "the line starts 200 ms after the answer: frame {first_voiced}"
+    );
 
     wait_event(&hooks, &ccid, "call.hangup").await;
     assert_eq!(
@@ -144,7 +149,11 @@ async fn an_inbound_call_answered_with_a_stream_carries_the_callers_lines() {
     assert_eq!(hangup["hangup_cause"], "normal_clearing");
     assert_eq!(hangup["hangup_source"], "caller");
     assert_eq!(hangup["sip_hangup_cause"], "unspecified");
-    assert_eq!(hangup["client_state"], cs.as_str(), "answer's client_state carried on");
+    assert_eq!(
+        hangup["client_state"],
+        cs.as_str(),
+        "answer's client_state carried on"
+    );
     assert_eq!(
         payload_of(&hooks, &ccid, "call.answered")["client_state"],
         cs.as_str()
@@ -154,7 +163,10 @@ async fn an_inbound_call_answered_with_a_stream_carries_the_callers_lines() {
     let rec = r.inbound_call(&ccid).expect("recorded");
     assert_eq!((rec.from.as_str(), rec.to.as_str()), (CALLER, FROM));
     assert_eq!(rec.answer.as_ref().expect("answer")["command_id"], "ans-1");
-    assert_eq!(rec.answer_ignored_fields, vec!["stream_auth_token".to_string()]);
+    assert_eq!(
+        rec.answer_ignored_fields,
+        vec!["stream_auth_token".to_string()]
+    );
     assert!(rec.answered_at_ms.is_some());
     assert_eq!(rec.hangup_cause.as_deref(), Some("normal_clearing"));
     sim.shutdown().await;
@@ -174,9 +186,21 @@ async fn answers_the_spec_refuses_are_422_and_change_nothing() {
         )
         .expect("rings");
     let cases = [
-        (json!({"client_state": "not base64!"}), "10015", "/client_state"),
-        (json!({"stream_track": "both_tracks"}), "10004", "/stream_url"),
-        (json!({"stream_url": "https://app/media"}), "10015", "/stream_url"),
+        (
+            json!({"client_state": "not base64!"}),
+            "10015",
+            "/client_state",
+        ),
+        (
+            json!({"stream_track": "both_tracks"}),
+            "10004",
+            "/stream_url",
+        ),
+        (
+            json!({"stream_url": "https://app/media"}),
+            "10015",
+            "/stream_url",
+        ),
         (
             json!({"stream_url": "wss://app/media", "stream_bidirectional_codec": "PCMU"}),
             "10015",
@@ -193,7 +217,11 @@ async fn answers_the_spec_refuses_are_422_and_change_nothing() {
             "/stream_bidirectional_target_legs",
         ),
         (json!({"webhook_url": "ftp://x"}), "10015", "/webhook_url"),
-        (json!({"deepfake_detection": {"enabled": true, "rtp_timeout": 500}}), "10033", "/deepfake_detection/rtp_timeout"),
+        (
+            json!({"deepfake_detection": {"enabled": true, "rtp_timeout": 500}}),
+            "10033",
+            "/deepfake_detection/rtp_timeout",
+        ),
     ];
     for (body, code, pointer) in cases {
         let (s, v) = action(&sim, &ccid, "answer", body.clone()).await;
@@ -206,7 +234,13 @@ async fn answers_the_spec_refuses_are_422_and_change_nothing() {
     let (s, v) = action(&sim, "v3:unknown", "answer", json!({})).await;
     assert_eq!((s, codes(&v)), (422, vec!["90015".to_string()]));
     // Parked: nothing but answer, hangup and client_state_update may be done.
-    let (s, v) = action(&sim, &ccid, "speak", json!({"payload": "Allo", "voice": "female"})).await;
+    let (s, v) = action(
+        &sim,
+        &ccid,
+        "speak",
+        json!({"payload": "Allo", "voice": "female"}),
+    )
+    .await;
     assert_eq!((s, codes(&v)), (422, vec!["90034".to_string()]));
     assert!(
         !events_of(&hooks, &ccid).contains(&"call.answered".to_string()),
@@ -216,9 +250,17 @@ async fn answers_the_spec_refuses_are_422_and_change_nothing() {
     let (s, _) = action(&sim, &ccid, "answer", json!({"command_id": "a-1"})).await;
     assert_eq!(s, 200);
     let (s, v) = action(&sim, &ccid, "answer", json!({"command_id": "a-1"})).await;
-    assert_eq!((s, v), (200, json!({"data": {"result": "ok"}})), "same command_id: ignored");
+    assert_eq!(
+        (s, v),
+        (200, json!({"data": {"result": "ok"}})),
+        "same command_id: ignored"
+    );
     let (s, v) = action(&sim, &ccid, "answer", json!({"command_id": "a-2"})).await;
-    assert_eq!((s, codes(&v)), (422, vec!["10015".to_string()]), "double answer");
+    assert_eq!(
+        (s, codes(&v)),
+        (422, vec!["10015".to_string()]),
+        "double answer"
+    );
     wait_event(&hooks, &ccid, "call.answered").await;
     let (s, _) = action(&sim, &ccid, "hangup", json!({})).await;
     assert_eq!(s, 200);
@@ -246,9 +288,15 @@ async fn answers_the_spec_refuses_are_422_and_change_nothing() {
 
     // An outgoing call cannot be answered.
     let (_, v) = dial(&sim, dial_body(json!({}))).await;
-    let out = v["data"]["call_control_id"].as_str().expect("ccid").to_string();
+    let out = v["data"]["call_control_id"]
+        .as_str()
+        .expect("ccid")
+        .to_string();
     let (s, v) = action(&sim, &out, "answer", json!({})).await;
-    assert_eq!((s, pointers(&v)), (422, vec!["/call_control_id".to_string()]));
+    assert_eq!(
+        (s, pointers(&v)),
+        (422, vec!["/call_control_id".to_string()])
+    );
     sim.shutdown().await;
 }
 
@@ -256,12 +304,24 @@ async fn answers_the_spec_refuses_are_422_and_change_nothing() {
 async fn unanswered_inbound_calls_end_by_timeout_or_by_the_caller() {
     let (sim, hooks) = setup().await;
     assert!(
-        sim.ring_inbound(CALLER, "+33199999999", Caller::HangsUpBeforeAnswer { after: Duration::ZERO })
-            .is_err(),
+        sim.ring_inbound(
+            CALLER,
+            "+33199999999",
+            Caller::HangsUpBeforeAnswer {
+                after: Duration::ZERO
+            }
+        )
+        .is_err(),
         "not a number of the account"
     );
     assert!(sim
-        .ring_inbound("0611112222", FROM, Caller::HangsUpBeforeAnswer { after: Duration::ZERO })
+        .ring_inbound(
+            "0611112222",
+            FROM,
+            Caller::HangsUpBeforeAnswer {
+                after: Duration::ZERO
+            }
+        )
         .is_err());
     let ignored = sim
         .ring_inbound(
@@ -288,7 +348,10 @@ async fn unanswered_inbound_calls_end_by_timeout_or_by_the_caller() {
         (&h["hangup_cause"], &h["hangup_source"]),
         (&json!("originator_cancel"), &json!("caller"))
     );
-    assert_eq!(events_of(&hooks, &gives_up), vec!["call.initiated", "call.hangup"]);
+    assert_eq!(
+        events_of(&hooks, &gives_up),
+        vec!["call.initiated", "call.hangup"]
+    );
     assert!(
         !events_of(&hooks, &ignored).contains(&"call.hangup".to_string()),
         "the first command timeout (800 ms) has not passed"
@@ -296,10 +359,17 @@ async fn unanswered_inbound_calls_end_by_timeout_or_by_the_caller() {
     wait_event(&hooks, &ignored, "call.hangup").await;
     let h = payload_of(&hooks, &ignored, "call.hangup");
     assert_eq!(
-        (&h["hangup_cause"], &h["hangup_source"], &h["sip_hangup_cause"]),
+        (
+            &h["hangup_cause"],
+            &h["hangup_source"],
+            &h["sip_hangup_cause"]
+        ),
         (&json!("timeout"), &json!("callee"), &json!("unspecified"))
     );
-    assert_eq!(events_of(&hooks, &ignored), vec!["call.initiated", "call.hangup"]);
+    assert_eq!(
+        events_of(&hooks, &ignored),
+        vec!["call.initiated", "call.hangup"]
+    );
     let (s, v) = action(&sim, &ignored, "answer", json!({})).await;
     assert_eq!((s, codes(&v)), (422, vec!["90018".to_string()]), "too late");
     let r = sim.recorded();
