@@ -191,3 +191,41 @@ pub(crate) fn beep() -> Vec<u8> {
 pub(crate) fn pcmu_duration(bytes: usize) -> Duration {
     Duration::from_millis(callway_audio::pcmu_ms(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use callway_audio::wav::{to_bytes, Wav};
+
+    fn wav_ms(ms: usize) -> Vec<u8> {
+        to_bytes(&Wav {
+            sample_rate: 8000,
+            samples: vec![4000; ms * 8],
+        })
+    }
+
+    #[test]
+    fn lines_are_placed_at_their_times_and_may_not_overlap() {
+        let lines = vec![
+            Line::at(Duration::from_millis(500), wav_ms(100)),
+            Line::at(Duration::from_millis(100), wav_ms(200)),
+        ];
+        let pcmu = lines_to_pcmu(&lines).expect("placed");
+        assert_eq!(pcmu.len(), 600 * 8);
+        let voiced: Vec<bool> = pcmu.iter().map(|b| *b != mulaw::SILENCE).collect();
+        assert!(!voiced[..800].iter().any(|v| *v) && voiced[800..2400].iter().all(|v| *v));
+        assert!(!voiced[2400..4000].iter().any(|v| *v) && voiced[4000..].iter().all(|v| *v));
+        let overlapping = vec![
+            Line::at(Duration::ZERO, wav_ms(300)),
+            Line::at(Duration::from_millis(200), wav_ms(100)),
+        ];
+        assert!(lines_to_pcmu(&overlapping).is_err());
+        let callee = Callee::Talks {
+            lines,
+            hang_up_after: None,
+        };
+        assert!(
+            matches!(Script::from_callee(callee), Ok(Script::Human { speech, .. }) if speech == pcmu)
+        );
+    }
+}
