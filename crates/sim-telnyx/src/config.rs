@@ -113,6 +113,15 @@ pub struct Timing {
     pub dedupe_window: Duration,
     /// How long a `DialFault::PlaceThenTimeout` answer is held back.
     pub dial_hold: Duration,
+    /// An inbound call nobody answers (or hangs up) is ended this long after `call.initiated`.
+    /// Telnyx's Call Control App setting `first_command_timeout_secs` (default 30 s, schema
+    /// `CallControlApplication`). Decision: the simulator always applies it (the spec's
+    /// `first_command_timeout` defaults to false, but a parked call that rings forever makes no
+    /// test and the real caller's network gives up too).
+    pub first_command_timeout: Duration,
+    /// For transfers with `audio_url` / `media_name`: how long the file "plays" to the agent
+    /// between the agent's answer and the bridge (the simulator does not fetch it).
+    pub transfer_announce: Duration,
 }
 
 impl Default for Timing {
@@ -135,6 +144,8 @@ impl Default for Timing {
             ],
             dedupe_window: Duration::from_secs(60),
             dial_hold: Duration::from_secs(120),
+            first_command_timeout: Duration::from_secs(30),
+            transfer_announce: Duration::from_secs(2),
         }
     }
 }
@@ -160,6 +171,8 @@ impl Timing {
             ],
             dedupe_window: Duration::from_secs(60),
             dial_hold: Duration::from_secs(120),
+            first_command_timeout: Duration::from_millis(800),
+            transfer_announce: Duration::from_millis(100),
         }
     }
 }
@@ -251,4 +264,60 @@ pub enum Callee {
     Busy,
     /// The callee declines: `call.hangup` with `call_rejected` (SIP 603).
     Rejected,
+    /// Picks up after `Timing::ring` and says each line at its time after the answer (silence
+    /// between them); hangs up `hang_up_after` the answer if set. Lines must not overlap.
+    Talks {
+        lines: Vec<Line>,
+        hang_up_after: Option<Duration>,
+    },
+}
+
+/// One thing said at a given time after the answer: 16-bit PCM mono WAV, **8 kHz only**. The
+/// words are for the OpenAI simulator's scenario; the simulator only plays the audio.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub at: Duration,
+    pub wav: Vec<u8>,
+}
+
+impl Line {
+    pub fn at(at: Duration, wav: Vec<u8>) -> Line {
+        Line { at, wav }
+    }
+}
+
+/// Who calls in with `TelnyxSim::ring_inbound`.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// Waits for the app's answer (until `Timing::first_command_timeout`), then says
+    /// `speech_wav` (8 kHz WAV) from the answer on; hangs up `hang_up_after` the answer if set.
+    Human {
+        speech_wav: Vec<u8>,
+        hang_up_after: Option<Duration>,
+    },
+    /// Like `Human`, with each line said at its time after the answer.
+    Talks {
+        lines: Vec<Line>,
+        hang_up_after: Option<Duration>,
+    },
+    /// Gives up `after` the call arrives if it is not answered by then: `call.hangup`
+    /// `originator_cancel`, `hangup_source: caller`.
+    HangsUpBeforeAnswer { after: Duration },
+}
+
+/// A human agent reached by `POST /v2/calls/{id}/actions/transfer` (scripted per number with
+/// `TelnyxSim::script_agent`; an unscripted number does not answer).
+#[derive(Debug, Clone)]
+pub enum Agent {
+    /// Picks up after `Timing::ring`, says `speech_wav` (8 kHz WAV; the bridged caller hears it
+    /// from the bridge on), hangs up `hang_up_after` its answer if set.
+    Answers {
+        speech_wav: Vec<u8>,
+        hang_up_after: Option<Duration>,
+    },
+    /// Rings until the transfer's `timeout_secs` (or `Timing::no_answer_after`): the agent leg
+    /// ends with `timeout`; the original call stays up.
+    NoAnswer,
+    /// The agent's line is busy: the agent leg ends with `user_busy` (SIP 486).
+    Busy,
 }

@@ -29,9 +29,9 @@ pub enum BidiMode {
 }
 
 /// `stream_bidirectional_target_legs`: which legs hear the audio the app sends back.
-/// The simulated call is a lone outbound leg (Telnyx ↔ callee): `self` and `both` reach the
-/// callee; `opposite` (the spec's default) names the other leg of a bridge, which such a call
-/// does not have, so nobody hears the app.
+/// `self` and `both` reach the party of the leg the stream is on; `opposite` (the spec's
+/// default) names the other leg of a bridge: a lone leg has none, so nobody hears the app, and
+/// once a transfer bridges the call the agent does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetLegs {
     Both,
@@ -83,6 +83,27 @@ pub struct DialParams {
     pub time_limit_secs: u64,
     pub amd: String,
     pub stream: Option<StreamParams>,
+}
+
+impl DialParams {
+    /// The stand-in for an inbound call: it was not dialled, its options come with the answer.
+    pub fn inbound(to: &str, from: &str, connection_id: &str) -> DialParams {
+        DialParams {
+            to: to.to_owned(),
+            from: from.to_owned(),
+            connection_id: connection_id.to_owned(),
+            client_state: None,
+            command_id: None,
+            webhook_url: None,
+            webhook_urls: HashMap::new(),
+            retry_policies: HashMap::new(),
+            timeout_secs: 30,
+            retry_on_timeout: true,
+            time_limit_secs: 14_400,
+            amd: "disabled".to_owned(),
+            stream: None,
+        }
+    }
 }
 
 /// Context the validation needs from the account.
@@ -218,7 +239,7 @@ fn parse_to(f: &mut Fields<'_>) -> Option<String> {
     targets.first().map(|t| dial_number(t).to_owned())
 }
 
-fn parse_webhook_urls(f: &mut Fields<'_>) -> HashMap<String, String> {
+pub(crate) fn parse_webhook_urls(f: &mut Fields<'_>) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let Some(v) = f.raw("webhook_urls") else {
         return out;
@@ -245,7 +266,7 @@ fn parse_webhook_urls(f: &mut Fields<'_>) -> HashMap<String, String> {
 }
 
 /// `webhook_retries_policies`: `{event: {retries_ms: [..]}}`, at most 5 retries, total ≤ 60 000 ms.
-fn parse_retry_policies(f: &mut Fields<'_>) -> HashMap<String, Vec<u64>> {
+pub(crate) fn parse_retry_policies(f: &mut Fields<'_>) -> HashMap<String, Vec<u64>> {
     let mut out = HashMap::new();
     let Some(v) = f.raw("webhook_retries_policies") else {
         return out;
@@ -273,7 +294,7 @@ fn parse_retry_policies(f: &mut Fields<'_>) -> HashMap<String, Vec<u64>> {
     out
 }
 
-fn parse_amd_config(f: &mut Fields<'_>) {
+pub(crate) fn parse_amd_config(f: &mut Fields<'_>) {
     let Some(v) = f.raw("answering_machine_detection_config") else {
         return;
     };
@@ -294,8 +315,30 @@ fn parse_amd_config(f: &mut Fields<'_>) {
     }
 }
 
+/// Which stream fields a request schema has. `AnswerRequest` lacks `stream_auth_token`,
+/// `stream_bidirectional_sampling_rate` and `custom_parameters` (spec3.yml, July 2026).
+pub(crate) struct StreamSchema {
+    pub auth_token: bool,
+    pub sampling_rate: bool,
+    pub custom_parameters: bool,
+}
+
 /// Stream fields shared by Dial and `streaming_start`. `url_key` is `stream_url`.
 pub(crate) fn parse_stream(f: &mut Fields<'_>, url_key: &str) -> Option<StreamParams> {
+    let all = StreamSchema {
+        auth_token: true,
+        sampling_rate: true,
+        custom_parameters: true,
+    };
+    parse_stream_as(f, url_key, &all)
+}
+
+/// Stream fields of a schema; fields the schema lacks are neither read nor used.
+pub(crate) fn parse_stream_as(
+    f: &mut Fields<'_>,
+    url_key: &str,
+    schema: &StreamSchema,
+) -> Option<StreamParams> {
     let url = f.opt_ws_url(url_key).map(str::to_owned);
     let track = f
         .opt_enum("stream_track", TRACKS)
@@ -312,16 +355,27 @@ pub(crate) fn parse_stream(f: &mut Fields<'_>, url_key: &str) -> Option<StreamPa
         .opt_enum("stream_bidirectional_codec", BIDI_CODECS)
         .unwrap_or("PCMU")
         .to_owned();
-    let bidi_rate = f
-        .opt_int_one_of("stream_bidirectional_sampling_rate", BIDI_RATES)
-        .unwrap_or(8000) as u32;
+    let bidi_rate = if schema.sampling_rate {
+        f.opt_int_one_of("stream_bidirectional_sampling_rate", BIDI_RATES)
+            .unwrap_or(8000) as u32
+    } else {
+        8000
+    };
     let target_legs = match f.opt_enum("stream_bidirectional_target_legs", TARGET_LEGS) {
         Some("both") => TargetLegs::Both,
         Some("self") => TargetLegs::SelfLeg,
         _ => TargetLegs::Opposite,
     };
-    let auth_token = f.opt_str_max("stream_auth_token", 4000).map(str::to_owned);
-    let custom_parameters = parse_custom_parameters(f);
+    let auth_token = if schema.auth_token {
+        f.opt_str_max("stream_auth_token", 4000).map(str::to_owned)
+    } else {
+        None
+    };
+    let custom_parameters = if schema.custom_parameters {
+        parse_custom_parameters(f)
+    } else {
+        Vec::new()
+    };
     url.map(|url| StreamParams {
         url,
         track,

@@ -8,16 +8,60 @@
 //!   `media`/`mark`/`clear` in `rtp` mode) at real 20 ms pacing.
 //!
 //! Everything is recorded (`TelnyxSim::recorded`) and can be awaited (`TelnyxSim::wait_for`).
+//!
+//! # Inbound calls, answer and transfer
+//!
+//! Checked against team-telnyx/openapi `openapi/spec3.yml` (its July 2026 state): schemas
+//! `CallInitiated`, `CallAnswered`, `CallBridged`, `CallHangup` (its `hangup_cause`,
+//! `hangup_source` and `sip_hangup_cause`), `AnswerRequest`, `TransferCallRequest`,
+//! `CallControlApplication` (`first_command_timeout_secs`), and the `AnswerCall` and
+//! `TransferCall` operations' "Expected Webhooks".
+//!
+//! * `TelnyxSim::ring_inbound`: `call.initiated` with `direction: incoming`, `state: parked`.
+//!   Unanswered, it ends after `Timing::first_command_timeout` (`timeout`, source `callee`), or
+//!   when the caller gives up (`originator_cancel`, source `caller`). `sip_hangup_cause` is
+//!   `unspecified` on inbound calls.
+//! * `POST /v2/calls/{id}/actions/answer` (`AnswerRequest`, `answer_request.rs`): then
+//!   `call.answered`, the stream to `stream_url` (`streaming.started` …) and the caller's script.
+//!   Refused: an outgoing call, an answered call (10015), an ended call (90018), an unknown id
+//!   (90015), every shape error of the schema (bad base64 `client_state`, non-ws `stream_url`,
+//!   enum values, `deepfake_detection` ranges, …), stream options without `stream_url` and
+//!   `stream_bidirectional_codec` without `rtp` (both Decisions). Fields the schema lacks —
+//!   notably `stream_auth_token`, `stream_bidirectional_sampling_rate`, `custom_parameters` —
+//!   are ignored as Telnyx ignores unknown fields: no auth header reaches the WebSocket.
+//! * `POST /v2/calls/{id}/actions/transfer` (`TransferCallRequest`, `transfer_request.rs`): the
+//!   agent leg (scripted with `TelnyxSim::script_agent`) joins the call's session. Webhooks:
+//!   agent leg `call.initiated` (outgoing) → `call.answered` → `call.bridged`, and
+//!   `call.bridged` on the original call; then `call.hangup` on both when either leaves (the
+//!   other is hung up unless it set `park_after_unbridge: self`). An agent who does not answer
+//!   or is busy: only its leg gets `call.hangup` (`timeout` / `user_busy`); the original call
+//!   "will remain active" and gets no webhook. Refused: a call not answered yet (90034), a
+//!   transfer while one rings or is bridged (Decision, 10015), missing/empty `to` (10004), a `to`
+//!   that is neither E.164 (with optional `,DTMF`) nor a SIP URI and a non-E.164 `from` (10016),
+//!   `timeout_secs` outside 5–600 and `time_limit_secs` outside 30–14400 (10033), bad base64
+//!   `client_state`/`target_leg_client_state`, `audio_url` with `media_name`, enum values.
+//! * While bridged the original call's stream keeps running (media streaming forks the leg's
+//!   media; nothing in the docs stops it on a bridge): the inbound track is still the caller,
+//!   the outbound track carries the agent's voice (mixed with app audio sent to `self`), and app
+//!   audio sent with `stream_bidirectional_target_legs` `opposite` or `both` reaches the agent
+//!   (`TransferRecord::agent_heard_app_pcm`).
+//!
+//! Not simulated: `POST /v2/calls/{id}/actions/bridge` (404 like any unknown command), `reject`,
+//! early media / ringback towards the caller while the agent rings.
 
 mod amd;
+mod answer_request;
 mod api_error;
 mod call_lifecycle;
+mod call_options;
 mod callee_audio;
 mod config;
 mod dial_request;
 mod fields;
 mod ids;
+mod inbound_call;
 mod media_stream;
+mod placing;
 mod playout;
 mod recording;
 mod rest;
@@ -25,19 +69,21 @@ pub mod signing;
 mod speak_request;
 mod state;
 pub mod stream_frames;
+mod transfer_request;
 mod webhooks;
 mod ws_connect;
 
 pub use config::{
-    random_seed, AmdVerdict, Callee, CommandFault, DialFault, SimConfig, Timing, WebhookFaults,
+    random_seed, Agent, AmdVerdict, Callee, Caller, CommandFault, DialFault, Line, SimConfig,
+    Timing, WebhookFaults,
 };
 pub use recording::{
-    CommandRecord, DialRecord, MarkEcho, Recording, StreamErrorSent, StreamOutcome, StreamRecord,
-    WebhookFault, WebhookRecord,
+    CommandRecord, DialRecord, InboundRecord, MarkEcho, Recording, StreamErrorSent, StreamOutcome,
+    StreamRecord, TransferOutcome, TransferRecord, WebhookFault, WebhookRecord,
 };
 pub use ws_connect::AUTH_HEADER as STREAM_AUTH_HEADER;
 
-use callee_audio::Script;
+use callee_audio::{CallerScript, Script};
 use signing::Signer;
 use state::{lock, Shared};
 use std::collections::HashMap;
@@ -82,6 +128,7 @@ impl TelnyxSim {
             calls: Mutex::new(HashMap::new()),
             scripts: Mutex::new(HashMap::new()),
             default_script: Mutex::new(None),
+            agents: Mutex::new(HashMap::new()),
             answers: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         });
@@ -120,6 +167,54 @@ impl TelnyxSim {
     pub fn script_default_callee(&self, callee: Callee) -> anyhow::Result<()> {
         let script = Script::from_callee(callee)?;
         *lock(&self.shared.default_script) = Some(script);
+        Ok(())
+    }
+
+    /// A call arrives on the account's connection from `from_e164` to `to_e164` (one of
+    /// `SimConfig::from_numbers`): `call.initiated` (`direction: incoming`, `state: parked`) is
+    /// sent, then the call waits for the app's `answer` and follows `caller`. Returns its
+    /// `call_control_id`. Fails on a number that is not E.164 or not the account's, on a WAV
+    /// that is not 8 kHz, and outside a Tokio runtime.
+    pub fn ring_inbound(
+        &self,
+        from_e164: &str,
+        to_e164: &str,
+        caller: Caller,
+    ) -> anyhow::Result<String> {
+        if !fields::is_e164(from_e164) {
+            anyhow::bail!("caller number {from_e164} is not E.164");
+        }
+        if !self.shared.cfg.from_numbers.iter().any(|n| n == to_e164) {
+            anyhow::bail!(
+                "{to_e164} is not a number of the account: its calls do not reach this connection"
+            );
+        }
+        tokio::runtime::Handle::try_current()
+            .map_err(|_| anyhow::anyhow!("ring_inbound needs a Tokio runtime"))?;
+        let caller = CallerScript::from_caller(caller)?;
+        let info = placing::inbound(&self.shared, from_e164, to_e164, caller);
+        let now = self.shared.recorder.now_ms();
+        let rec = InboundRecord {
+            at_ms: now,
+            call_control_id: info.call_control_id.clone(),
+            from: from_e164.to_owned(),
+            to: to_e164.to_owned(),
+            answer: None,
+            answer_ignored_fields: Vec::new(),
+            answered_at_ms: None,
+            hangup_cause: None,
+            hangup_source: None,
+            ended_at_ms: None,
+        };
+        self.shared.recorder.with(|r| r.inbound.push(rec));
+        Ok(info.call_control_id.clone())
+    }
+
+    /// Scripts the human agent reached when a call is transferred to `to_e164` (unscripted
+    /// numbers do not answer). Fails on a WAV that is not 16-bit PCM at 8 kHz.
+    pub fn script_agent(&self, to_e164: &str, agent: Agent) -> anyhow::Result<()> {
+        let script = Script::from_agent(agent)?;
+        lock(&self.shared.agents).insert(to_e164.to_owned(), script);
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use crate::dial_request::{BidiMode, StreamParams};
 use crate::ids;
 use crate::playout::Playout;
 use crate::recording::{MarkEcho, StreamErrorSent, StreamOutcome, StreamRecord};
-use crate::state::{CallInfo, Shared};
+use crate::state::{BridgePeer, CallInfo, Shared};
 use crate::stream_frames::{self as frames, AppFrame, StreamError};
 use crate::webhooks::Hooks;
 use crate::ws_connect::{self, ConnectError};
@@ -15,7 +15,7 @@ use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocketErr
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// How a stream ended.
@@ -58,6 +58,8 @@ pub(crate) struct StreamSetup {
     /// The callee's audio (PCMU) from the answer on; silence follows.
     pub callee_audio: Arc<Vec<u8>>,
     pub answered_at: Instant,
+    /// The leg this call is bridged to, if any (changes during the stream).
+    pub bridge: watch::Receiver<Option<Arc<BridgePeer>>>,
 }
 
 pub(crate) fn spawn(setup: StreamSetup) -> StreamHandle {
@@ -208,6 +210,7 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
         params,
         callee_audio,
         answered_at,
+        bridge,
     } = setup;
     let stream_id = ids::stream_id();
     let user_id = ids::uuid();
@@ -356,19 +359,45 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
                     } else {
                         audio_pos += FRAME_BYTES;
                     }
-                    // Only the legs `stream_bidirectional_target_legs` names hear the app.
-                    let heard = if params.target_legs.reaches_callee() {
-                        tick.played.clone()
-                    } else {
-                        let n = tick.played.len() as u64;
-                        if n > 0 {
-                            s.record(|r| r.unheard_app_bytes += n);
-                        }
-                        Vec::new()
-                    };
+                    // Only the legs `stream_bidirectional_target_legs` names hear the app:
+                    // `self` is this leg's party, `opposite` the leg it is bridged to (nobody
+                    // when it is not bridged), `both` both.
+                    let peer = bridge.borrow().clone();
+                    let n = tick.played.len() as u64;
+                    let reaches_self = params.target_legs.reaches_callee();
+                    let reaches_peer = params.target_legs != crate::dial_request::TargetLegs::SelfLeg
+                        && peer.is_some();
+                    let heard = if reaches_self { tick.played.clone() } else { Vec::new() };
+                    if n > 0 && !reaches_self && !reaches_peer {
+                        s.record(|r| r.unheard_app_bytes += n);
+                    }
+                    // The bridged leg's party is heard by this leg's party (and so on the
+                    // outbound track), and hears this party and the app's audio it is sent.
+                    let peer_frame = peer.as_ref().map(|p| {
+                        let since = p.audio_from.elapsed().as_millis() as u64;
+                        let mut pos = (since / period.as_millis().max(1) as u64) as usize * FRAME_BYTES;
+                        next_callee_frame(&p.audio, &mut pos)
+                    });
+                    if let Some(p) = &peer {
+                        let to_agent = if reaches_peer && s.decode_pcmu && !tick.played.is_empty() {
+                            mulaw::decode(&tick.played)
+                        } else {
+                            Vec::new()
+                        };
+                        let idx = p.transfer_idx;
+                        shared.recorder.with(|r| {
+                            if let Some(t) = r.transfers.get_mut(idx) {
+                                t.agent_heard_caller_frames += 1;
+                                t.agent_heard_app_pcm.extend_from_slice(&to_agent);
+                            }
+                        });
+                    }
                     if send_outbound {
                         let mut played = heard.clone();
                         played.resize(FRAME_BYTES.max(played.len()), mulaw::SILENCE);
+                        if let Some(agent) = &peer_frame {
+                            played = mix(&played, agent);
+                        }
                         chunk_out += 1;
                         let seq = s.next_seq();
                         out.push(frames::media(seq, &stream_id, "outbound", chunk_out, (chunk_out - 1) * 20, &played));
@@ -397,6 +426,20 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
         }
     });
     end
+}
+
+/// Two PCMU frames summed (what a party hears from two sources at once), clipped.
+fn mix(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let (a, b) = (mulaw::decode(a), mulaw::decode(b));
+    let len = a.len().max(b.len());
+    let sum: Vec<i16> = (0..len)
+        .map(|i| {
+            let x = i32::from(a.get(i).copied().unwrap_or(0))
+                + i32::from(b.get(i).copied().unwrap_or(0));
+            x.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
+        })
+        .collect();
+    mulaw::encode(&sum)
 }
 
 fn next_callee_frame(audio: &[u8], pos: &mut usize) -> Vec<u8> {

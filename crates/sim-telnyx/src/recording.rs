@@ -150,6 +150,69 @@ pub struct StreamRecord {
     pub ended_at_ms: Option<u64>,
 }
 
+/// A call that arrived with `TelnyxSim::ring_inbound`.
+#[derive(Debug, Clone)]
+pub struct InboundRecord {
+    pub at_ms: u64,
+    pub call_control_id: String,
+    pub from: String,
+    pub to: String,
+    /// The body of the answer that was accepted (the first; duplicates and refusals are only in
+    /// `Recording::commands`).
+    pub answer: Option<Value>,
+    /// Fields of that answer that `AnswerRequest` does not have, which Telnyx ignores (e.g.
+    /// `stream_auth_token`: no token header is sent on the stream).
+    pub answer_ignored_fields: Vec<String>,
+    pub answered_at_ms: Option<u64>,
+    pub hangup_cause: Option<String>,
+    pub hangup_source: Option<String>,
+    pub ended_at_ms: Option<u64>,
+}
+
+/// Where a transfer's agent leg stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferOutcome {
+    Ringing,
+    /// The agent picked up; the bridge is not made yet (announcement playing).
+    AgentAnswered,
+    Bridged,
+    /// The agent leg rang out (`timeout`).
+    NoAnswer,
+    /// `user_busy`.
+    Busy,
+    /// The original call ended (or the app hung up the agent leg) before the agent answered.
+    Cancelled,
+    /// The agent leg ended after it answered.
+    Ended,
+}
+
+/// One accepted `transfer` command and the agent leg it placed.
+#[derive(Debug, Clone)]
+pub struct TransferRecord {
+    pub at_ms: u64,
+    /// The call that was transferred.
+    pub call_control_id: String,
+    /// The command's body as received.
+    pub body: Value,
+    pub to: String,
+    pub from: String,
+    pub agent_call_control_id: String,
+    pub outcome: TransferOutcome,
+    /// `audio_url` or `media_name` played to the agent before the bridge.
+    pub announce: Option<String>,
+    pub park_after_unbridge: bool,
+    pub agent_answered_at_ms: Option<u64>,
+    pub bridged_at_ms: Option<u64>,
+    pub ended_at_ms: Option<u64>,
+    pub agent_hangup_cause: Option<String>,
+    /// While bridged: frames (20 ms) of the original party's audio passed to the agent, counted
+    /// on the original call's media stream clock (0 when that call has no stream).
+    pub agent_heard_caller_frames: u64,
+    /// While bridged: the app's stream audio (PCMU decoded) that reached the agent, i.e. sent
+    /// with `stream_bidirectional_target_legs` `opposite` or `both`.
+    pub agent_heard_app_pcm: Vec<i16>,
+}
+
 /// A snapshot of everything recorded.
 #[derive(Debug, Clone, Default)]
 pub struct Recording {
@@ -157,6 +220,8 @@ pub struct Recording {
     pub commands: Vec<CommandRecord>,
     pub webhooks: Vec<WebhookRecord>,
     pub streams: Vec<StreamRecord>,
+    pub inbound: Vec<InboundRecord>,
+    pub transfers: Vec<TransferRecord>,
 }
 
 impl Recording {
@@ -188,6 +253,53 @@ impl Recording {
             .iter()
             .rev()
             .find(|s| s.call_control_id == call_control_id)
+    }
+
+    pub fn inbound_call(&self, call_control_id: &str) -> Option<&InboundRecord> {
+        self.inbound
+            .iter()
+            .find(|c| c.call_control_id == call_control_id)
+    }
+
+    /// The latest transfer of a call.
+    pub fn transfer_of(&self, call_control_id: &str) -> Option<&TransferRecord> {
+        self.transfers
+            .iter()
+            .rev()
+            .find(|t| t.call_control_id == call_control_id)
+    }
+
+    /// Notes a call's end on the inbound and transfer records that concern it.
+    pub(crate) fn note_hangup(
+        &mut self,
+        call_control_id: &str,
+        cause: &str,
+        source: &str,
+        at_ms: u64,
+    ) {
+        for c in self
+            .inbound
+            .iter_mut()
+            .filter(|c| c.call_control_id == call_control_id)
+        {
+            c.hangup_cause = Some(cause.to_owned());
+            c.hangup_source = Some(source.to_owned());
+            c.ended_at_ms = Some(at_ms);
+        }
+        for t in self
+            .transfers
+            .iter_mut()
+            .filter(|t| t.agent_call_control_id == call_control_id)
+        {
+            t.agent_hangup_cause = Some(cause.to_owned());
+            t.ended_at_ms = Some(at_ms);
+            t.outcome = match (t.outcome, cause) {
+                (TransferOutcome::Ringing, "timeout" | "no_answer") => TransferOutcome::NoAnswer,
+                (TransferOutcome::Ringing, "user_busy") => TransferOutcome::Busy,
+                (TransferOutcome::Ringing, _) => TransferOutcome::Cancelled,
+                _ => TransferOutcome::Ended,
+            };
+        }
     }
 
     /// The call control id of the latest successful dial.

@@ -1,15 +1,16 @@
 //! The Call Control REST API on hyper 1: `POST /v2/calls`, `GET /v2/calls/{id}`,
 //! `POST /v2/calls/{id}/actions/{command}`. Bearer auth, Telnyx error bodies, `command_id` dedupe.
 
+use crate::answer_request::parse_answer;
 use crate::api_error::{ApiError, ErrorItem};
-use crate::call_lifecycle;
 use crate::callee_audio::Script;
 use crate::config::{CommandFault, DialFault};
 use crate::dial_request::{self, parse_dial, Account};
 use crate::fields::Fields;
-use crate::ids;
-use crate::recording::{CommandRecord, DialRecord};
-use crate::state::{lock, CallCmd, CallEntry, CallInfo, Phase, Shared};
+use crate::placing;
+use crate::recording::{CommandRecord, DialRecord, TransferOutcome, TransferRecord};
+use crate::state::{lock, CallCmd, Direction, Phase, Shared, TransferLink};
+use crate::transfer_request::{parse_transfer, TransferParams};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -192,38 +193,7 @@ fn dial_inner(
         .cloned()
         .or_else(|| lock(&shared.default_script).clone())
         .unwrap_or_else(Script::default_human);
-    let info = Arc::new(CallInfo {
-        call_control_id: ids::call_control_id(),
-        call_leg_id: ids::uuid(),
-        call_session_id: ids::uuid(),
-        from: params.from.clone(),
-        to: params.to.clone(),
-        connection_id: params.connection_id.clone(),
-        start_time: ids::now_iso(),
-        dial: params,
-    });
-    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
-    lock(&shared.calls).insert(
-        info.call_control_id.clone(),
-        CallEntry {
-            info: info.clone(),
-            client_state: info.dial.client_state.clone(),
-            phase: Phase::Ringing,
-            streaming: false,
-            answer_time: None,
-            end_time: None,
-            answered_at: None,
-            ended_at: None,
-            cmd_tx,
-        },
-    );
-    let task = tokio::spawn(call_lifecycle::run(
-        shared.clone(),
-        info.clone(),
-        script,
-        cmd_rx,
-    ));
-    shared.track_task(task.abort_handle());
+    let info = placing::outbound(shared, params, script, None, None);
     let value = json!({"data": {
         "call_control_id": info.call_control_id,
         "call_leg_id": info.call_leg_id,
@@ -309,6 +279,7 @@ const KNOWN_COMMANDS: &[&str] = &[
     "streaming_start",
     "streaming_stop",
     "client_state_update",
+    "transfer",
 ];
 
 fn command_inner(
@@ -326,9 +297,11 @@ fn command_inner(
         return Err(ApiError::not_found());
     }
     let obj = parse_body(body, true)?;
-    if !lock(&shared.calls).contains_key(id) {
-        return Err(ApiError::invalid_call_control_id());
-    }
+    // What validation needs to know of the call: its `to` (a transfer's default `from`).
+    let original_to = lock(&shared.calls)
+        .get(id)
+        .map(|c| c.info.to.clone())
+        .ok_or_else(ApiError::invalid_call_control_id)?;
     let dedupe_key = rec.command_id.as_ref().map(|cid| format!("{id}|{cid}"));
     if let Some((status, value)) = dedupe_key.as_ref().and_then(|k| shared.stored_answer(k)) {
         rec.duplicate = true;
@@ -337,7 +310,7 @@ fn command_inner(
     let mut f = Fields::new(&obj);
     let client_state = f.opt_base64("client_state").map(str::to_owned);
     f.opt_str("command_id");
-    let action = validate_command(cmd, &mut f);
+    let action = validate_command(cmd, &obj, &mut f, &original_to, &shared.cfg.connection_id);
     if !f.errors.is_empty() {
         return Err(ApiError::unprocessable(f.errors));
     }
@@ -360,18 +333,40 @@ fn command_inner(
     let c = calls
         .get_mut(id)
         .ok_or_else(ApiError::invalid_call_control_id)?;
+    let incoming = c.info.direction == Direction::Incoming;
     match (c.phase, &action) {
         (Phase::Ended, _) => return Err(ApiError::call_ended()),
-        (_, Action::Answer) => {
+        (_, Action::Send(CallCmd::Answer(_))) if !incoming => {
             return Err(ApiError::unprocessable(vec![ErrorItem::invalid(
                 "call_control_id",
                 "answer applies to incoming calls; this call is outgoing.",
             )]))
         }
-        (Phase::Ringing, Action::Send(CallCmd::Hangup) | Action::ClientState) => {}
+        // Decision: Telnyx documents no code for answering an answered call; 10015 with a plain
+        // detail, as for the other invalid requests on a call's state.
+        (Phase::Answered, Action::Send(CallCmd::Answer(_))) => {
+            return Err(ApiError::unprocessable(vec![ErrorItem::invalid(
+                "call_control_id",
+                "This call has already been answered.",
+            )]))
+        }
+        (
+            Phase::Ringing,
+            Action::Send(CallCmd::Hangup | CallCmd::Answer(_)) | Action::ClientState,
+        ) => {}
+        // "You must issue this command [answer] before executing subsequent commands on an
+        // incoming call" (`AnswerCall`); an outgoing call must have been picked up.
         (Phase::Ringing, _) => return Err(ApiError::not_answered()),
         (Phase::Answered, Action::Send(CallCmd::StreamingStart(_))) if c.streaming => {
             return Err(ApiError::streaming_in_use())
+        }
+        // Decision: one transfer at a time. The spec lets a call whose transfer failed be
+        // transferred again, and says nothing of a transfer while one rings or is bridged.
+        (Phase::Answered, Action::Transfer(_)) if c.peer.is_some() => {
+            return Err(ApiError::unprocessable(vec![ErrorItem::invalid(
+                "call_control_id",
+                "A transfer is already in progress or bridged on this call.",
+            )]))
         }
         _ => {}
     }
@@ -379,18 +374,36 @@ fn command_inner(
         c.client_state = Some(cs);
     }
     match action {
-        Action::ClientState | Action::Answer => {}
+        Action::ClientState => {}
+        Action::Transfer(params) => {
+            let session = c.info.call_session_id.clone();
+            drop(calls);
+            transfer(shared, id, &obj, *params, session);
+        }
         Action::Send(cmd) => {
             match &cmd {
                 CallCmd::Hangup => c.phase = Phase::Ended,
                 CallCmd::StreamingStart(_) => c.streaming = true,
+                CallCmd::Answer(p) => {
+                    // Answered from now on for the REST side: a second answer is refused even
+                    // before the call task has sent `call.answered`.
+                    c.phase = Phase::Answered;
+                    c.routing = p.routing.clone();
+                    c.streaming = p.stream.is_some();
+                    let (ignored, body) = (p.ignored.clone(), Value::Object(obj.clone()));
+                    shared.recorder.with(|r| {
+                        if let Some(i) = r.inbound.iter_mut().find(|i| i.call_control_id == id) {
+                            i.answer = Some(body);
+                            i.answer_ignored_fields = ignored;
+                        }
+                    });
+                }
                 _ => {}
             }
             // The call task only goes away after the call ended, which was checked above.
             let _ = c.cmd_tx.send(cmd);
         }
     }
-    drop(calls);
     let value = json!({"data": {"result": "ok"}});
     if let Some(k) = dedupe_key {
         shared.store_answer(k, 200, value.clone());
@@ -398,16 +411,82 @@ fn command_inner(
     Ok((200, value))
 }
 
+/// Places the agent leg of an accepted transfer and records it.
+fn transfer(
+    shared: &Arc<Shared>,
+    id: &str,
+    body: &Map<String, Value>,
+    params: TransferParams,
+    session: String,
+) {
+    let script = lock(&shared.agents)
+        .get(&params.leg.to)
+        .cloned()
+        .unwrap_or(Script::NoAnswer);
+    let (to, from) = (params.leg.to.clone(), params.leg.from.clone());
+    let now = shared.recorder.now_ms();
+    let idx = shared.recorder.with(|r| {
+        r.transfers.push(TransferRecord {
+            at_ms: now,
+            call_control_id: id.to_owned(),
+            body: Value::Object(body.clone()),
+            to,
+            from,
+            agent_call_control_id: String::new(),
+            outcome: TransferOutcome::Ringing,
+            announce: params.announce.clone(),
+            park_after_unbridge: params.park_after_unbridge,
+            agent_answered_at_ms: None,
+            bridged_at_ms: None,
+            ended_at_ms: None,
+            agent_hangup_cause: None,
+            agent_heard_caller_frames: 0,
+            agent_heard_app_pcm: Vec::new(),
+        });
+        r.transfers.len() - 1
+    });
+    let link = TransferLink {
+        original: id.to_owned(),
+        park_after_unbridge: params.park_after_unbridge,
+        announce: params.announce,
+        transfer_idx: idx,
+    };
+    let info = placing::outbound(shared, params.leg, script, Some(link), Some(session));
+    // Linked unless the leg already ended (its end unlinks what is linked by then, under the
+    // same lock, so a leg that ends now still finds the link and reports its end).
+    let mut calls = lock(&shared.calls);
+    let ended = calls
+        .get(&info.call_control_id)
+        .is_some_and(|c| c.phase == Phase::Ended);
+    if let (false, Some(c)) = (ended, calls.get_mut(id)) {
+        c.peer = Some(info.call_control_id.clone());
+    }
+    drop(calls);
+    let agent = info.call_control_id.clone();
+    shared.recorder.with(|r| {
+        if let Some(t) = r.transfers.get_mut(idx) {
+            t.agent_call_control_id = agent;
+        }
+    });
+}
+
 enum Action {
-    Answer,
     ClientState,
+    Transfer(Box<TransferParams>),
     Send(CallCmd),
 }
 
 /// Validates a command's own fields. Returns `None` only together with an error in `f`.
-fn validate_command(cmd: &str, f: &mut Fields<'_>) -> Option<Action> {
+fn validate_command(
+    cmd: &str,
+    obj: &Map<String, Value>,
+    f: &mut Fields<'_>,
+    original_to: &str,
+    connection_id: &str,
+) -> Option<Action> {
     Some(match cmd {
-        "answer" => Action::Answer,
+        "answer" => Action::Send(CallCmd::Answer(Box::new(parse_answer(obj, f)?))),
+        "transfer" => Action::Transfer(Box::new(parse_transfer(f, original_to, connection_id)?)),
         "hangup" => {
             if f.has("custom_headers") && !f.raw("custom_headers").is_some_and(Value::is_array) {
                 f.errors.push(ErrorItem::invalid(

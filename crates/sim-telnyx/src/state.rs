@@ -1,5 +1,7 @@
 //! State shared by the REST server, the call tasks, the webhook senders and the stream clients.
 
+use crate::answer_request::AnswerParams;
+use crate::call_options::Routing;
 use crate::callee_audio::Script;
 use crate::config::{CommandFault, DialFault, SimConfig, WebhookFaults};
 use crate::dial_request::{DialParams, StreamParams};
@@ -7,9 +9,11 @@ use crate::recording::Recorder;
 use crate::signing::Signer;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 /// Immutable facts about a call.
@@ -22,7 +26,44 @@ pub(crate) struct CallInfo {
     pub to: String,
     pub connection_id: String,
     pub start_time: String,
+    /// What placed the call. An inbound call has a stand-in (no stream, no AMD, default
+    /// limits): its options come with the answer.
     pub dial: DialParams,
+    pub direction: Direction,
+    /// For an agent leg placed by a transfer: the call being transferred.
+    pub transfer_of: Option<TransferLink>,
+}
+
+/// What an agent leg knows of the transfer that placed it.
+#[derive(Debug, Clone)]
+pub(crate) struct TransferLink {
+    pub original: String,
+    /// The original call's `park_after_unbridge: self`.
+    pub park_after_unbridge: bool,
+    /// `audio_url` / `media_name` played to the agent before the bridge.
+    pub announce: Option<String>,
+    /// Index of the `TransferRecord`.
+    pub transfer_idx: usize,
+}
+
+/// `direction` of `call.initiated`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Outgoing,
+    Incoming,
+}
+
+/// The other leg of a bridge, as the stream of this leg needs it: what its party says (PCMU,
+/// from `audio_from` on) and where to record what it hears of the app.
+#[derive(Debug)]
+pub(crate) struct BridgePeer {
+    pub call_control_id: String,
+    pub audio: Arc<Vec<u8>>,
+    pub audio_from: Instant,
+    /// Index of the `TransferRecord` whose agent this is.
+    pub transfer_idx: usize,
+    /// The original call stays up when the agent leaves.
+    pub park_after_unbridge: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +80,18 @@ pub(crate) enum CallCmd {
     StreamingStart(StreamParams),
     StreamingStop,
     Speak,
-    Playback { media: Value },
+    Playback {
+        media: Value,
+    },
+    /// The app answered an inbound call.
+    Answer(Box<AnswerParams>),
+    /// The agent leg answered: bridge with it. `ack` says whether this call was still up.
+    Bridge {
+        peer: Arc<BridgePeer>,
+        ack: oneshot::Sender<bool>,
+    },
+    /// The leg this call is bridged to (or the agent leg it is transferring to) ended.
+    OppositeEnded,
 }
 
 pub(crate) struct CallEntry {
@@ -52,6 +104,32 @@ pub(crate) struct CallEntry {
     pub answered_at: Option<Instant>,
     pub ended_at: Option<Instant>,
     pub cmd_tx: UnboundedSender<CallCmd>,
+    /// Webhook URLs and retry policies (from the dial, or the inbound call's answer).
+    pub routing: Routing,
+    /// The agent leg being transferred to or bridged with (on the original call), or the call
+    /// being transferred (on the agent leg).
+    pub peer: Option<String>,
+    /// Both legs are bridged.
+    pub bridged: bool,
+}
+
+impl CallEntry {
+    pub fn new(info: Arc<CallInfo>, cmd_tx: UnboundedSender<CallCmd>, routing: Routing) -> Self {
+        CallEntry {
+            client_state: info.dial.client_state.clone(),
+            peer: info.transfer_of.as_ref().map(|t| t.original.clone()),
+            info,
+            phase: Phase::Ringing,
+            streaming: false,
+            answer_time: None,
+            end_time: None,
+            answered_at: None,
+            ended_at: None,
+            cmd_tx,
+            routing,
+            bridged: false,
+        }
+    }
 }
 
 /// A stored answer to a command, replayed for a duplicate `command_id`.
@@ -72,6 +150,8 @@ pub(crate) struct Shared {
     pub scripts: Mutex<HashMap<String, Script>>,
     /// For numbers without a script (`None`: `Script::default_human`).
     pub default_script: Mutex<Option<Script>>,
+    /// Agents reached by transfers, by number (unscripted: no answer).
+    pub agents: Mutex<HashMap<String, Script>>,
     pub answers: Mutex<HashMap<String, StoredAnswer>>,
     pub faults: Mutex<WebhookFaults>,
     /// Armed `POST /v2/calls` fault and how many more accepted dials it hits.
@@ -119,6 +199,13 @@ impl Shared {
             armed.remove(command);
         }
         Some(fault)
+    }
+
+    /// Sends to a call's task; false when the call is unknown or its task is gone.
+    pub fn send(&self, call_control_id: &str, cmd: CallCmd) -> bool {
+        lock(&self.calls)
+            .get(call_control_id)
+            .is_some_and(|c| c.cmd_tx.send(cmd).is_ok())
     }
 
     pub fn track_task(&self, h: AbortHandle) {

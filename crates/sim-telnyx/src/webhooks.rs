@@ -82,13 +82,17 @@ async fn deliver_all(
     }
 }
 
-fn url_for(shared: &Shared, info: &CallInfo, event_type: &str) -> String {
-    info.dial
-        .webhook_urls
-        .get(event_type)
-        .or(info.dial.webhook_url.as_ref())
+/// The URL and retry delays for an event: the call's routing as it is now (an inbound call's
+/// answer may have changed it), else the Call Control App's URL and the default delays.
+fn route_for(shared: &Shared, info: &CallInfo, event_type: &str) -> (String, Option<Vec<u64>>) {
+    let calls = lock(&shared.calls);
+    let routing = calls.get(&info.call_control_id).map(|c| &c.routing);
+    let url = routing
+        .and_then(|r| r.webhook_urls.get(event_type).or(r.webhook_url.as_ref()))
         .cloned()
-        .unwrap_or_else(|| shared.cfg.webhook_url.clone())
+        .unwrap_or_else(|| shared.cfg.webhook_url.clone());
+    let retries = routing.and_then(|r| r.retry_policies.get(event_type).cloned());
+    (url, retries)
 }
 
 /// Delivers one event: fault copies first, then the genuine delivery with retries, then a
@@ -96,7 +100,7 @@ fn url_for(shared: &Shared, info: &CallInfo, event_type: &str) -> String {
 async fn deliver(shared: &Shared, info: &CallInfo, ev: &Event, reordered: bool) {
     let faults = lock(&shared.faults).clone();
     let faulty = faults.applies_to(&ev.event_type);
-    let url = url_for(shared, info, &ev.event_type);
+    let (url, retry_policy) = route_for(shared, info, &ev.event_type);
     if faulty && faults.forged_copy {
         post(
             shared,
@@ -123,7 +127,7 @@ async fn deliver(shared: &Shared, info: &CallInfo, ev: &Event, reordered: bool) 
         )
         .await;
     }
-    let delays: Vec<Duration> = match info.dial.retry_policies.get(&ev.event_type) {
+    let delays: Vec<Duration> = match retry_policy {
         Some(ms) => ms.iter().map(|m| Duration::from_millis(*m)).collect(),
         None => shared.cfg.timing.webhook_retry_delays.clone(),
     };
