@@ -110,6 +110,17 @@ pub struct Settings {
     pub callway_lead_retention_days: u32,
     #[serde(default = "default_data_dir")]
     pub callway_data_dir: String,
+    /// Delays before each new attempt of a missed callback (no answer, busy, voicemail), seconds.
+    #[serde(default = "d_retry_delays")]
+    pub callway_retry_delays_secs: String,
+    /// Most attempts of one callback, the first included.
+    #[serde(default = "d_3_u8")]
+    pub callway_max_call_attempts: u8,
+    /// When retries may ring: days and a daily window, in `CALLWAY_CALLING_TZ`.
+    #[serde(default = "d_calling_hours")]
+    pub callway_calling_hours: String,
+    #[serde(default = "d_calling_tz")]
+    pub callway_calling_tz: String,
     /// Where business webhooks go (`lead.created`, `call.ended`); unset: none are sent.
     pub callway_business_webhook_url: Option<String>,
     /// Their Standard Webhooks signing secret, `whsec_<base64>`.
@@ -392,6 +403,22 @@ impl Settings {
                 .map(|u| format!("{}/rest/v1", u.trim_end_matches('/')))
         })
     }
+}
+
+fn d_retry_delays() -> String {
+    "600,7200".into()
+}
+
+fn d_3_u8() -> u8 {
+    3
+}
+
+fn d_calling_hours() -> String {
+    "Mon-Fri 09:00-20:00".into()
+}
+
+fn d_calling_tz() -> String {
+    "Europe/Paris".into()
 }
 
 fn d_60_u64() -> u64 {

@@ -147,6 +147,8 @@ pub struct Lead {
     pub callback_status: CallbackStatus,
     /// When its callback was claimed (just before the dial); `None` while none was placed.
     pub callback_requested_at: Option<DateTime<Utc>>,
+    /// Call attempts claimed so far.
+    pub callback_attempts: u8,
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod phone;
 pub mod prompts;
 pub mod redis_conn;
+pub mod retry;
 pub mod secret;
 pub mod session_token;
 pub mod telemetry;

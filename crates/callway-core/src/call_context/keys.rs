@@ -23,9 +23,9 @@
 //! | `callway:web:<ws>` / `lease:<ws>` / `turns:<ws>` | a web call's record, sideband lease, transcript | record |
 //! | `callway:web:fc:<ws>:<hash(call id)>` | one function call's claim | record |
 //! | `callway:limit:<kind>:<scope>:<who>:<hour>` | hourly limit counters | 2 h |
-//! | `callway:outbox:due` | business webhooks by due time (sorted set) | — |
-//! | `callway:outbox:msg:<id>` | one business webhook: body until delivered, state | 7 days |
-//! | `callway:outbox:dead` | ids of webhooks that failed every attempt (list) | 7 days |
+//! | `callway:{outbox,retry}:due` | queued jobs by due time (sorted set): business webhooks, callbacks to retry | — |
+//! | `callway:{outbox,retry}:msg:<id>` | one job: body until done, state | 7 days |
+//! | `callway:{outbox,retry}:dead` | ids of jobs that failed every attempt (list) | 7 days |
 
 use super::CallRef;
 use crate::session_token::WebSessionId;
@@ -91,10 +91,30 @@ pub fn web_turns(ws: &WebSessionId) -> String {
 pub fn web_function_call(ws: &WebSessionId, call_id: &str) -> String {
     format!("callway:web:fc:{}:{}", ws.as_str(), key_hash(call_id))
 }
-pub const OUTBOX_DUE: &str = "callway:outbox:due";
-pub const OUTBOX_DEAD: &str = "callway:outbox:dead";
-pub fn outbox_message(id: &str) -> String {
-    format!("callway:outbox:msg:{id}")
+/// The durable queues (`outbound::queue`): `outbox` (business webhooks), `retry` (callbacks to
+/// try again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Outbox,
+    Retry,
+}
+
+impl Queue {
+    fn name(self) -> &'static str {
+        match self {
+            Queue::Outbox => "outbox",
+            Queue::Retry => "retry",
+        }
+    }
+    pub fn due(self) -> String {
+        format!("callway:{}:due", self.name())
+    }
+    pub fn dead(self) -> String {
+        format!("callway:{}:dead", self.name())
+    }
+    pub fn message(self, id: &str) -> String {
+        format!("callway:{}:msg:{id}", self.name())
+    }
 }
 /// `who` is already hashed by the caller (an address or a network).
 pub fn limit(kind: &str, scope: &str, who: &str, window: i64) -> String {

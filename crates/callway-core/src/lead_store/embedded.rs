@@ -197,6 +197,38 @@ impl EmbeddedLeadStore {
             }
             row.callback_requested_at = Some(now);
             row.callback_status = CallbackStatus::Dialing;
+            row.callback_attempts = 1;
+            Self::append(
+                inner,
+                &Entry::Put {
+                    row: Box::new(row.clone()),
+                },
+            )?;
+            inner.rows.insert(id.to_string(), row);
+            Ok(true)
+        })
+    }
+
+    pub(super) async fn claim_retry(
+        &self,
+        id: LeadId,
+        attempt: u8,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        self.with(|inner| {
+            let Some(mut row) = inner.rows.get(&id.to_string()).cloned() else {
+                return Ok(false);
+            };
+            let missed = matches!(
+                row.callback_status,
+                CallbackStatus::NoAnswer | CallbackStatus::Busy | CallbackStatus::Voicemail
+            );
+            if !missed || row.callback_attempts != attempt.saturating_sub(1) {
+                return Ok(false);
+            }
+            row.callback_requested_at = Some(now);
+            row.callback_status = CallbackStatus::Dialing;
+            row.callback_attempts = attempt;
             Self::append(
                 inner,
                 &Entry::Put {

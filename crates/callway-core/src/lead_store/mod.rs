@@ -116,6 +116,17 @@ impl LeadStore {
         }
     }
 
+    /// Claims attempt `attempt` (≥ 2) of a missed callback, durably: true only if the lead's
+    /// last attempt was `attempt - 1` and it was missed (no answer, busy, voicemail). Two
+    /// workers firing the same retry: one dials.
+    pub async fn claim_retry(&self, id: LeadId, attempt: u8) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        match self {
+            LeadStore::Supabase(s) => s.claim_retry(id, attempt, now).await,
+            LeadStore::Embedded(s) => s.claim_retry(id, attempt, now).await,
+        }
+    }
+
     /// Telnyx certainly did not place the call: the lead is `failed` and may be claimed again.
     pub async fn release_callback(&self, id: LeadId) -> Result<(), StoreError> {
         match self {

@@ -26,6 +26,8 @@ pub struct LeadRow {
     /// Set when the callback was claimed, just before the dial.
     #[serde(default)]
     pub callback_requested_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub callback_attempts: u8,
 }
 
 impl std::fmt::Debug for LeadRow {
@@ -51,6 +53,7 @@ impl LeadRow {
             web_session_id: lead.web_session_id.clone(),
             save_key: None,
             callback_requested_at: None,
+            callback_attempts: 0,
         }
     }
 
@@ -73,6 +76,7 @@ impl LeadRow {
             summary: self.summary.clone(),
             callback_status: self.callback_status,
             callback_requested_at: self.callback_requested_at,
+            callback_attempts: self.callback_attempts,
         })
     }
 }

@@ -160,12 +160,35 @@ impl SupabaseLeadStore {
         let patch = serde_json::json!({
             "callback_status": CallbackStatus::Dialing,
             "callback_requested_at": now,
+            "callback_attempts": 1,
         });
         let req = self
             .client
             .from(TABLE)
             .eq("id", id.to_string())
             .is("callback_requested_at", "null")
+            .update(patch.to_string());
+        let (_, body) = self.run(req).await?;
+        Ok(!Self::rows(&body)?.is_empty())
+    }
+
+    pub(super) async fn claim_retry(
+        &self,
+        id: LeadId,
+        attempt: u8,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let patch = serde_json::json!({
+            "callback_status": CallbackStatus::Dialing,
+            "callback_requested_at": now,
+            "callback_attempts": attempt,
+        });
+        let req = self
+            .client
+            .from(TABLE)
+            .eq("id", id.to_string())
+            .eq("callback_attempts", (attempt.saturating_sub(1)).to_string())
+            .in_("callback_status", ["no_answer", "busy", "voicemail"])
             .update(patch.to_string());
         let (_, body) = self.run(req).await?;
         Ok(!Self::rows(&body)?.is_empty())

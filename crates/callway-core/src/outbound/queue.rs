@@ -77,11 +77,18 @@ const CLAIM: &str =
 pub struct Outbox {
     store: ContextStore,
     cfg: OutboxConfig,
+    queue: keys::Queue,
 }
 
 impl Outbox {
+    /// The business webhooks' outbox.
     pub fn new(store: ContextStore, cfg: OutboxConfig) -> Self {
-        Outbox { store, cfg }
+        Self::named(keys::Queue::Outbox, store, cfg)
+    }
+
+    /// Another durable queue on the same machinery (the callback retries).
+    pub fn named(queue: keys::Queue, store: ContextStore, cfg: OutboxConfig) -> Self {
+        Outbox { store, cfg, queue }
     }
 
     pub fn config(&self) -> &OutboxConfig {
@@ -90,6 +97,17 @@ impl Outbox {
 
     /// Queues `body` under `id`, due now; false when that id was queued before (nothing done).
     pub async fn enqueue(&self, id: &str, body: String, now_ms: i64) -> Result<bool, ContextError> {
+        self.enqueue_at(id, body, now_ms, now_ms).await
+    }
+
+    /// Queues `body` under `id`, due at `due_ms`; false when that id was queued before.
+    pub async fn enqueue_at(
+        &self,
+        id: &str,
+        body: String,
+        now_ms: i64,
+        due_ms: i64,
+    ) -> Result<bool, ContextError> {
         let msg = Message {
             id: id.to_owned(),
             body,
@@ -101,12 +119,12 @@ impl Outbox {
         let json = to_json(&msg)?;
         if !self
             .store
-            .set_if_absent(&keys::outbox_message(id), &json, KEEP)
+            .set_if_absent(&self.queue.message(id), &json, KEEP)
             .await?
         {
             return Ok(false);
         }
-        self.schedule(id, now_ms).await?;
+        self.schedule(id, due_ms).await?;
         Ok(true)
     }
 
@@ -117,14 +135,15 @@ impl Outbox {
             ContextStore::Redis(c) => {
                 let mut c = c.clone();
                 redis::Script::new(CLAIM)
-                    .key(keys::OUTBOX_DUE)
+                    .key(&self.queue.due())
                     .arg(now_ms)
                     .arg(lease_ms)
                     .invoke_async(&mut c)
                     .await?
             }
             ContextStore::Memory(m) => m.with(|map| {
-                let mut due = due_set(map);
+                let key = self.queue.due();
+                let mut due = due_set(map, &key);
                 let id = due
                     .iter()
                     .filter(|(_, at)| **at <= now_ms)
@@ -132,13 +151,13 @@ impl Outbox {
                     .map(|(id, _)| id.clone());
                 if let Some(id) = &id {
                     due.insert(id.clone(), now_ms + lease_ms);
-                    store_due_set(map, &due);
+                    store_due_set(map, &key, &due);
                 }
                 id
             })?,
         };
         let Some(id) = id else { return Ok(None) };
-        match self.store.get_value(&keys::outbox_message(&id)).await? {
+        match self.store.get_value(&self.queue.message(&id)).await? {
             Some(json) => Ok(Some(from_json(&json)?)),
             None => {
                 // Expired meanwhile (kept a week): nothing left to send.
@@ -155,7 +174,7 @@ impl Outbox {
         msg.body.clear();
         msg.last_error = None;
         self.store
-            .set_value(&keys::outbox_message(&msg.id), to_json(&msg)?, KEEP)
+            .set_value(&self.queue.message(&msg.id), to_json(&msg)?, KEEP)
             .await?;
         self.unschedule(&msg.id).await
     }
@@ -179,14 +198,14 @@ impl Outbox {
             }
         };
         self.store
-            .set_value(&keys::outbox_message(&msg.id), to_json(&msg)?, KEEP)
+            .set_value(&self.queue.message(&msg.id), to_json(&msg)?, KEEP)
             .await?;
         match after {
             AfterFailure::RetryAt(at) => self.schedule(&msg.id, at).await?,
             AfterFailure::Dead => {
                 self.unschedule(&msg.id).await?;
                 self.store
-                    .push_bounded(keys::OUTBOX_DEAD, msg.id.clone(), 1000, KEEP)
+                    .push_bounded(&self.queue.dead(), msg.id.clone(), 1000, KEEP)
                     .await?;
             }
         }
@@ -196,7 +215,7 @@ impl Outbox {
     /// A message's current state (tests, inspection).
     pub async fn message(&self, id: &str) -> Result<Option<Message>, ContextError> {
         self.store
-            .get_value(&keys::outbox_message(id))
+            .get_value(&self.queue.message(id))
             .await?
             .map(|j| from_json(&j))
             .transpose()
@@ -208,7 +227,7 @@ impl Outbox {
             ContextStore::Redis(c) => {
                 let mut c = c.clone();
                 let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
-                    .arg(keys::OUTBOX_DUE)
+                    .arg(&self.queue.due())
                     .arg(0)
                     .arg(0)
                     .arg("WITHSCORES")
@@ -216,7 +235,9 @@ impl Outbox {
                     .await?;
                 Ok(first.first().map(|(_, s)| *s as i64))
             }
-            ContextStore::Memory(m) => m.with(|map| due_set(map).values().min().copied()),
+            ContextStore::Memory(m) => m.with(|map| {
+                due_set(map, &self.queue.due()).values().min().copied()
+            }),
         }
     }
 
@@ -225,7 +246,7 @@ impl Outbox {
             ContextStore::Redis(c) => {
                 let mut c = c.clone();
                 redis::cmd("ZADD")
-                    .arg(keys::OUTBOX_DUE)
+                    .arg(&self.queue.due())
                     .arg(at_ms)
                     .arg(id)
                     .query_async::<()>(&mut c)
@@ -233,9 +254,10 @@ impl Outbox {
                 Ok(())
             }
             ContextStore::Memory(m) => m.with(|map| {
-                let mut due = due_set(map);
+                let key = self.queue.due();
+                let mut due = due_set(map, &key);
                 due.insert(id.to_owned(), at_ms);
-                store_due_set(map, &due);
+                store_due_set(map, &key, &due);
             }),
         }
     }
@@ -245,16 +267,17 @@ impl Outbox {
             ContextStore::Redis(c) => {
                 let mut c = c.clone();
                 redis::cmd("ZREM")
-                    .arg(keys::OUTBOX_DUE)
+                    .arg(&self.queue.due())
                     .arg(id)
                     .query_async::<()>(&mut c)
                     .await?;
                 Ok(())
             }
             ContextStore::Memory(m) => m.with(|map| {
-                let mut due = due_set(map);
+                let key = self.queue.due();
+                let mut due = due_set(map, &key);
                 due.remove(id);
-                store_due_set(map, &due);
+                store_due_set(map, &key, &due);
             }),
         }
     }
@@ -270,16 +293,16 @@ fn from_json(s: &str) -> Result<Message, ContextError> {
 
 type Entries = std::collections::HashMap<String, (String, std::time::Instant)>;
 
-fn due_set(map: &Entries) -> BTreeMap<String, i64> {
-    map.get(keys::OUTBOX_DUE)
+fn due_set(map: &Entries, key: &str) -> BTreeMap<String, i64> {
+    map.get(key)
         .and_then(|(v, _)| serde_json::from_str(v).ok())
         .unwrap_or_default()
 }
 
-fn store_due_set(map: &mut Entries, due: &BTreeMap<String, i64>) {
+fn store_due_set(map: &mut Entries, key: &str, due: &BTreeMap<String, i64>) {
     let json = serde_json::to_string(due).unwrap_or_else(|_| "{}".into());
     map.insert(
-        keys::OUTBOX_DUE.to_owned(),
+        key.to_owned(),
         (json, std::time::Instant::now() + KEEP),
     );
 }
