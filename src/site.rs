@@ -87,6 +87,8 @@ pub struct Site {
     pub sideband: SidebandTask,
     /// The business webhooks' worker (the sandbox writes them to a local log), when configured.
     pub business: Option<SidebandTask>,
+    /// The missed callbacks' retry worker (when calls can be placed).
+    pub retries: Option<SidebandTask>,
 }
 
 /// A background task of the site (the sideband supervisor, the business webhooks' worker),
@@ -162,6 +164,8 @@ pub async fn start_with_bridge(
     let business =
         webhook_svc::deliver::Deliverer::from_settings(&settings, tools.business.clone())?
             .map(|d| SidebandTask(d.spawn()));
+    let retries = tools_svc::retries::RetryWorker::from_settings(&settings, tools.clone())?
+        .map(|w| SidebandTask(w.spawn()));
     let bridge = start_bridge(&settings, &contexts, bridge_listener)?;
     let static_dir = settings.callway_static_dir.clone();
     let csp = CONTENT_SECURITY_POLICY.to_owned();
@@ -203,6 +207,7 @@ pub async fn start_with_bridge(
         contexts: site_contexts,
         sideband: SidebandTask(sideband),
         business,
+        retries,
     })
 }
 

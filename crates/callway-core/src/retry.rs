@@ -39,7 +39,9 @@ impl CallingHours {
     /// From `CALLWAY_CALLING_HOURS` (`Mon-Fri 09:00-20:00`, or `Mon,Wed 10:00-12:00`) and
     /// `CALLWAY_CALLING_TZ` (an IANA name).
     pub fn parse(spec: &str, tz: &str) -> Result<Self, String> {
-        let tz: Tz = tz.parse().map_err(|_| format!("unknown time zone {tz:?}"))?;
+        let tz: Tz = tz
+            .parse()
+            .map_err(|_| format!("unknown time zone {tz:?}"))?;
         let (days, window) = spec
             .trim()
             .split_once(' ')
@@ -68,8 +70,11 @@ impl CallingHours {
             .trim()
             .split_once('-')
             .ok_or("expected a window like 09:00-20:00")?;
-        let time = |s: &str| {
-            NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| format!("bad time {s:?}"))
+        // `24:00` closes at the end of the day.
+        let time = |s: &str| match s.trim() {
+            "24:00" => NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999)
+                .ok_or_else(|| "bad time".to_owned()),
+            s => NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| format!("bad time {s:?}")),
         };
         let (start, end) = (time(a)?, time(b)?);
         if start >= end {
@@ -92,11 +97,18 @@ impl CallingHours {
                 continue;
             }
             // A window start that does not exist that day (a DST gap) moves to the next day.
-            let Some(open) = self.tz.from_local_datetime(&date.and_time(self.start)).earliest()
+            let Some(open) = self
+                .tz
+                .from_local_datetime(&date.and_time(self.start))
+                .earliest()
             else {
                 continue;
             };
-            let Some(close) = self.tz.from_local_datetime(&date.and_time(self.end)).latest() else {
+            let Some(close) = self
+                .tz
+                .from_local_datetime(&date.and_time(self.end))
+                .latest()
+            else {
                 continue;
             };
             let (open, close) = (open.with_timezone(&Utc), close.with_timezone(&Utc));
@@ -149,11 +161,12 @@ impl RetryPolicy {
                 name: "CALLWAY_RETRY_DELAYS_SECS",
                 reason: "expected seconds separated by commas, e.g. 600,7200".into(),
             })?;
-        let hours = CallingHours::parse(&s.callway_calling_hours, &s.callway_calling_tz)
-            .map_err(|reason| ConfigError::Invalid {
+        let hours = CallingHours::parse(&s.callway_calling_hours, &s.callway_calling_tz).map_err(
+            |reason| ConfigError::Invalid {
                 name: "CALLWAY_CALLING_HOURS",
                 reason,
-            })?;
+            },
+        )?;
         Ok(RetryPolicy {
             delays,
             max_attempts: s.callway_max_call_attempts.clamp(1, 10),
@@ -212,10 +225,22 @@ mod tests {
             Some(utc("2026-11-30T11:00:00Z"))
         );
         // No fourth attempt, nothing after a completed call or a declined one.
-        assert_eq!(p.next_attempt(3, CallbackStatus::Busy, "user_busy", t), None);
-        assert_eq!(p.next_attempt(1, CallbackStatus::Completed, "normal_clearing", t), None);
-        assert_eq!(p.next_attempt(1, CallbackStatus::Failed, "not_found", t), None);
-        assert_eq!(p.next_attempt(1, CallbackStatus::NoAnswer, "call_rejected", t), None);
+        assert_eq!(
+            p.next_attempt(3, CallbackStatus::Busy, "user_busy", t),
+            None
+        );
+        assert_eq!(
+            p.next_attempt(1, CallbackStatus::Completed, "normal_clearing", t),
+            None
+        );
+        assert_eq!(
+            p.next_attempt(1, CallbackStatus::Failed, "not_found", t),
+            None
+        );
+        assert_eq!(
+            p.next_attempt(1, CallbackStatus::NoAnswer, "call_rejected", t),
+            None
+        );
         // Friday 19:55 Paris (+10 min = 20:05, closed) → Monday 09:00 Paris.
         let friday = utc("2026-12-04T18:55:00Z");
         assert_eq!(
@@ -236,11 +261,18 @@ mod tests {
 
     #[test]
     fn calling_hours_parse_and_refuse_nonsense() {
+        let always = CallingHours::parse("Mon-Sun 00:00-24:00", "UTC").unwrap();
+        assert!(always.is_open(utc("2026-12-06T23:59:59Z")));
         let h = CallingHours::parse("Mon,Wed-Thu 10:00-12:30", "Europe/Paris").unwrap();
         assert_eq!(h.days, vec![Weekday::Mon, Weekday::Wed, Weekday::Thu]);
         assert!(h.is_open(utc("2026-12-02T10:00:00Z")));
         assert!(!h.is_open(utc("2026-12-01T10:00:00Z")));
-        for bad in ["Mon-Fri", "Xyz 09:00-10:00", "Mon 12:00-09:00", "Mon 9h-10h"] {
+        for bad in [
+            "Mon-Fri",
+            "Xyz 09:00-10:00",
+            "Mon 12:00-09:00",
+            "Mon 9h-10h",
+        ] {
             assert!(CallingHours::parse(bad, "Europe/Paris").is_err(), "{bad}");
         }
         assert!(CallingHours::parse("Mon 09:00-10:00", "Mars/Olympus").is_err());

@@ -75,6 +75,23 @@ pub fn summary(turns: &[Turn], max_chars: usize) -> String {
     lines.join("\n")
 }
 
+/// The turns back from a [`summary`] (a retry's phone agent continues from what the lead kept;
+/// turns have no line breaks, so each line is one turn). Unreadable lines are skipped.
+pub fn from_summary(summary: &str) -> Vec<Turn> {
+    summary
+        .lines()
+        .filter_map(|line| {
+            let (label, text) = line.split_once(" : ")?;
+            let speaker = match label {
+                "Agent" => Speaker::Agent,
+                "Visiteur" => Speaker::Visitor,
+                _ => return None,
+            };
+            Turn::new(speaker, text)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +127,11 @@ mod tests {
         );
         let short = summary(&turns, 80);
         assert!(short.ends_with("Agent : Je vous rappelle ?"));
+        assert_eq!(
+            from_summary(&all),
+            turns,
+            "the summary reads back into the same turns"
+        );
         assert!(!short.contains("Bonjour"));
     }
 }

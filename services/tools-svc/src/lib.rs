@@ -6,6 +6,7 @@
 mod call_events;
 mod error;
 mod health;
+pub mod retries;
 mod session;
 mod sideband;
 pub mod tools;

@@ -15,6 +15,9 @@ async fn main() -> anyhow::Result<()> {
     let contexts = ContextStore::from_settings(&settings, Process::Standalone).await?;
     let state = tools_svc::state_from_settings(&settings, contexts).await?;
     let sideband = tools_svc::sideband_from_settings(&settings, state.clone())?.spawn();
+    // Missed callbacks' next attempts, fired by whichever instance claims them when due.
+    let retries = tools_svc::retries::RetryWorker::from_settings(&settings, state.clone())?
+        .map(|w| w.spawn());
     let listener =
         std::net::TcpListener::bind((settings.callway_host.as_str(), settings.tools_svc_port))?;
     tracing::info!(
@@ -26,5 +29,8 @@ async fn main() -> anyhow::Result<()> {
     let timeouts = callway_core::http_timeouts::HttpTimeouts::from_settings(&settings);
     tools_svc::serve_with(listener, state, timeouts)?.await?;
     sideband.abort();
+    if let Some(r) = retries {
+        r.abort();
+    }
     Ok(())
 }

@@ -12,6 +12,31 @@ use callway_core::lead::{CallbackStatus, LeadId};
 use callway_core::telnyx::TelnyxClient;
 use tracing::Instrument;
 
+/// The voicemail message: with our number and the promise of another attempt when one will
+/// follow (`CALLWAY_MAX_CALL_ATTEMPTS`), the plain message otherwise.
+pub fn voicemail_message(will_retry: bool, our_number: Option<&str>) -> String {
+    match (will_retry, our_number.and_then(spoken_number)) {
+        (true, Some(n)) => format!(
+            "Bonjour, ici l'agent IA de Callway. Nous vous rappelions suite à votre demande sur notre site. \
+Nous essaierons de vous rappeler un peu plus tard. Vous pouvez aussi nous rappeler au {n}. Bonne journée."
+        ),
+        (true, None) => "Bonjour, ici l'agent IA de Callway. Nous vous rappelions suite à votre demande sur notre site. \
+Nous essaierons de vous rappeler un peu plus tard. Bonne journée."
+            .to_owned(),
+        (false, _) => VOICEMAIL_MESSAGE.to_owned(),
+    }
+}
+
+/// A French number as a voice reads it: `+33 1 23 45 67 89` → `01 23 45 67 89`.
+fn spoken_number(e164: &str) -> Option<String> {
+    let national = e164.strip_prefix("+33").map(|r| format!("0{r}"))?;
+    if national.len() != 10 || !national.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let pairs: Vec<&str> = (0..5).map(|i| &national[2 * i..2 * i + 2]).collect();
+    Some(pairs.join(" "))
+}
+
 /// Said to an answering machine before hanging up (`CALLWAY_VOICEMAIL_ACTION=message`).
 pub const VOICEMAIL_MESSAGE: &str = "Bonjour, ici l'agent IA de Callway. Nous vous rappelions suite à votre demande sur notre site. \
 Vous pouvez y revenir quand vous le souhaitez. Bonne journée.";
@@ -144,6 +169,7 @@ async fn without_context(
     record(state, call_ref, ended(cause, status, payload)).await?;
     state.leads.update_callback(lead_id, status, None).await?;
     tell_business(state, &lead_id, call_ref).await?;
+    schedule_retry(state, lead_id, lead.callback_attempts.max(1), status, cause).await?;
     callway_core::metrics::get().callback_ended(status);
     Ok("accepted")
 }
@@ -166,6 +192,7 @@ async fn act(
         call_ref,
         id: call_id.as_deref(),
         event_id: &data.id,
+        attempt: ctx.attempt,
     };
     match event {
         CallEvent::Initiated => {
@@ -273,6 +300,7 @@ async fn act(
             record(state, call_ref, update).await?;
             set_status(state, &ctx.lead_id, status).await?;
             tell_business(state, &ctx.lead_id, call_ref).await?;
+            schedule_retry(state, ctx.lead_id, ctx.attempt, status, &cause).await?;
             push_timeline(
                 c,
                 call_ref,
@@ -298,6 +326,8 @@ struct Call<'a> {
     /// Telnyx's id of the event being handled: the commands it causes derive their
     /// `command_id` from it, so a redelivered event repeats them without effect.
     event_id: &'a str,
+    /// Which attempt of the callback this call is.
+    attempt: u8,
 }
 
 impl Call<'_> {
@@ -353,7 +383,7 @@ impl Call<'_> {
             return self.hang_up().await;
         }
         match telnyx
-            .speak(id, VOICEMAIL_MESSAGE, &self.command_id("speak"))
+            .speak(id, &self.voicemail_text(), &self.command_id("speak"))
             .await
         {
             Ok(()) => Ok(()),
@@ -368,6 +398,14 @@ impl Call<'_> {
         }
     }
 
+    fn voicemail_text(&self) -> String {
+        let s = self.state;
+        voicemail_message(
+            s.retries.is_some() && s.retry_policy.will_retry(self.attempt),
+            s.callback_number.as_deref(),
+        )
+    }
+
     async fn hang_up(&self) -> Result<(), WebhookError> {
         let Some((id, telnyx)) = self.telnyx() else {
             return Ok(());
@@ -378,6 +416,41 @@ impl Call<'_> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// A missed call (no answer, busy, voicemail) is tried again per the retry policy: one job in
+/// the durable retry queue, due at the next attempt's time inside calling hours.
+async fn schedule_retry(
+    state: &WebhookState,
+    lead_id: LeadId,
+    done: u8,
+    status: CallbackStatus,
+    cause: &str,
+) -> Result<(), WebhookError> {
+    let Some(queue) = &state.retries else {
+        return Ok(());
+    };
+    let now = chrono::Utc::now();
+    let Some(at) = state.retry_policy.next_attempt(done, status, cause, now) else {
+        return Ok(());
+    };
+    let job = callway_core::outbound::RetryJob {
+        lead_id,
+        attempt: done + 1,
+    };
+    let body = serde_json::to_string(&job).unwrap_or_default();
+    if queue
+        .enqueue_at(
+            &job.id(),
+            body,
+            now.timestamp_millis(),
+            at.timestamp_millis(),
+        )
+        .await?
+    {
+        tracing::info!(attempt = job.attempt, due = %at, "missed call: another attempt scheduled");
+    }
+    Ok(())
 }
 
 /// `call.ended` to the business, with the lead and the finished call record.
@@ -480,6 +553,19 @@ async fn set_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_voicemail_message_promises_another_attempt_and_gives_our_number_only_when_one_follows() {
+        let m = voicemail_message(true, Some("+33123456789"));
+        assert!(m.contains("Nous essaierons de vous rappeler"));
+        assert!(m.contains("01 23 45 67 89"), "{m}");
+        assert_eq!(
+            voicemail_message(false, Some("+33123456789")),
+            VOICEMAIL_MESSAGE
+        );
+        let foreign = voicemail_message(true, Some("+4915112345678"));
+        assert!(foreign.contains("Nous essaierons") && !foreign.contains("4915"));
+    }
 
     #[test]
     fn hangup_causes_map_to_outcomes() {

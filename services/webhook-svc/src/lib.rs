@@ -11,7 +11,7 @@ mod receive;
 pub mod signature;
 
 pub use error::WebhookError;
-pub use handle::{outcome, Answerer, VoicemailAction, VOICEMAIL_MESSAGE};
+pub use handle::{outcome, voicemail_message, Answerer, VoicemailAction, VOICEMAIL_MESSAGE};
 pub use signature::WebhookKey;
 
 use actix_web::dev::Server;
@@ -38,6 +38,11 @@ pub struct WebhookState {
     pub voicemail: VoicemailAction,
     /// Business webhooks (`call.ended`); `None` when none are configured.
     pub business: Option<callway_core::outbound::Outbox>,
+    /// Missed callbacks to try again (`keys::Queue::Retry`; tools-svc dials them); `None`: never.
+    pub retries: Option<callway_core::outbound::Outbox>,
+    pub retry_policy: callway_core::retry::RetryPolicy,
+    /// Our number, said on a voicemail when another attempt will follow.
+    pub callback_number: Option<String>,
 }
 
 /// The state from the settings, on the stores the caller decided (`ContextStore::from_settings`
@@ -59,6 +64,9 @@ pub fn state_from_settings(
     Ok(WebhookState {
         key,
         business: callway_core::outbound::outbox_from_settings(settings, contexts.clone())?,
+        retries: Some(callway_core::outbound::retry_queue(contexts.clone())),
+        retry_policy: callway_core::retry::RetryPolicy::from_settings(settings)?,
+        callback_number: settings.telnyx_from_number.clone(),
         contexts,
         leads,
         telnyx: Some(telnyx),

@@ -102,10 +102,17 @@ fn decode_client_state(state: &str) -> Option<(String, Option<String>)> {
     })
 }
 
+fn first_attempt() -> u8 {
+    1
+}
+
 /// Everything the bridge and the webhooks need, written by `trigger_call`.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct CallContext {
     pub call_ref: CallRef,
+    /// Which attempt of the lead's callback this call is (1 for the first; retries count up).
+    #[serde(default = "first_attempt")]
+    pub attempt: u8,
     pub lead_id: LeadId,
     pub first_name: String,
     /// The web conversation, replayed to the phone agent as conversation items (user content).

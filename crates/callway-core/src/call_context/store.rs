@@ -469,6 +469,7 @@ mod tests {
     fn ctx() -> CallContext {
         CallContext {
             call_ref: CallRef::generate(),
+            attempt: 1,
             lead_id: LeadId::new(),
             first_name: "Marie".into(),
             web_transcript: vec![],

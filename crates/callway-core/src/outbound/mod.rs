@@ -75,6 +75,37 @@ pub fn outbox_from_settings(
     Ok(Target::from_settings(settings)?.map(|_| Outbox::new(store, OutboxConfig::default())))
 }
 
+/// The queue of missed callbacks to try again (webhook-svc schedules, tools-svc dials).
+pub fn retry_queue(store: crate::call_context::ContextStore) -> Outbox {
+    // A failing retry job (store or Telnyx down) is tried again a few times, then dropped to
+    // the dead letters; the callback's own attempt count is in PostgreSQL.
+    let cfg = OutboxConfig {
+        backoff: [30u64, 120, 600]
+            .into_iter()
+            .map(std::time::Duration::from_secs)
+            .collect(),
+        lease: std::time::Duration::from_secs(300),
+    };
+    Outbox::named(crate::call_context::keys::Queue::Retry, store, cfg)
+}
+
+/// A missed callback's next attempt, as the retry queue carries it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RetryJob {
+    pub lead_id: crate::lead::LeadId,
+    pub attempt: u8,
+}
+
+impl RetryJob {
+    /// Stable per lead and attempt: scheduling it twice (a redelivered hang-up) is one job.
+    pub fn id(&self) -> String {
+        format!(
+            "retry_{}",
+            key_hash(&format!("{}:{}", self.lead_id, self.attempt))
+        )
+    }
+}
+
 /// Queues `event`; queuing the same event again does nothing.
 pub async fn enqueue(
     outbox: &Outbox,

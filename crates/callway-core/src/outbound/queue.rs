@@ -135,7 +135,7 @@ impl Outbox {
             ContextStore::Redis(c) => {
                 let mut c = c.clone();
                 redis::Script::new(CLAIM)
-                    .key(&self.queue.due())
+                    .key(self.queue.due())
                     .arg(now_ms)
                     .arg(lease_ms)
                     .invoke_async(&mut c)
@@ -212,6 +212,12 @@ impl Outbox {
         Ok(after)
     }
 
+    /// Not now: the message is due again at `at_ms`, its attempts untouched (a retry that
+    /// fired outside calling hours waits for the next opening).
+    pub async fn postpone(&self, msg: &Message, at_ms: i64) -> Result<(), ContextError> {
+        self.schedule(&msg.id, at_ms).await
+    }
+
     /// A message's current state (tests, inspection).
     pub async fn message(&self, id: &str) -> Result<Option<Message>, ContextError> {
         self.store
@@ -227,7 +233,7 @@ impl Outbox {
             ContextStore::Redis(c) => {
                 let mut c = c.clone();
                 let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
-                    .arg(&self.queue.due())
+                    .arg(self.queue.due())
                     .arg(0)
                     .arg(0)
                     .arg("WITHSCORES")
@@ -235,9 +241,9 @@ impl Outbox {
                     .await?;
                 Ok(first.first().map(|(_, s)| *s as i64))
             }
-            ContextStore::Memory(m) => m.with(|map| {
-                due_set(map, &self.queue.due()).values().min().copied()
-            }),
+            ContextStore::Memory(m) => {
+                m.with(|map| due_set(map, &self.queue.due()).values().min().copied())
+            }
         }
     }
 
@@ -246,7 +252,7 @@ impl Outbox {
             ContextStore::Redis(c) => {
                 let mut c = c.clone();
                 redis::cmd("ZADD")
-                    .arg(&self.queue.due())
+                    .arg(self.queue.due())
                     .arg(at_ms)
                     .arg(id)
                     .query_async::<()>(&mut c)
@@ -267,7 +273,7 @@ impl Outbox {
             ContextStore::Redis(c) => {
                 let mut c = c.clone();
                 redis::cmd("ZREM")
-                    .arg(&self.queue.due())
+                    .arg(self.queue.due())
                     .arg(id)
                     .query_async::<()>(&mut c)
                     .await?;
@@ -301,10 +307,7 @@ fn due_set(map: &Entries, key: &str) -> BTreeMap<String, i64> {
 
 fn store_due_set(map: &mut Entries, key: &str, due: &BTreeMap<String, i64>) {
     let json = serde_json::to_string(due).unwrap_or_else(|_| "{}".into());
-    map.insert(
-        key.to_owned(),
-        (json, std::time::Instant::now() + KEEP),
-    );
+    map.insert(key.to_owned(), (json, std::time::Instant::now() + KEEP));
 }
 
 #[cfg(test)]

@@ -174,6 +174,7 @@ impl Harness {
     pub async fn context(&self, first_name: &str, web_line: &str) -> (CallContext, String) {
         let ctx = CallContext {
             call_ref: CallRef::generate(),
+            attempt: 1,
             lead_id: LeadId::new(),
             first_name: first_name.into(),
             web_transcript: vec![

@@ -7,7 +7,7 @@ mod trigger_call;
 
 pub use save_lead::save_lead;
 pub use save_lead::SaveLeadOutput;
-pub use trigger_call::{place_callback, prepare_callback, PreparedCallback};
+pub use trigger_call::{place_callback, prepare_callback, prepare_retry, PreparedCallback};
 
 use crate::error::ToolsError;
 use serde::Deserialize;

@@ -38,7 +38,11 @@ pub struct PreparedCallback {
     traceparent: Option<String>,
     /// The consent wording the person agreed to (kept with the call record).
     consent_version: String,
-    claims: Claims,
+    /// Which attempt of the lead's callback: 1 from trigger_call, more from the retry queue.
+    attempt: u8,
+    /// The Redis claims of a visitor's request (`None` for a retry: the lead's durable claim in
+    /// PostgreSQL, taken by the retry worker, is its guard).
+    claims: Option<Claims>,
 }
 
 impl std::fmt::Debug for PreparedCallback {
@@ -64,14 +68,21 @@ struct Claims {
 /// How often an unconfirmed dial looks for `call.initiated`.
 const CONFIRM_POLL: Duration = Duration::from_millis(250);
 
-async fn release(state: &ToolsState, c: &ContextStore, claims: Claims, call_ref: Option<&CallRef>) {
-    let _ = c.release(&claims.session_key, &claims.holder).await;
-    let _ = c.release(&claims.cooldown_key, &claims.holder).await;
-    if let Some(day) = &claims.day_key {
-        let _ = c.decr(day).await;
-    }
-    if let Some(t) = claims.hourly {
-        state.limits.give_back(t).await;
+async fn release(
+    state: &ToolsState,
+    c: &ContextStore,
+    claims: Option<Claims>,
+    call_ref: Option<&CallRef>,
+) {
+    if let Some(claims) = claims {
+        let _ = c.release(&claims.session_key, &claims.holder).await;
+        let _ = c.release(&claims.cooldown_key, &claims.holder).await;
+        if let Some(day) = &claims.day_key {
+            let _ = c.decr(day).await;
+        }
+        if let Some(t) = claims.hourly {
+            state.limits.give_back(t).await;
+        }
     }
     if let Some(r) = call_ref {
         let _ = c.remove(r).await;
@@ -152,7 +163,7 @@ async fn prepare(
     match state.leads.callback_since(&lead.phone, since).await {
         Ok(false) => {}
         recent => {
-            release(state, c, claims, None).await;
+            release(state, c, Some(claims), None).await;
             return Err(match recent {
                 Err(e) => ToolsError::Store(e),
                 Ok(_) => ToolsError::NumberCooldown,
@@ -170,7 +181,7 @@ async fn prepare(
     {
         Ok(t) => claims.hourly = Some(t),
         Err(e) => {
-            release(state, c, claims, None).await;
+            release(state, c, Some(claims), None).await;
             return Err(ToolsError::from_limit(e));
         }
     }
@@ -180,7 +191,7 @@ async fn prepare(
     match counted {
         Ok(n) if n <= deps.daily_cap => {}
         counted => {
-            release(state, c, claims, None).await;
+            release(state, c, Some(claims), None).await;
             return Err(match counted {
                 Err(e) => ToolsError::Context(e),
                 Ok(_) => ToolsError::DailyCapReached,
@@ -191,7 +202,7 @@ async fn prepare(
     let turns = match state.web_calls.turns(&call.session).await {
         Ok(t) => transcript::bounded(t),
         Err(e) => {
-            release(state, c, claims, None).await;
+            release(state, c, Some(claims), None).await;
             return Err(ToolsError::Context(e));
         }
     };
@@ -199,6 +210,7 @@ async fn prepare(
     span.record("call_ref", call_ref.as_str());
     let ctx = CallContext {
         call_ref: call_ref.clone(),
+        attempt: 1,
         lead_id,
         first_name: lead.first_name.as_str().to_owned(),
         web_transcript: turns.clone(),
@@ -218,7 +230,7 @@ async fn prepare(
     let stream_token = match stored {
         Ok(t) => t,
         Err(e) => {
-            release(state, c, claims, Some(&call_ref)).await;
+            release(state, c, Some(claims), Some(&call_ref)).await;
             return Err(ToolsError::Context(e));
         }
     };
@@ -241,7 +253,67 @@ async fn prepare(
         stream_secret: ctx.stream_secret,
         traceparent: ctx.traceparent,
         consent_version: lead.consent.wording_version.clone(),
-        claims,
+        attempt: 1,
+        claims: Some(claims),
+    })
+}
+
+/// A missed callback's next attempt, after the retry worker claimed it on the lead: a fresh call
+/// context (the web conversation read back from the lead's summary, for the phone agent), no
+/// Redis claims (the lead's durable claim is the guard).
+pub async fn prepare_retry(
+    state: &ToolsState,
+    lead: &callway_core::lead::Lead,
+    attempt: u8,
+) -> Result<PreparedCallback, ToolsError> {
+    let deps = state.calls.as_ref().ok_or(ToolsError::CallsUnavailable)?;
+    let c = &deps.contexts;
+    let call_ref = CallRef::generate();
+    let turns = transcript::bounded(transcript::from_summary(
+        lead.summary.as_deref().unwrap_or_default(),
+    ));
+    let ctx = CallContext {
+        call_ref: call_ref.clone(),
+        attempt,
+        lead_id: lead.id,
+        first_name: lead.first_name.as_str().to_owned(),
+        web_transcript: turns,
+        web_session_id: lead.web_session_id.clone(),
+        phone_masked: lead.phone.masked(),
+        stream_secret: random_id("ss_"),
+        call_control_id: None,
+        traceparent: None,
+        created_at: chrono::Utc::now(),
+    };
+    let stored = async {
+        c.put(&ctx).await?;
+        c.set_owner(&call_ref, &lead.web_session_id).await?;
+        c.issue_stream_token(&call_ref).await
+    }
+    .await;
+    let stream_token = match stored {
+        Ok(t) => t,
+        Err(e) => {
+            // Claimed but not dialled: the lead shows it, and this attempt is over.
+            let _ = c.remove(&call_ref).await;
+            let _ = state
+                .leads
+                .update_callback(lead.id, CallbackStatus::Failed, None)
+                .await;
+            return Err(ToolsError::Context(e));
+        }
+    };
+    Ok(PreparedCallback {
+        call_ref,
+        lead_id: lead.id,
+        phone_masked: lead.phone.masked(),
+        to_e164: lead.phone.as_e164().to_owned(),
+        stream_token,
+        stream_secret: ctx.stream_secret,
+        traceparent: None,
+        consent_version: lead.consent.wording_version.clone(),
+        attempt,
+        claims: None,
     })
 }
 
@@ -255,8 +327,14 @@ pub async fn place_callback(state: &ToolsState, p: PreparedCallback) -> Result<(
 async fn place(state: &ToolsState, p: PreparedCallback) -> Result<(), ToolsError> {
     let deps = state.calls.as_ref().ok_or(ToolsError::CallsUnavailable)?;
     let c = &deps.contexts;
-    // The durable claim: one callback per lead, even if every Redis key is gone.
-    match state.leads.claim_callback(p.lead_id).await {
+    // The durable claim: one callback per lead, even if every Redis key is gone (a retry's was
+    // taken by the retry worker before it prepared the call).
+    let claimed = if p.attempt > 1 {
+        Ok(true)
+    } else {
+        state.leads.claim_callback(p.lead_id).await
+    };
+    match claimed {
         Ok(true) => {}
         Ok(false) => {
             // The claims (held for this lead) belong to the callback that did claim it.
@@ -289,7 +367,7 @@ async fn place(state: &ToolsState, p: PreparedCallback) -> Result<(), ToolsError
     let record = callway_core::call_record::CallRecord::dialled(
         p.call_ref.as_str(),
         p.lead_id,
-        1,
+        p.attempt,
         &p.consent_version,
     );
     if let Err(e) = state.leads.record_call(&record).await {

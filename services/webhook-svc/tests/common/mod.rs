@@ -44,6 +44,8 @@ pub struct Options {
     pub webhook_retry_delays: Option<Vec<Duration>>,
     /// The business webhooks' outbox (default: none configured).
     pub business: Option<callway_core::outbound::Outbox>,
+    /// Missed calls are retried with this policy (default: never).
+    pub retry_policy: Option<callway_core::retry::RetryPolicy>,
 }
 
 fn bind() -> (std::net::TcpListener, u16) {
@@ -112,6 +114,12 @@ pub async fn world_with(
         telnyx: Some(telnyx.clone()),
         voicemail,
         business: options.business.clone(),
+        retries: options
+            .retry_policy
+            .as_ref()
+            .map(|_| callway_core::outbound::retry_queue(contexts.clone())),
+        retry_policy: options.retry_policy.clone().unwrap_or_default(),
+        callback_number: Some(FROM.into()),
     };
     tokio::spawn(webhook_svc::serve(hook_listener, hooks).unwrap());
     let tokens = SessionTokens::new(&Secret::new("lifecycle-test-session-secret-0123456789"));

@@ -107,6 +107,7 @@ fn main() -> anyhow::Result<()> {
         for i in 0..a.calls {
             let ctx = CallContext {
                 call_ref: CallRef::generate(),
+                attempt: 1,
                 lead_id: callway_core::lead::LeadId::new(),
                 // The fake OpenAI tells the calls apart by this name in the instructions.
                 first_name: format!("bench-call-{i}"),
