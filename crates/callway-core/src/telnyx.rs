@@ -220,6 +220,51 @@ impl TelnyxClient {
         Ok(data.data)
     }
 
+    /// Answers an incoming call (`AnswerRequest`). No stream here: `AnswerRequest` has no
+    /// `stream_auth_token`, and the bridge refuses a stream without it, so the stream is started
+    /// once answered ([`TelnyxClient::streaming_start`]).
+    #[tracing::instrument(name = "telnyx.answer", skip_all)]
+    pub async fn answer(
+        &self,
+        call_control_id: &str,
+        client_state: &str,
+        command_id: &str,
+    ) -> Result<(), TelnyxError> {
+        self.action(
+            call_control_id,
+            "answer",
+            serde_json::json!({ "client_state": client_state, "command_id": command_id }),
+        )
+        .await
+    }
+
+    /// Starts the bidirectional PCMU stream on an answered call (`StartStreamingRequest`), with
+    /// the same media settings as the dial's and its auth token.
+    #[tracing::instrument(name = "telnyx.streaming_start", skip_all)]
+    pub async fn streaming_start(
+        &self,
+        call_control_id: &str,
+        stream_url: &str,
+        stream_auth_token: &str,
+        command_id: &str,
+    ) -> Result<(), TelnyxError> {
+        self.action(
+            call_control_id,
+            "streaming_start",
+            serde_json::json!({
+                "stream_url": stream_url,
+                "stream_track": "inbound_track",
+                "stream_codec": "PCMU",
+                "stream_bidirectional_mode": "rtp",
+                "stream_bidirectional_codec": "PCMU",
+                "stream_bidirectional_target_legs": STREAM_TARGET_LEGS,
+                "stream_auth_token": stream_auth_token,
+                "command_id": command_id,
+            }),
+        )
+        .await
+    }
+
     #[tracing::instrument(name = "telnyx.hangup", skip_all)]
     pub async fn hangup(&self, call_control_id: &str, command_id: &str) -> Result<(), TelnyxError> {
         self.action(

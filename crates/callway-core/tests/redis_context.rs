@@ -21,6 +21,7 @@ async fn contexts_claims_and_tokens_through_redis() {
     let ctx = CallContext {
         call_ref: CallRef::generate(),
         attempt: 1,
+        kind: Default::default(),
         lead_id: LeadId::new(),
         first_name: "Marie".into(),
         web_transcript: vec![callway_core::transcript::Turn::new(

@@ -12,6 +12,15 @@ pub struct Envelope {
     pub data: EventData,
 }
 
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload")
+            .field("call_control_id", &self.call_control_id)
+            .field("direction", &self.direction)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct EventData {
     pub id: String,
@@ -20,9 +29,14 @@ pub struct EventData {
     pub payload: Payload,
 }
 
-/// Only what we read. `from`/`to` are deliberately absent: we never need the numbers here.
-#[derive(Debug, Default, Deserialize)]
+/// Only what we read. `from` is read for an incoming call only (to find the caller's lead) and
+/// is never logged; `Debug` leaves it out.
+#[derive(Default, Deserialize)]
 pub struct Payload {
+    /// `incoming` or `outgoing` (`call.initiated`).
+    pub direction: Option<String>,
+    /// The caller's number, for an incoming call.
+    pub from: Option<String>,
     pub call_control_id: Option<String>,
     pub call_session_id: Option<String>,
     /// `call.hangup`: when the call started and ended (RFC 3339).

@@ -4,8 +4,8 @@ use crate::error::WebhookError;
 use crate::events::{AmdResult, CallEvent, EventData, GreetingEnd};
 use crate::WebhookState;
 use callway_core::call_context::{
-    key_hash, keys, phone_transcript, AmdVerdict, CallContext, CallFlag, CallRef, Claimed,
-    ContextError, ContextStore, DialState, TimelineEvent, TimelineKind, CONTEXT_TTL,
+    key_hash, keys, phone_transcript, AmdVerdict, CallContext, CallFlag, CallKind, CallRef,
+    Claimed, ContextError, ContextStore, DialState, TimelineEvent, TimelineKind, CONTEXT_TTL,
 };
 use callway_core::call_record::CallUpdate;
 use callway_core::lead::{CallbackStatus, LeadId};
@@ -114,6 +114,12 @@ pub async fn handle(state: &WebhookState, data: &EventData) -> Result<&'static s
         return Ok("ignored");
     }
     let client_state = data.payload.client_state.as_deref().unwrap_or("");
+    if event == CallEvent::Initiated
+        && data.payload.direction.as_deref() == Some("incoming")
+        && client_state.is_empty()
+    {
+        return crate::inbound::answer(state, data).await;
+    }
     let Some(call_ref) = CallRef::from_client_state(client_state) else {
         tracing::warn!("event without our client_state: ignored");
         return Ok("ignored");
@@ -212,6 +218,22 @@ async fn act(
             set_status(state, &ctx.lead_id, CallbackStatus::Ringing).await?;
             push_timeline(c, call_ref, TimelineKind::Ringing, None).await?;
         }
+        CallEvent::Answered if ctx.kind != CallKind::Callback => {
+            record(
+                state,
+                call_ref,
+                CallUpdate {
+                    answered_at: Some(chrono::Utc::now()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            c.raise(call_ref, CallFlag::Answered).await?;
+            if let Some(id) = call_id.as_deref() {
+                crate::inbound::start_stream(state, ctx, id, &data.id).await?;
+            }
+            push_timeline(c, call_ref, TimelineKind::Answered, None).await?;
+        }
         CallEvent::Answered => {
             record(
                 state,
@@ -298,9 +320,14 @@ async fn act(
             update.transcript = Some(transcript);
             update.qualification = c.qualification(call_ref).await?;
             record(state, call_ref, update).await?;
-            set_status(state, &ctx.lead_id, status).await?;
-            tell_business(state, &ctx.lead_id, call_ref).await?;
-            schedule_retry(state, ctx.lead_id, ctx.attempt, status, &cause).await?;
+            // An incoming call changes nothing of the lead's callback.
+            if ctx.kind == CallKind::Callback {
+                set_status(state, &ctx.lead_id, status).await?;
+                schedule_retry(state, ctx.lead_id, ctx.attempt, status, &cause).await?;
+            }
+            if ctx.kind != CallKind::InboundUnknown {
+                tell_business(state, &ctx.lead_id, call_ref).await?;
+            }
             push_timeline(
                 c,
                 call_ref,

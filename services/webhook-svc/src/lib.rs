@@ -5,6 +5,7 @@ pub mod deliver;
 mod error;
 mod events;
 mod handle;
+mod inbound;
 #[cfg(test)]
 mod parse_props;
 mod receive;
@@ -43,6 +44,10 @@ pub struct WebhookState {
     pub retry_policy: callway_core::retry::RetryPolicy,
     /// Our number, said on a voicemail when another attempt will follow.
     pub callback_number: Option<String>,
+    /// `wss://…/media/telnyx` for incoming calls' streams (`None`: incoming calls are ignored).
+    pub stream_url: Option<String>,
+    /// How far back an incoming caller's lead is looked for (`CALLWAY_LEAD_RETENTION_DAYS`).
+    pub retention_days: u32,
 }
 
 /// The state from the settings, on the stores the caller decided (`ContextStore::from_settings`
@@ -67,6 +72,8 @@ pub fn state_from_settings(
         retries: Some(callway_core::outbound::retry_queue(contexts.clone())),
         retry_policy: callway_core::retry::RetryPolicy::from_settings(settings)?,
         callback_number: settings.telnyx_from_number.clone(),
+        stream_url: settings.media_stream_url().ok(),
+        retention_days: settings.callway_lead_retention_days,
         contexts,
         leads,
         telnyx: Some(telnyx),

@@ -15,27 +15,6 @@ use sim_telnyx::{Callee, DialFault, WebhookFaults};
 use std::time::Duration;
 use webhook_svc::VoicemailAction;
 
-/// 8 kHz 16-bit mono WAV of silence (the simulated callee "speaks" it).
-fn silence_wav(ms: u32) -> Vec<u8> {
-    let samples = 8 * ms;
-    let data = samples * 2;
-    let mut w = Vec::with_capacity(44 + data as usize);
-    w.extend_from_slice(b"RIFF");
-    w.extend_from_slice(&(36 + data).to_le_bytes());
-    w.extend_from_slice(b"WAVEfmt ");
-    w.extend_from_slice(&16u32.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&8000u32.to_le_bytes());
-    w.extend_from_slice(&16000u32.to_le_bytes());
-    w.extend_from_slice(&2u16.to_le_bytes());
-    w.extend_from_slice(&16u16.to_le_bytes());
-    w.extend_from_slice(b"data");
-    w.extend_from_slice(&data.to_le_bytes());
-    w.resize(44 + data as usize, 0);
-    w
-}
-
 fn talker(hang_up_after: Duration) -> Callee {
     Callee::Human {
         speech_wav: silence_wav(200),

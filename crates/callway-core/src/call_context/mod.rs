@@ -106,6 +106,21 @@ fn first_attempt() -> u8 {
     1
 }
 
+/// Who called whom, which decides the phone agent's instructions and what the call updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallKind {
+    /// We called a lead back (trigger_call or a retry).
+    #[default]
+    Callback,
+    /// The person called our number from a number one of our recent leads gave: the agent
+    /// continues that conversation (caller ID can be spoofed: it never reads personal data back).
+    InboundKnown,
+    /// An unknown number called: Callway's generic agent presents the product. `lead_id` then
+    /// names no lead.
+    InboundUnknown,
+}
+
 /// Everything the bridge and the webhooks need, written by `trigger_call`.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct CallContext {
@@ -113,6 +128,9 @@ pub struct CallContext {
     /// Which attempt of the lead's callback this call is (1 for the first; retries count up).
     #[serde(default = "first_attempt")]
     pub attempt: u8,
+    /// A callback we placed, or a call the person made to us.
+    #[serde(default)]
+    pub kind: CallKind,
     pub lead_id: LeadId,
     pub first_name: String,
     /// The web conversation, replayed to the phone agent as conversation items (user content).

@@ -470,6 +470,7 @@ mod tests {
         CallContext {
             call_ref: CallRef::generate(),
             attempt: 1,
+            kind: Default::default(),
             lead_id: LeadId::new(),
             first_name: "Marie".into(),
             web_transcript: vec![],

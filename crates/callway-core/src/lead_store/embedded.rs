@@ -258,6 +258,23 @@ impl EmbeddedLeadStore {
         })
     }
 
+    pub(super) async fn latest_by_phone(
+        &self,
+        e164: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Option<LeadRow> {
+        self.with(|inner| {
+            Ok(inner
+                .rows
+                .values()
+                .filter(|r| r.phone_e164 == e164 && r.created_at >= since)
+                .max_by_key(|r| r.created_at)
+                .cloned())
+        })
+        .ok()
+        .flatten()
+    }
+
     pub(super) async fn any(&self, pred: impl Fn(&LeadRow) -> bool) -> bool {
         self.with(|inner| Ok(inner.rows.values().any(&pred)))
             .unwrap_or(false)

@@ -174,6 +174,19 @@ impl LeadStore {
         }
     }
 
+    /// The most recent lead with this number created since `since` (an incoming call's caller).
+    pub async fn latest_by_phone(
+        &self,
+        phone: &PhoneE164,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Lead>, StoreError> {
+        let row = match self {
+            LeadStore::Supabase(s) => s.latest_by_phone(phone.as_e164(), since).await?,
+            LeadStore::Embedded(s) => s.latest_by_phone(phone.as_e164(), since).await,
+        };
+        row.map(LeadRow::into_lead).transpose()
+    }
+
     /// Records a call attempt at its dial (idempotent per call ref: a repeat keeps the first).
     pub async fn record_call(
         &self,

@@ -152,6 +152,26 @@ impl SupabaseLeadStore {
             .ok_or_else(|| StoreError::Corrupt("upsert returned no row".into()))
     }
 
+    pub(super) async fn latest_by_phone(
+        &self,
+        e164: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<LeadRow>, StoreError> {
+        let req = self
+            .client
+            .from(TABLE)
+            .select("*")
+            .eq("phone_e164", e164)
+            .gte(
+                "created_at",
+                since.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            )
+            .order("created_at.desc")
+            .limit(1);
+        let (_, body) = self.run(req).await?;
+        Ok(Self::rows(&body)?.into_iter().next())
+    }
+
     pub(super) async fn claim_callback(
         &self,
         id: LeadId,

@@ -125,7 +125,13 @@ impl BridgeState {
     /// The core config for one call: the phone agent prompt (the first name in a delimited data
     /// block) and the web conversation to replay as conversation items.
     pub(crate) fn bridge_config(&self, ctx: &CallContext) -> BridgeConfig {
-        let instructions = callway_core::prompts::phone_instructions(&ctx.first_name);
+        use callway_core::call_context::CallKind;
+        use callway_core::prompts;
+        let instructions = match ctx.kind {
+            CallKind::Callback => prompts::phone_instructions(&ctx.first_name),
+            CallKind::InboundKnown => prompts::inbound_known_instructions(&ctx.first_name),
+            CallKind::InboundUnknown => prompts::inbound_generic_instructions(),
+        };
         let mut cfg = BridgeConfig::new(instructions);
         cfg.history = ctx
             .web_transcript

@@ -175,6 +175,7 @@ impl Harness {
         let ctx = CallContext {
             call_ref: CallRef::generate(),
             attempt: 1,
+            kind: Default::default(),
             lead_id: LeadId::new(),
             first_name: first_name.into(),
             web_transcript: vec![

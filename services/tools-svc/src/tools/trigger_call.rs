@@ -211,6 +211,7 @@ async fn prepare(
     let ctx = CallContext {
         call_ref: call_ref.clone(),
         attempt: 1,
+        kind: Default::default(),
         lead_id,
         first_name: lead.first_name.as_str().to_owned(),
         web_transcript: turns.clone(),
@@ -275,6 +276,7 @@ pub async fn prepare_retry(
     let ctx = CallContext {
         call_ref: call_ref.clone(),
         attempt,
+        kind: Default::default(),
         lead_id: lead.id,
         first_name: lead.first_name.as_str().to_owned(),
         web_transcript: turns,

@@ -107,6 +107,7 @@ pub async fn world_with(
         max_attempts: 2,
     })
     .unwrap();
+    let media = callway_testkit::ws_sink::WsSink::start().await;
     let hooks = WebhookState {
         key: WebhookKey::from_base64(&sim.public_key_base64()).unwrap(),
         contexts: contexts.clone(),
@@ -120,10 +121,18 @@ pub async fn world_with(
             .map(|_| callway_core::outbound::retry_queue(contexts.clone())),
         retry_policy: options.retry_policy.clone().unwrap_or_default(),
         callback_number: Some(FROM.into()),
+        stream_url: Some(format!(
+            "ws://127.0.0.1:{}/media/telnyx",
+            if media_up {
+                media.port
+            } else {
+                callway_testkit::ports::free_port()
+            }
+        )),
+        retention_days: 30,
     };
     tokio::spawn(webhook_svc::serve(hook_listener, hooks).unwrap());
     let tokens = SessionTokens::new(&Secret::new("lifecycle-test-session-secret-0123456789"));
-    let media = callway_testkit::ws_sink::WsSink::start().await;
     let tools_state = ToolsState {
         leads: leads.clone(),
         tokens: tokens.clone(),
@@ -245,4 +254,25 @@ impl World {
         }
         false
     }
+}
+
+/// 8 kHz 16-bit mono WAV of silence (the simulated callee "speaks" it).
+pub fn silence_wav(ms: u32) -> Vec<u8> {
+    let samples = 8 * ms;
+    let data = samples * 2;
+    let mut w = Vec::with_capacity(44 + data as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&8000u32.to_le_bytes());
+    w.extend_from_slice(&16000u32.to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data.to_le_bytes());
+    w.resize(44 + data as usize, 0);
+    w
 }

@@ -108,6 +108,7 @@ fn main() -> anyhow::Result<()> {
             let ctx = CallContext {
                 call_ref: CallRef::generate(),
                 attempt: 1,
+                kind: Default::default(),
                 lead_id: callway_core::lead::LeadId::new(),
                 // The fake OpenAI tells the calls apart by this name in the instructions.
                 first_name: format!("bench-call-{i}"),
