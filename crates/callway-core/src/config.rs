@@ -121,6 +121,11 @@ pub struct Settings {
     pub callway_calling_hours: String,
     #[serde(default = "d_calling_tz")]
     pub callway_calling_tz: String,
+    /// A human who takes calls the agent hands over (warm transfer); unset: no transfer.
+    pub callway_transfer_number: Option<String>,
+    /// When that human answers (days and window, in `CALLWAY_CALLING_TZ`).
+    #[serde(default = "d_transfer_hours")]
+    pub callway_transfer_hours: String,
     /// Where business webhooks go (`lead.created`, `call.ended`); unset: none are sent.
     pub callway_business_webhook_url: Option<String>,
     /// Their Standard Webhooks signing secret, `whsec_<base64>`.
@@ -415,6 +420,10 @@ fn d_3_u8() -> u8 {
 
 fn d_calling_hours() -> String {
     "Mon-Fri 09:00-20:00".into()
+}
+
+fn d_transfer_hours() -> String {
+    "Mon-Fri 09:00-18:00".into()
 }
 
 fn d_calling_tz() -> String {

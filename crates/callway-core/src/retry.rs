@@ -128,6 +128,39 @@ impl CallingHours {
     }
 }
 
+/// Where a live call goes when the person asks for a human (`CALLWAY_TRANSFER_NUMBER`), and
+/// when someone is there to answer (`CALLWAY_TRANSFER_HOURS`, in `CALLWAY_CALLING_TZ`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferTarget {
+    pub number: String,
+    pub hours: CallingHours,
+}
+
+impl TransferTarget {
+    /// `None` when no number is configured (warm transfer off).
+    pub fn from_settings(s: &crate::Settings) -> Result<Option<Self>, crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        let Some(raw) = &s.callway_transfer_number else {
+            return Ok(None);
+        };
+        let number =
+            crate::phone::PhoneE164::from_stored(raw, raw).map_err(|_| ConfigError::Invalid {
+                name: "CALLWAY_TRANSFER_NUMBER",
+                reason: "expected an E.164 number such as +33123456789".into(),
+            })?;
+        let hours = CallingHours::parse(&s.callway_transfer_hours, &s.callway_calling_tz).map_err(
+            |reason| ConfigError::Invalid {
+                name: "CALLWAY_TRANSFER_HOURS",
+                reason,
+            },
+        )?;
+        Ok(Some(TransferTarget {
+            number: number.as_e164().to_owned(),
+            hours,
+        }))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Delay before attempt 2, 3, … ; attempts = this length + 1 at most.

@@ -265,6 +265,47 @@ impl TelnyxClient {
         .await
     }
 
+    /// `POST /v2/calls` to a person with no media stream and no AMD (a warm transfer's human,
+    /// who hears a spoken summary and is then bridged). Like [`TelnyxClient::dial`], never
+    /// repeated when the answer is lost.
+    #[tracing::instrument(name = "telnyx.dial_plain", skip_all)]
+    pub async fn dial_plain(
+        &self,
+        to_e164: &str,
+        client_state: &str,
+        command_id: &str,
+    ) -> Result<DialAnswer, TelnyxError> {
+        let body = serde_json::json!({
+            "connection_id": self.cfg.connection_id,
+            "to": to_e164,
+            "from": self.cfg.from_number,
+            "from_display_name": "Callway",
+            "client_state": client_state,
+            "command_id": command_id,
+            "timeout_secs": 20,
+            "time_limit_secs": 1800,
+        });
+        let data: Data<DialAnswer> = self.post("/v2/calls", &body, Retry::OnlyIfNotSent).await?;
+        Ok(data.data)
+    }
+
+    /// Bridges two answered calls (`BridgeRequest`): `call_control_id` and `other` hear each
+    /// other; when one hangs up, Telnyx hangs the other up.
+    #[tracing::instrument(name = "telnyx.bridge", skip_all)]
+    pub async fn bridge(
+        &self,
+        call_control_id: &str,
+        other: &str,
+        command_id: &str,
+    ) -> Result<(), TelnyxError> {
+        self.action(
+            call_control_id,
+            "bridge",
+            serde_json::json!({ "call_control_id": other, "command_id": command_id }),
+        )
+        .await
+    }
+
     #[tracing::instrument(name = "telnyx.hangup", skip_all)]
     pub async fn hangup(&self, call_control_id: &str, command_id: &str) -> Result<(), TelnyxError> {
         self.action(

@@ -41,6 +41,8 @@ pub enum Trigger {
     SessionStart,
     UserTurn,
     ToolOutput,
+    /// A system message the client added mid-call, then `response.create`.
+    Notice,
 }
 
 /// A function call the model makes.

@@ -125,6 +125,9 @@ pub async fn handle(state: &WebhookState, data: &EventData) -> Result<&'static s
         return Ok("ignored");
     };
     tracing::Span::current().record("call_ref", call_ref.as_str());
+    if CallRef::is_transfer_leg(client_state) {
+        return crate::transfer::handle(state, &call_ref, &event, data).await;
+    }
     let Some(ctx) = state.contexts.load(&call_ref).await? else {
         return without_context(state, &call_ref, client_state, &event, &data.payload).await;
     };

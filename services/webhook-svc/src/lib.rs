@@ -10,6 +10,7 @@ mod inbound;
 mod parse_props;
 mod receive;
 pub mod signature;
+mod transfer;
 
 pub use error::WebhookError;
 pub use handle::{outcome, voicemail_message, Answerer, VoicemailAction, VOICEMAIL_MESSAGE};

@@ -14,6 +14,7 @@
 //! | `callway:dial:<ref>` | the dial's state ([`super::DialState`]) | context TTL |
 //! | `callway:voicemail:<ref>` | the voicemail action was started (claim) | context TTL |
 //! | `callway:qualification:<ref>` | what the phone agent recorded (JSON) | context TTL |
+//! | `callway:transfer:<ref>` | a warm transfer's state (`dialing`, `bridged`, `failed`) and the human leg's id | context TTL |
 //! | `callway:pending_stream:<ref>` | an answered incoming call's stream token, until its stream starts | context TTL |
 //! | `callway:callback:session:<ws>` | the session's one callback (claim, holder = lead) | 24 h |
 //! | `callway:callback:cooldown:<hash(number)>` | cooldown per number (claim, holder = lead) | cooldown |
@@ -57,6 +58,9 @@ pub fn flag(r: &CallRef, name: &str) -> String {
 }
 pub fn dial(r: &CallRef) -> String {
     format!("callway:dial:{}", r.as_str())
+}
+pub fn transfer(r: &CallRef) -> String {
+    format!("callway:transfer:{}", r.as_str())
 }
 pub fn pending_stream(r: &CallRef) -> String {
     format!("callway:pending_stream:{}", r.as_str())

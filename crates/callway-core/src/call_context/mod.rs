@@ -75,6 +75,18 @@ impl CallRef {
         base64::engine::general_purpose::STANDARD.encode(format!("{}|{lead}", self.0))
     }
 
+    /// `client_state` for the human's leg of a warm transfer of this call.
+    pub fn to_transfer_state(&self, lead: LeadId) -> String {
+        base64::engine::general_purpose::STANDARD.encode(format!("{}|{lead}|transfer", self.0))
+    }
+
+    /// Whether a `client_state` names the human's leg of a transfer (not the callee's call).
+    pub fn is_transfer_leg(state: &str) -> bool {
+        decode_client_state(state)
+            .and_then(|(_, rest)| rest)
+            .is_some_and(|rest| rest.ends_with("|transfer"))
+    }
+
     /// The call ref of a `client_state` we wrote; `None` for anything else.
     pub fn from_client_state(state: &str) -> Option<Self> {
         Self::parse(decode_client_state(state)?.0.as_str())

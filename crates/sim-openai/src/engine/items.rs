@@ -230,6 +230,13 @@ impl Engine {
                 self.pending_user_turn = true;
             }
             self.user_turns += 1;
+        } else if item["type"] == "message"
+            && item["role"] == "system"
+            && self.responses_started > 0
+        {
+            // A notice the client adds mid-call (e.g. a transfer that failed): the next
+            // response answers it.
+            self.pending_notice = true;
         }
         self.conv.push(item.clone());
         self.emit(

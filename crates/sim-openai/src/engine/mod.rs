@@ -57,6 +57,8 @@ pub(crate) struct Engine {
     user_turns: u32,
     pending_user_turn: bool,
     pending_tool_output: bool,
+    /// A system message arrived mid-call: the next response is a `Trigger::Notice` step.
+    pending_notice: bool,
     /// The last `function_call_output` received, parsed as JSON when it is JSON: scenario call
     /// arguments may refer to its fields as `{{output.FIELD}}` (a model reuses what a tool returned).
     last_tool_output: Option<serde_json::Value>,
@@ -118,6 +120,7 @@ impl Engine {
             user_turns: 0,
             pending_user_turn: false,
             pending_tool_output: false,
+            pending_notice: false,
             last_tool_output: None,
             responses_started: 0,
             closed: false,

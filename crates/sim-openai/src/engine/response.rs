@@ -241,6 +241,8 @@ impl Engine {
     fn plan_parts(&mut self, cfg: &SessionConfig) -> VecDeque<Part> {
         let trigger = if self.pending_tool_output {
             Some(Trigger::ToolOutput)
+        } else if self.pending_notice {
+            Some(Trigger::Notice)
         } else if self.pending_user_turn {
             Some(Trigger::UserTurn)
         } else if self.responses_started == 0 {
@@ -250,6 +252,7 @@ impl Engine {
         };
         self.pending_tool_output = false;
         self.pending_user_turn = false;
+        self.pending_notice = false;
         let fallback = Part::Say {
             text: self.scenario.fallback_say.clone(),
             wav: None,

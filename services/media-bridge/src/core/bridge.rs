@@ -153,6 +153,17 @@ impl Bridge {
             }
             Input::TelnyxClosed => self.end_of_stream("Telnyx socket closed"),
             Input::Tick => {}
+            Input::Notice(text) => {
+                if self.state == State::Live && self.openai_open {
+                    let id = self.event_id("notice");
+                    self.send_openai(oai::system_message(&id, &clip(text, 500)));
+                    if self.active_response.is_some() {
+                        self.tool_followup = true;
+                    } else {
+                        self.request_response(now);
+                    }
+                }
+            }
         }
         self.on_time(now);
     }
@@ -662,6 +673,23 @@ impl Bridge {
                 WaitFor::Playback
             };
             self.begin_ending(HangupReason::AgentEnded, wait, now);
+        } else if name == session::TRANSFER_TOOL && self.cfg.transfer {
+            let reason = serde_json::from_str::<serde_json::Value>(arguments)
+                .ok()
+                .and_then(|v| v.get("reason")?.as_str().map(|s| clip(s, 120)))
+                .unwrap_or_default();
+            self.log(
+                LogLevel::Info,
+                "openai: transfer to a human requested".to_owned(),
+            );
+            self.out.push_back(Output::Transfer { reason });
+            let output = json!({"ok": true, "status": "transferring"});
+            self.send_openai(oai::function_call_output(&id, call_id, &output.to_string()));
+            if self.active_response.as_deref() == Some(response_id) {
+                self.tool_followup = true;
+            } else if self.state == State::Live {
+                self.request_response(now);
+            }
         } else if name == callway_core::call_record::RECORD_QUALIFICATION_TOOL {
             let wall = self.cfg.wall_start
                 + chrono::Duration::from_std(now.saturating_duration_since(self.created_at))

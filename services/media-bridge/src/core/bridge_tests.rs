@@ -547,6 +547,47 @@ fn a_valid_qualification_is_kept_and_an_invalid_one_is_sent_back_to_the_model() 
 }
 
 #[test]
+fn transfer_is_offered_only_when_enabled_and_a_failure_notice_gets_a_new_turn() {
+    let tools = |cfg: BridgeConfig| {
+        let mut h = H::with(cfg);
+        let ev = openai_events(&h.input(Input::OpenAiConnected));
+        ev[0]["session"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let mut cfg = BridgeConfig::new("x");
+    assert!(!tools(cfg.clone()).contains(&"transfer_to_human".to_owned()));
+    cfg.transfer = true;
+    assert!(tools(cfg.clone()).contains(&"transfer_to_human".to_owned()));
+
+    let mut h = H::with(cfg);
+    h.input(Input::OpenAiConnected);
+    h.openai(json!({"type":"session.updated","session":{}}));
+    h.telnyx(START);
+    h.created("r1");
+    let outs = h.openai(
+        json!({"type":"response.function_call_arguments.done","response_id":"r1",
+        "call_id":"t1","name":"transfer_to_human","arguments":"{\"reason\":\"veut un humain\"}"}),
+    );
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::Transfer { reason } if reason == "veut un humain")));
+    assert!(
+        hangups(&outs).is_empty(),
+        "the call stays up while the human is dialled"
+    );
+    h.done("r1");
+    // The human did not answer: the agent hears it as a system message and gets a turn.
+    let outs = h.input(Input::Notice("Le conseiller n'a pas pu prendre l'appel."));
+    let ev = openai_events(&outs);
+    assert_eq!(ev[0]["item"]["role"], "system");
+    assert!(ev.iter().any(|e| e["type"] == "response.create"));
+}
+
+#[test]
 fn end_call_hangs_up_at_the_drain_deadline_if_marks_never_come_back() {
     let mut h = H::live();
     h.created("r1");

@@ -86,6 +86,9 @@ pub struct BridgeConfig {
     /// core must date (a qualification's meeting slot must be in the future) without reading a
     /// clock.
     pub wall_start: chrono::DateTime<chrono::Utc>,
+    /// Offer the `transfer_to_human` tool (a human number is configured and it is within its
+    /// hours when the call starts).
+    pub transfer: bool,
 }
 
 impl BridgeConfig {
@@ -114,6 +117,7 @@ impl BridgeConfig {
             reorder_wait: Duration::from_millis(60),
             failure_message_pcmu: None,
             wall_start: chrono::Utc::now(),
+            transfer: false,
         }
     }
 

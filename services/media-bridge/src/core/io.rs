@@ -17,6 +17,9 @@ pub enum Input<'a> {
     TelnyxClosed,
     /// Nothing arrived; the time returned by [`crate::Bridge::poll_timeout`] was reached.
     Tick,
+    /// Something the agent must know and act on now (e.g. the human did not answer a transfer):
+    /// added as a system message, then a response is asked for.
+    Notice(&'a str),
 }
 
 /// Something the shell must do.
@@ -36,6 +39,8 @@ pub enum Output {
     Log { level: LogLevel, message: String },
     /// The agent recorded the prospect's qualification (validated): keep it for the call record.
     Qualification(Box<callway_core::call_record::Qualification>),
+    /// The agent asked to hand the call to a human (`transfer_to_human`).
+    Transfer { reason: String },
 }
 
 /// Why the bridge asks for a hang-up.

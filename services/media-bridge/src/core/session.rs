@@ -33,6 +33,39 @@ pub fn end_call_tool() -> Value {
     })
 }
 
+/// Name of the tool the model calls to hand the call to a human.
+pub const TRANSFER_TOOL: &str = "transfer_to_human";
+
+/// The `transfer_to_human` tool, offered only when a human can take calls.
+pub fn transfer_tool() -> Value {
+    json!({
+        "type": "function",
+        "name": TRANSFER_TOOL,
+        "description": "Transfère l'appel à un conseiller humain de Callway. Appelle cet outil quand la personne \
+            demande à parler à un humain, après lui avoir dit que tu la mets en relation (elle patiente \
+            quelques secondes). Si le conseiller ne répond pas, tu en seras informé : dis-le et propose un \
+            créneau de rappel.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "reason": {"type": "string", "description": "Pourquoi, en quelques mots."}
+            },
+            "required": ["reason"]
+        }
+    })
+}
+
+fn tools(cfg: &BridgeConfig) -> Value {
+    let mut t = vec![
+        end_call_tool(),
+        callway_core::call_record::record_qualification_tool(),
+    ];
+    if cfg.transfer {
+        t.push(transfer_tool());
+    }
+    Value::Array(t)
+}
+
 /// The GA `session.update` for a PCMU pass-through phone session with server VAD.
 pub fn session_update(cfg: &BridgeConfig) -> String {
     let transcription = match &cfg.transcription_model {
@@ -70,7 +103,7 @@ pub fn session_update(cfg: &BridgeConfig) -> String {
                     "voice": cfg.voice
                 }
             },
-            "tools": [end_call_tool(), callway_core::call_record::record_qualification_tool()],
+            "tools": tools(cfg),
             "tool_choice": "auto"
         }
     })

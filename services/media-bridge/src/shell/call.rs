@@ -55,6 +55,7 @@ pub async fn run(state: BridgeState, telnyx_ws: Ws, start: CallStart, span: Span
         telnyx.close(1000).await;
         return;
     };
+    let (transfer_tx, transfer_rx) = mpsc::channel(1);
     let timeline = Timeline::spawn(
         state.0.contexts.clone(),
         call_ref.clone(),
@@ -74,6 +75,9 @@ pub async fn run(state: BridgeState, telnyx_ws: Ws, start: CallStart, span: Span
         hangups: JoinSet::new(),
         timeline,
         received: Vec::with_capacity(BATCH + 1),
+        transfer_tx,
+        transfer_rx: Some(transfer_rx),
+        transfer_started: false,
     };
     let end = call.run_loop(&mut tel_rx, connecting).await;
     call.span.record("callway.end", end);
@@ -95,6 +99,11 @@ struct Call {
     hangup_pending: bool,
     hangups: JoinSet<()>,
     timeline: Timeline,
+    /// A warm transfer's verdict (`true`: failed, tell the agent); the receiver is moved into the
+    /// select loop.
+    transfer_tx: mpsc::Sender<bool>,
+    transfer_rx: Option<mpsc::Receiver<bool>>,
+    transfer_started: bool,
     /// When each frame of the current batch was taken, and which way its output goes: recorded
     /// as `callway.bridge.frame.added_latency` once the batch's outputs are written.
     received: Vec<(Instant, Direction)>,
@@ -126,6 +135,8 @@ impl Call {
         let mut hard_stop = self.state.0.hard_stop.subscribe();
         let mut machine = Some(amd);
         let mut telnyx_open = true;
+        let (_, unused_rx) = mpsc::channel::<bool>(1);
+        let mut transfer_rx = self.transfer_rx.take().unwrap_or(unused_rx);
         loop {
             self.drain_outputs().await;
             self.record_latencies();
@@ -169,6 +180,11 @@ impl Call {
                     }
                 }
                 _ = sleep_until(deadline) => self.bridge.handle(Input::Tick, Instant::now()),
+                Some(failed) = transfer_rx.recv() => {
+                    if failed {
+                        self.bridge.handle(Input::Notice(super::transfer::FAILED_NOTICE), Instant::now());
+                    }
+                }
                 verdict = maybe(&mut machine), if machine.is_some() => {
                     machine = None;
                     if matches!(verdict, Ok(true)) {
@@ -178,6 +194,23 @@ impl Call {
                 () = stopped(&mut hard_stop) => return "shutdown",
             }
         }
+    }
+
+    /// Once per call: the transfer runs beside the call; its verdict comes back to the loop.
+    fn start_transfer(&mut self, reason: String) {
+        if self.transfer_started {
+            return;
+        }
+        self.transfer_started = true;
+        let (state, ctx, tx) = (
+            self.state.clone(),
+            self.ctx.clone(),
+            self.transfer_tx.clone(),
+        );
+        tokio::spawn(async move {
+            let failed = super::transfer::run(state, ctx, reason).await;
+            let _ = tx.send(failed).await;
+        });
     }
 
     /// Stored for webhook-svc, which copies it into the call record at the hang-up. Off the
@@ -312,6 +345,7 @@ impl Call {
                 Output::Metric(m) => self.metrics.record(&self.span, m),
                 Output::Log { level, message } => telemetry::log(level, &message),
                 Output::Qualification(q) => self.keep_qualification(*q),
+                Output::Transfer { reason } => self.start_transfer(reason),
             }
         }
         (telnyx_dirty, openai_dirty)

@@ -12,6 +12,7 @@ mod server;
 mod state;
 mod telemetry;
 mod timeline;
+mod transfer;
 mod ws_io;
 
 pub use auth::AUTH_HEADER;

@@ -38,6 +38,8 @@ pub struct Tuning {
     pub half_open_per_ip: usize,
     /// Same, all addresses together (`MEDIA_BRIDGE_HALF_OPEN_MAX`).
     pub half_open_max: usize,
+    /// Warm transfer's human (`CALLWAY_TRANSFER_NUMBER`); `None`: the tool is not offered.
+    pub transfer: Option<callway_core::retry::TransferTarget>,
     pub configure: Option<ConfigHook>,
 }
 
@@ -52,6 +54,7 @@ impl Default for Tuning {
             header_timeout: Duration::from_secs(10),
             half_open_per_ip: 16,
             half_open_max: 128,
+            transfer: None,
             configure: None,
         }
     }
@@ -145,6 +148,14 @@ impl BridgeState {
             })
             .collect();
         cfg.voice = self.0.voice.clone();
+        // Offered when a human is there now; the hours are checked again when it is used.
+        cfg.transfer = ctx.kind != CallKind::InboundUnknown
+            && self
+                .0
+                .tuning
+                .transfer
+                .as_ref()
+                .is_some_and(|t| t.hours.is_open(chrono::Utc::now()));
         if let Some(f) = &self.0.tuning.configure {
             f(&mut cfg);
         }
@@ -175,9 +186,12 @@ pub async fn state_from_settings(settings: &Settings) -> anyhow::Result<BridgeSt
 pub fn state_with_store(
     settings: &Settings,
     contexts: ContextStore,
-    tuning: Tuning,
+    mut tuning: Tuning,
 ) -> anyhow::Result<BridgeState> {
     super::telemetry::register_call_limit(tuning.max_calls);
+    if tuning.transfer.is_none() {
+        tuning.transfer = callway_core::retry::TransferTarget::from_settings(settings)?;
+    }
     let key = settings
         .openai_api_key
         .clone()
