@@ -10,7 +10,9 @@ use crate::dial_request::StreamParams;
 use crate::ids;
 use crate::media_stream::{self, StreamEnd, StreamHandle, StreamSetup};
 use crate::recording::TransferOutcome;
-use crate::state::{lock, BridgePeer, CallCmd, CallInfo, Direction, Phase, Shared};
+use crate::state::{
+    lock, BridgePeer, CallCmd, CallInfo, Direction, PeerLink, Phase, Shared, Voice,
+};
 use crate::webhooks::Hooks;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -323,7 +325,7 @@ impl Call {
             call_control_id: self.info.call_control_id.clone(),
             audio: audio.clone(),
             audio_from: answered_at,
-            transfer_idx: link.transfer_idx,
+            link: PeerLink::Transfer(link.transfer_idx),
             park_after_unbridge: link.park_after_unbridge,
         });
         let (ack, ok) = oneshot::channel();
@@ -350,6 +352,12 @@ impl Call {
         let t = self.shared.cfg.timing.clone();
         let answered_at = a.answered_at;
         let audio = a.audio;
+        let voice = Voice {
+            audio: audio.clone(),
+            from: answered_at,
+        };
+        self.shared
+            .update(&self.info.call_control_id, |c| c.voice = Some(voice));
         if let Some(p) = a.stream {
             self.start_stream(p, audio.clone(), answered_at);
         }
@@ -431,6 +439,13 @@ impl Call {
                     // The REST side refuses a second answer; nothing to do.
                     CallCmd::Answer(_) => {}
                     CallCmd::Bridge { peer, ack } => self.bridge_with(peer, ack),
+                    // The REST side linked both entries while both were up: the bridge is
+                    // made, even if the other leg has left since (its `OppositeEnded` comes
+                    // after this and ends the bridge).
+                    CallCmd::Bridged(peer) => {
+                        self.bridge.send_replace(Some(peer));
+                        self.hooks.emit("call.bridged", json!({}));
+                    }
                     CallCmd::OppositeEnded => {
                         if let Some(end) = self.unbridge() {
                             return self.finish(end).await;
@@ -453,13 +468,14 @@ impl Call {
     /// agent leg sends its own).
     fn bridge_with(&mut self, peer: Arc<BridgePeer>, ack: oneshot::Sender<bool>) {
         let now_ms = self.shared.recorder.now_ms();
-        let idx = peer.transfer_idx;
-        self.shared.recorder.with(|r| {
-            if let Some(t) = r.transfers.get_mut(idx) {
-                t.outcome = TransferOutcome::Bridged;
-                t.bridged_at_ms = Some(now_ms);
-            }
-        });
+        if let PeerLink::Transfer(idx) = peer.link {
+            self.shared.recorder.with(|r| {
+                if let Some(t) = r.transfers.get_mut(idx) {
+                    t.outcome = TransferOutcome::Bridged;
+                    t.bridged_at_ms = Some(now_ms);
+                }
+            });
+        }
         self.shared.update(&self.info.call_control_id, |c| {
             c.bridged = true;
             c.peer = Some(peer.call_control_id.clone());

@@ -1,7 +1,8 @@
 //! A local, protocol-faithful Telnyx for tests, benchmarks and the keyless sandbox.
 //!
-//! * Call Control REST (`POST /v2/calls`, `GET /v2/calls/{id}`, `POST /v2/calls/{id}/actions/…`)
-//!   with Bearer auth, Telnyx's error bodies and codes, and `command_id` de-duplication.
+//! * Call Control REST (`POST /v2/calls`, `GET /v2/calls/{id}`, `POST /v2/calls/{id}/actions/…`:
+//!   `answer`, `hangup`, `speak`, `playback_start`, `streaming_start`, `streaming_stop`,
+//!   `client_state_update`, `transfer`, `bridge`) with Bearer auth, Telnyx's error bodies and codes, and `command_id` de-duplication.
 //! * Ed25519-signed webhooks (`telnyx-signature-ed25519` over `"{timestamp}|{body}"`) following
 //!   a scripted callee's life cycle, with retries and injectable faults.
 //! * The media stream WebSocket client (`connected`/`start`/`media`/`stop`, and the app's
@@ -46,12 +47,53 @@
 //!   audio sent with `stream_bidirectional_target_legs` `opposite` or `both` reaches the agent
 //!   (`TransferRecord::agent_heard_app_pcm`).
 //!
-//! Not simulated: `POST /v2/calls/{id}/actions/bridge` (404 like any unknown command), `reject`,
-//! early media / ringback towards the caller while the agent rings.
+//!
+//! # Bridge
+//!
+//! Checked against the same spec: schema `BridgeRequest` (all its fields: `call_control_id`,
+//! `client_state`, `command_id`, `park_after_unbridge`, `hold_after_unbridge`,
+//! `prevent_double_bridge`, `play_ringtone`, `ringtone`, `mute_dtmf`, `queue`, `video_room_id`,
+//! `video_room_context`, `record*`), `CallBridged`, and the `BridgeCall` operation's "Expected
+//! Webhooks" (`call.bridged` for leg A, `call.bridged` for leg B); the generated SDKs
+//! (telnyx-python `action_bridge_params.py`, telnyx-ruby `action_bridge_params.rbi`) agree.
+//!
+//! * `POST /v2/calls/{id}/actions/bridge` (`bridge_request.rs`) joins two answered calls of the
+//!   app, e.g. a callee and an agent dialled afterwards. Webhooks: `call.bridged` on the
+//!   commanded leg, then on the other, each with its own ids and `client_state` (the command's
+//!   `client_state` is the commanded leg's). `command_id` is de-duplicated per call as for every
+//!   command. Recorded in `Recording::bridges` (`BridgeRecord`, `Recording::bridge_of`).
+//! * While bridged each party hears the other on the bridge's own 20 ms clock
+//!   (`BridgeLeg::heard_frames` / `heard_voiced_frames`), whether or not a leg streams.
+//!   Decision (as for transfers): a stream still running on a bridged leg keeps running; its
+//!   inbound track is still its own party, its outbound track carries the other party's voice,
+//!   and app audio sent with target legs `opposite`/`both` reaches the other party
+//!   (`BridgeLeg::heard_app_pcm` of that party). `streaming_stop` then `bridge` leaves no stream.
+//! * When either leg hangs up, the other is hung up (`normal_clearing`, source `caller` on an
+//!   outbound leg, `callee` on an inbound one) — unless it is the commanded leg and the command
+//!   had `park_after_unbridge: "self"` or `hold_after_unbridge: true` (Decision: hold is
+//!   treated as park), in which case it stays up with no webhook and can be bridged again.
+//! * Refused: the commanded call unknown (90015), ended (90018) or not answered (90034); the
+//!   other call unknown (90015), ended (90018) or not answered (90034, Decision: `play_ringtone`
+//!   implies Telnyx can bridge with a ringing call; the simulator does not model that); a call
+//!   bridged with itself (Decision, 10015); either call already bridged or in a transfer
+//!   (10015; spec'd with `prevent_double_bridge: true`, Decision without it — Telnyx would
+//!   presumably re-bridge); missing/empty `call_control_id` (10004); `queue` or `video_room_id`
+//!   (they "can't be used together with" the required `call_control_id`), `video_room_context`
+//!   without `video_room_id`, bad base64 `client_state`, non-boolean flags, enum values
+//!   (`ringtone`, `mute_dtmf`, `record*`). `play_ringtone`, `ringtone`, `mute_dtmf` and
+//!   `record*` are accepted and have no effect.
+//! * A dial without `stream_url` is a plain call: no stream, and `speak`/`playback_start`
+//!   work on it as on any answered call.
+//!
+//! Not simulated: bridging with a queue or a video room, early bridges with a ringing call,
+//! re-bridging a bridged call, `reject`, early media / ringback towards the caller while the
+//! agent rings.
 
 mod amd;
 mod answer_request;
 mod api_error;
+mod bridge_clock;
+mod bridge_request;
 mod call_lifecycle;
 mod call_options;
 mod callee_audio;
@@ -78,8 +120,9 @@ pub use config::{
     Timing, WebhookFaults,
 };
 pub use recording::{
-    CommandRecord, DialRecord, InboundRecord, MarkEcho, Recording, StreamErrorSent, StreamOutcome,
-    StreamRecord, TransferOutcome, TransferRecord, WebhookFault, WebhookRecord,
+    BridgeLeg, BridgeOutcome, BridgeRecord, CommandRecord, DialRecord, InboundRecord, MarkEcho,
+    Recording, StreamErrorSent, StreamOutcome, StreamRecord, TransferOutcome, TransferRecord,
+    WebhookFault, WebhookRecord,
 };
 pub use ws_connect::AUTH_HEADER as STREAM_AUTH_HEADER;
 

@@ -6,7 +6,7 @@ use crate::dial_request::{BidiMode, StreamParams};
 use crate::ids;
 use crate::playout::Playout;
 use crate::recording::{MarkEcho, StreamErrorSent, StreamOutcome, StreamRecord};
-use crate::state::{BridgePeer, CallInfo, Shared};
+use crate::state::{BridgePeer, CallInfo, PeerLink, Shared};
 use crate::stream_frames::{self as frames, AppFrame, StreamError};
 use crate::webhooks::Hooks;
 use crate::ws_connect::{self, ConnectError};
@@ -384,13 +384,25 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
                         } else {
                             Vec::new()
                         };
-                        let idx = p.transfer_idx;
-                        shared.recorder.with(|r| {
-                            if let Some(t) = r.transfers.get_mut(idx) {
-                                t.agent_heard_caller_frames += 1;
-                                t.agent_heard_app_pcm.extend_from_slice(&to_agent);
+                        match p.link {
+                            PeerLink::Transfer(idx) => shared.recorder.with(|r| {
+                                if let Some(t) = r.transfers.get_mut(idx) {
+                                    t.agent_heard_caller_frames += 1;
+                                    t.agent_heard_app_pcm.extend_from_slice(&to_agent);
+                                }
+                            }),
+                            // Frames between bridged parties are counted on the bridge's own
+                            // clock (`bridge_clock.rs`); the stream adds the app audio.
+                            PeerLink::Bridge { idx, peer_is_with } if !to_agent.is_empty() => {
+                                shared.recorder.with(|r| {
+                                    if let Some(b) = r.bridges.get_mut(idx) {
+                                        let leg = if peer_is_with { &mut b.with } else { &mut b.leg };
+                                        leg.heard_app_pcm.extend_from_slice(&to_agent);
+                                    }
+                                })
                             }
-                        });
+                            PeerLink::Bridge { .. } => {}
+                        }
                     }
                     if send_outbound {
                         let mut played = heard.clone();

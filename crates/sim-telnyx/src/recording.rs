@@ -213,6 +213,79 @@ pub struct TransferRecord {
     pub agent_heard_app_pcm: Vec<i16>,
 }
 
+/// Where an accepted `bridge` stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeOutcome {
+    /// Both legs are bridged (`call.bridged` sent, or on its way, on both).
+    Bridged,
+    /// One leg left; the other stayed up, parked or on hold (`park_after_unbridge: self` or
+    /// `hold_after_unbridge: true` on the command).
+    Unbridged,
+    /// Both legs hung up.
+    Ended,
+}
+
+/// One leg of a bridge: what its party heard of the other leg while bridged, and its end.
+#[derive(Debug, Clone)]
+pub struct BridgeLeg {
+    pub call_control_id: String,
+    /// This leg stays up when the other leaves (`park_after_unbridge: self` or
+    /// `hold_after_unbridge: true`; only ever set on the commanded leg).
+    pub stays_after_unbridge: bool,
+    /// 20 ms frames of the other leg's party passed to this leg's party, on the bridge's own
+    /// clock (whether or not either leg has a media stream).
+    pub heard_frames: u64,
+    /// Those of `heard_frames` that were not silence (the other party was speaking).
+    pub heard_voiced_frames: u64,
+    /// App audio (PCMU decoded) that reached this leg's party from the *other* leg's media
+    /// stream, sent there with `stream_bidirectional_target_legs` `opposite` or `both`.
+    pub heard_app_pcm: Vec<i16>,
+    pub hangup_cause: Option<String>,
+    pub hangup_source: Option<String>,
+    pub ended_at_ms: Option<u64>,
+}
+
+impl BridgeLeg {
+    pub(crate) fn new(call_control_id: &str, stays: bool) -> Self {
+        BridgeLeg {
+            call_control_id: call_control_id.to_owned(),
+            stays_after_unbridge: stays,
+            heard_frames: 0,
+            heard_voiced_frames: 0,
+            heard_app_pcm: Vec::new(),
+            hangup_cause: None,
+            hangup_source: None,
+            ended_at_ms: None,
+        }
+    }
+}
+
+/// One accepted `bridge` command.
+#[derive(Debug, Clone)]
+pub struct BridgeRecord {
+    pub at_ms: u64,
+    /// The command's body as received.
+    pub body: Value,
+    /// The call the command was issued on (`/v2/calls/{id}/actions/bridge`).
+    pub leg: BridgeLeg,
+    /// The call it was bridged with (the body's `call_control_id`).
+    pub with: BridgeLeg,
+    pub outcome: BridgeOutcome,
+    /// When the bridge ended (the first leg left).
+    pub unbridged_at_ms: Option<u64>,
+    /// Call control ids in the order the legs hung up.
+    pub hangup_order: Vec<String>,
+}
+
+impl BridgeRecord {
+    /// The leg with this call control id, if it is one of the bridge's.
+    pub fn leg_of(&self, call_control_id: &str) -> Option<&BridgeLeg> {
+        [&self.leg, &self.with]
+            .into_iter()
+            .find(|l| l.call_control_id == call_control_id)
+    }
+}
+
 /// A snapshot of everything recorded.
 #[derive(Debug, Clone, Default)]
 pub struct Recording {
@@ -222,6 +295,7 @@ pub struct Recording {
     pub streams: Vec<StreamRecord>,
     pub inbound: Vec<InboundRecord>,
     pub transfers: Vec<TransferRecord>,
+    pub bridges: Vec<BridgeRecord>,
 }
 
 impl Recording {
@@ -269,7 +343,15 @@ impl Recording {
             .find(|t| t.call_control_id == call_control_id)
     }
 
-    /// Notes a call's end on the inbound and transfer records that concern it.
+    /// The latest accepted bridge that involves a call (on either side).
+    pub fn bridge_of(&self, call_control_id: &str) -> Option<&BridgeRecord> {
+        self.bridges
+            .iter()
+            .rev()
+            .find(|b| b.leg_of(call_control_id).is_some())
+    }
+
+    /// Notes a call's end on the inbound, transfer and bridge records that concern it.
     pub(crate) fn note_hangup(
         &mut self,
         call_control_id: &str,
@@ -298,6 +380,32 @@ impl Recording {
                 (TransferOutcome::Ringing, "user_busy") => TransferOutcome::Busy,
                 (TransferOutcome::Ringing, _) => TransferOutcome::Cancelled,
                 _ => TransferOutcome::Ended,
+            };
+        }
+        for b in self
+            .bridges
+            .iter_mut()
+            .filter(|b| b.leg_of(call_control_id).is_some())
+        {
+            if b.hangup_order.iter().any(|id| id == call_control_id) {
+                continue;
+            }
+            b.hangup_order.push(call_control_id.to_owned());
+            let leg = if b.leg.call_control_id == call_control_id {
+                &mut b.leg
+            } else {
+                &mut b.with
+            };
+            leg.hangup_cause = Some(cause.to_owned());
+            leg.hangup_source = Some(source.to_owned());
+            leg.ended_at_ms = Some(at_ms);
+            if b.unbridged_at_ms.is_none() {
+                b.unbridged_at_ms = Some(at_ms);
+            }
+            b.outcome = if b.hangup_order.len() == 2 {
+                BridgeOutcome::Ended
+            } else {
+                BridgeOutcome::Unbridged
             };
         }
     }

@@ -60,10 +60,28 @@ pub(crate) struct BridgePeer {
     pub call_control_id: String,
     pub audio: Arc<Vec<u8>>,
     pub audio_from: Instant,
-    /// Index of the `TransferRecord` whose agent this is.
-    pub transfer_idx: usize,
-    /// The original call stays up when the agent leaves.
+    /// The record this bridge belongs to.
+    pub link: PeerLink,
+    /// The leg holding this peer stays up when the peer leaves (`park_after_unbridge: self`,
+    /// or the bridge command's `hold_after_unbridge`).
     pub park_after_unbridge: bool,
+}
+
+/// Which record a bridge belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerLink {
+    /// Index of the `TransferRecord` whose agent leg is the peer.
+    Transfer(usize),
+    /// Index of the `BridgeRecord`; `peer_is_with`: the peer is the bridge's `with` leg (the
+    /// body's `call_control_id`), so the holder is the commanded leg.
+    Bridge { idx: usize, peer_is_with: bool },
+}
+
+/// What a leg's party says from the answer on (PCMU), for whoever it is bridged to.
+#[derive(Debug, Clone)]
+pub(crate) struct Voice {
+    pub audio: Arc<Vec<u8>>,
+    pub from: Instant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +108,9 @@ pub(crate) enum CallCmd {
         peer: Arc<BridgePeer>,
         ack: oneshot::Sender<bool>,
     },
+    /// The app's `bridge` joined this leg with another answered call (the REST side already
+    /// linked both entries): start hearing it and send `call.bridged`.
+    Bridged(Arc<BridgePeer>),
     /// The leg this call is bridged to (or the agent leg it is transferring to) ended.
     OppositeEnded,
 }
@@ -111,6 +132,8 @@ pub(crate) struct CallEntry {
     pub peer: Option<String>,
     /// Both legs are bridged.
     pub bridged: bool,
+    /// What this leg's party says, once answered (set when the answered phase starts).
+    pub voice: Option<Voice>,
 }
 
 impl CallEntry {
@@ -128,6 +151,7 @@ impl CallEntry {
             cmd_tx,
             routing,
             bridged: false,
+            voice: None,
         }
     }
 }
