@@ -1,7 +1,8 @@
 //! Warm transfer, end to end on the all-in-one site with the OpenAI and Telnyx simulators: the
 //! callee asks for a human; the agent says so and calls `transfer_to_human`; the human is dialled,
 //! hears a short summary, and is bridged with the callee (the agent leaves). When the human is
-//! busy, the agent is told and offers a callback tomorrow at 10, recorded in the qualification.
+//! busy, the agent is told and offers a callback tomorrow at 10, recorded in the qualification;
+//! a callee who asks to be called tomorrow at 10 gets that slot recorded.
 
 #[path = "support/web_driver.rs"]
 mod web_driver;
@@ -35,11 +36,25 @@ struct Journey {
 
 /// The site, a web conversation up to the hand-off, the human scripted as `human`.
 async fn journey(human: Callee) -> (Journey, String) {
+    journey_with(
+        human,
+        sandbox_phone::transfer_scenario(&tomorrow_at_ten()),
+        ASKS_FOR_A_HUMAN,
+    )
+    .await
+}
+
+/// Same, with the phone agent's scenario and what the callee says.
+async fn journey_with(
+    human: Callee,
+    phone_agent: sim_openai::Scenario,
+    callee_says: &str,
+) -> (Journey, String) {
     callway_testkit::install_crypto_provider();
     let mut cfg = sim_openai::SimConfig::new(KEY, "127.0.0.1:0".parse().unwrap());
     cfg.scenario = web_driver::web_scenario("Marie");
     let openai = sim_openai::OpenAiSim::start(cfg).await.unwrap();
-    openai.set_websocket_scenario(Some(sandbox_phone::transfer_scenario(&tomorrow_at_ten())));
+    openai.set_websocket_scenario(Some(phone_agent));
     let dir = tempfile::tempdir().unwrap();
     let env = vec![
         ("OPENAI_API_KEY".to_owned(), KEY.to_owned()),
@@ -65,7 +80,7 @@ async fn journey(human: Callee) -> (Journey, String) {
         .expect("site");
     let telnyx = site.sims.telnyx.as_ref().expect("the Telnyx simulator");
     telnyx
-        .script_callee(CALLEE, sandbox_phone::callee_saying(ASKS_FOR_A_HUMAN))
+        .script_callee(CALLEE, sandbox_phone::callee_saying(callee_says))
         .unwrap();
     telnyx.script_callee(HUMAN, human).unwrap();
     tokio::spawn(site.server);
@@ -272,5 +287,33 @@ async fn a_busy_human_returns_the_call_to_the_agent_which_offers_a_callback_slot
     assert_eq!(
         slot,
         chrono::DateTime::parse_from_rfc3339(&tomorrow_at_ten()).unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_who_asks_to_be_called_tomorrow_at_ten_gets_that_slot_recorded() {
+    let (j, bearer) = journey_with(
+        Callee::NoAnswer,
+        sandbox_phone::callback_tomorrow_scenario(&tomorrow_at_ten()),
+        sandbox_phone::TOMORROW_AT_TEN,
+    )
+    .await;
+    let call_ref = j.phone_leg_ended(&bearer).await;
+    let lead = j.lead().await;
+    let records = site_leads(&j._dir).call_records(lead.id).await.unwrap();
+    let q = records
+        .iter()
+        .find(|r| r.call_ref == call_ref)
+        .and_then(|r| r.qualification.clone())
+        .expect("the qualification");
+    assert_eq!(q.next_step, callway_core::call_record::NextStep::Callback);
+    assert_eq!(
+        q.preferred_slot.unwrap(),
+        chrono::DateTime::parse_from_rfc3339(&tomorrow_at_ten()).unwrap()
+    );
+    assert_eq!(
+        j.sims.telnyx.as_ref().unwrap().recorded().dials.len(),
+        1,
+        "no transfer"
     );
 }
