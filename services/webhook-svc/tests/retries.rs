@@ -1,6 +1,6 @@
 //! Missed callbacks are tried again: webhook-svc schedules the next attempt in the durable retry
 //! queue (Redis), tools-svc's retry worker fires it when due. Checked against the Telnyx
-//! simulator and a real Redis: a callee who never answers gets exactly the configured attempts,
+//! simulator, a real Redis and PostgreSQL + postrust (where each attempt is claimed): a callee who never answers gets exactly the configured attempts,
 //! at the configured delays, one at a time, including when the worker is restarted while a retry
 //! is pending; a declined call is not retried; a retry due outside calling hours waits.
 
@@ -26,17 +26,41 @@ fn policy() -> RetryPolicy {
     }
 }
 
-async fn world_with_retries() -> World {
-    world_with(
+/// The world on PostgreSQL + postrust (the attempt claim is a conditional update there); the
+/// database and its API are returned so they live as long as the world.
+async fn world_with_retries() -> (
+    World,
+    callway_testkit::pg::TempPostgres,
+    callway_testkit::postrust::Postrust,
+) {
+    let pg = callway_testkit::pg::TempPostgres::start()
+        .await
+        .expect("postgres");
+    let api = callway_testkit::postrust::Postrust::start(&pg)
+        .await
+        .expect("postrust");
+    let leads = callway_core::lead_store::LeadStore::Supabase(
+        callway_core::lead_store::SupabaseLeadStore::new(
+            callway_core::lead_store::SupabaseConfig {
+                rest_url: api.rest_url(),
+                service_key: callway_core::secret::Secret::new(api.service_role_key()),
+                timeout: Duration::from_secs(3),
+            },
+        )
+        .unwrap(),
+    );
+    let w = world_with(
         WebhookFaults::default(),
         VoicemailAction::Message,
         true,
         Options {
             retry_policy: Some(policy()),
+            leads: Some(leads),
             ..Options::default()
         },
     )
-    .await
+    .await;
+    (w, pg, api)
 }
 
 fn worker(w: &World, hours: CallingHours) -> RetryWorker {
@@ -49,7 +73,7 @@ fn worker(w: &World, hours: CallingHours) -> RetryWorker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callee_who_never_answers_gets_exactly_the_configured_attempts_across_a_restart() {
-    let w = world_with_retries().await;
+    let (w, _pg, _api) = world_with_retries().await;
     w.sim.script_callee(CALLEE, Callee::NoAnswer).unwrap();
     let first = worker(&w, always_open()).spawn();
     let started = Instant::now();
@@ -95,7 +119,7 @@ async fn a_callee_who_never_answers_gets_exactly_the_configured_attempts_across_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_call_is_not_retried_and_a_retry_due_outside_calling_hours_waits() {
-    let w = world_with_retries().await;
+    let (w, _pg, _api) = world_with_retries().await;
     w.sim.script_callee(CALLEE, Callee::Rejected).unwrap();
     let _worker = worker(&w, always_open()).spawn();
     let (lead, _) = w.request_callback().await;
