@@ -49,6 +49,21 @@ async fn accept(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         == Some(&format!("Bearer {KEY}"));
+    // The bridge checks its model at start-up (`GET /v1/models/{id}`, OpenAI's `Model`).
+    if authorized && req.uri().path().starts_with("/v1/models/") {
+        let id = req
+            .uri()
+            .path()
+            .trim_start_matches("/v1/models/")
+            .to_owned();
+        let body = serde_json::json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "openai"});
+        let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+        r.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        return Ok(r);
+    }
     if !authorized || req.uri().path() != "/v1/realtime" {
         let mut r = Response::new(Full::new(Bytes::from_static(b"{}")));
         *r.status_mut() = StatusCode::UNAUTHORIZED;

@@ -1,0 +1,303 @@
+//! bridge-load: a load generator in its own process, against the real `media-bridge` binary in
+//! another. It plays Telnyx's media stream (a WebSocket client per call) and OpenAI's Realtime
+//! WebSocket (the server the bridge connects to), writes each call's context and one-time token
+//! in Redis as tools-svc does, and reads the bridge process's own CPU and memory from
+//! `/proc/<pid>` — so a figure is the bridge's alone, not the generator's.
+//!
+//! ```text
+//! cargo build --release -p media-bridge --bins
+//! target/release/bridge-load --calls 100,250,500,1000,2000 [--secs 10] [--ramp-ms 2000] \
+//!     [--bridge-cpus 1] [--bridge-bin target/release/media-bridge]
+//! # the generator itself on the other core:  taskset -c 0 target/release/bridge-load …
+//! ```
+//!
+//! For each N it starts a fresh `redis-server` and bridge, runs N calls of 20 ms μ-law frames
+//! both ways for `--secs`, and prints per-frame added latency both ways (p50/p99/max), frames
+//! lost, the bridge's CPU per call-second and per message, its RSS per call, and pick-up → first
+//! agent audio. No TLS on the OpenAI leg (the bridge's client supports it; the generator's
+//! server does not yet).
+
+#[path = "../bridge-bench/fake_openai.rs"]
+mod fake_openai;
+#[path = "../bridge-bench/fake_telnyx.rs"]
+mod fake_telnyx;
+#[path = "../bridge-bench/stats.rs"]
+#[allow(dead_code)]
+mod stats;
+
+use callway_core::call_context::{random_id, CallContext, CallRef, ContextStore};
+use stats::*;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Args {
+    calls: Vec<usize>,
+    secs: u64,
+    ramp_ms: u64,
+    bridge_cpus: Option<String>,
+    bridge_bin: std::path::PathBuf,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let exe = std::env::current_exe()?;
+    let mut a = Args {
+        calls: vec![100],
+        secs: 10,
+        ramp_ms: 2_000,
+        bridge_cpus: None,
+        bridge_bin: exe.with_file_name("media-bridge"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || {
+            it.next()
+                .ok_or_else(|| anyhow::anyhow!("{k} needs a value"))
+        };
+        match k.as_str() {
+            "--calls" => {
+                a.calls = v()?
+                    .split(',')
+                    .map(|n| n.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
+            "--secs" => a.secs = v()?.parse()?,
+            "--ramp-ms" => a.ramp_ms = v()?.parse()?,
+            "--bridge-cpus" => a.bridge_cpus = Some(v()?),
+            "--bridge-bin" => a.bridge_bin = v()?.into(),
+            _ => anyhow::bail!(
+                "usage: bridge-load [--calls N,N…] [--secs S] [--ramp-ms MS] [--bridge-cpus LIST] [--bridge-bin PATH]"
+            ),
+        }
+    }
+    Ok(a)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_port(port: u16, within: Duration) -> anyhow::Result<()> {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    anyhow::bail!("nothing listens on port {port}")
+}
+
+/// utime + stime of a process, in seconds (`/proc/<pid>/stat` fields 14 and 15).
+fn proc_cpu_secs(pid: u32) -> f64 {
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (get(11) + get(12)) as f64 / tick
+}
+
+fn proc_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let (fd_before, fd_after) = raise_fd_limit();
+    callway_core::install_crypto_provider();
+    println!(
+        "bridge-load: bridge {} (pinned to {}), generator pid {}, fd limit {fd_before} -> {fd_after}, {} build",
+        a.bridge_bin.display(),
+        a.bridge_cpus.as_deref().unwrap_or("any cpu"),
+        std::process::id(),
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    );
+    println!("| calls | Telnyx→OpenAI p50/p99/max ms | OpenAI→Telnyx p50/p99/max ms | lost | bridge CPU ms per call-s | µs per message | RSS KiB per call | pick-up→audio p50/p99 ms | failed |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for &n in &a.calls {
+        run_one(&a, n)?;
+    }
+    Ok(())
+}
+
+fn run_one(a: &Args, n: usize) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let calls: Arc<Vec<CallTimes>> = Arc::new((0..n).map(|_| CallTimes::default()).collect());
+    let redis_port = free_port()?;
+    let _redis = Proc(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &redis_port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    wait_port(redis_port, Duration::from_secs(10))?;
+    let redis_url = format!("redis://127.0.0.1:{redis_port}/");
+    let openai_addr = rt.block_on(fake_openai::start(calls.clone()))?;
+    let bridge_port = free_port()?;
+    let limit = (n + 10).to_string();
+    let mut cmd = match &a.bridge_cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpus]).arg(&a.bridge_bin);
+            c
+        }
+        None => Command::new(&a.bridge_bin),
+    };
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CALLWAY_CONFIG_FILE", "/nonexistent/callway.toml")
+        .env("CALLWAY_HOST", "127.0.0.1")
+        .env("MEDIA_BRIDGE_PORT", bridge_port.to_string())
+        .env("MEDIA_BRIDGE_MAX_CALLS", &limit)
+        // Every generated socket comes from 127.0.0.1 within the ramp.
+        .env("MEDIA_BRIDGE_HALF_OPEN_PER_IP", &limit)
+        .env("MEDIA_BRIDGE_HALF_OPEN_MAX", &limit)
+        .env("REDIS_URL", &redis_url)
+        .env("OPENAI_API_KEY", fake_openai::KEY)
+        .env("OPENAI_BASE_URL", format!("http://{openai_addr}/v1"))
+        .env("TELNYX_API_KEY", "KEYload")
+        .env("TELNYX_BASE_URL", "http://127.0.0.1:9")
+        .env("TELNYX_CONNECTION_ID", "load")
+        .env("TELNYX_FROM_NUMBER", "+33100000001")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    let bridge = Proc(cmd.spawn()?);
+    // With taskset, the bridge is taskset's child, exec'd in place: same pid.
+    let pid = bridge.0.id();
+    wait_port(bridge_port, Duration::from_secs(20))?;
+    let bridge_addr: std::net::SocketAddr = ([127, 0, 0, 1], bridge_port).into();
+
+    let setup: Vec<(String, String)> = rt.block_on(async {
+        let contexts = ContextStore::Redis(callway_core::redis_conn::connect(&redis_url).await?);
+        let mut v = Vec::with_capacity(n);
+        for i in 0..n {
+            let ctx = CallContext {
+                call_ref: CallRef::generate(),
+                attempt: 1,
+                kind: Default::default(),
+                lead_id: callway_core::lead::LeadId::new(),
+                first_name: format!("bench-call-{i}"),
+                web_transcript: vec![],
+                web_session_id: random_id("ws_"),
+                phone_masked: "+33 6•• •• •• 00".into(),
+                stream_secret: random_id("ss_"),
+                call_control_id: None,
+                traceparent: None,
+                created_at: chrono::Utc::now(),
+            };
+            contexts.put(&ctx).await?;
+            let token = contexts.issue_stream_token(&ctx.call_ref).await?;
+            v.push((token, ctx.stream_secret));
+        }
+        anyhow::Ok(v)
+    })?;
+
+    let rss0 = proc_rss_kib(pid);
+    let cpu0 = proc_cpu_secs(pid);
+    let length = Duration::from_secs(a.secs);
+    let ramp = Duration::from_millis(a.ramp_ms);
+    // CPU over the steady window only (every call up), so per call-second is honest.
+    let (peak_rss, steady_cpu, steady_secs) = rt.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, (token, secret)) in setup.into_iter().enumerate() {
+            let delay = Duration::from_millis(a.ramp_ms * i as u64 / n.max(1) as u64);
+            let calls = calls.clone();
+            tasks.spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Err(e) =
+                    fake_telnyx::run(bridge_addr, token, secret, i as u32, calls.clone(), length)
+                        .await
+                {
+                    lock(&calls[i].errors).push(e.to_string());
+                }
+            });
+        }
+        tokio::time::sleep(ramp + Duration::from_millis(500)).await;
+        let (c1, t1) = (proc_cpu_secs(pid), Instant::now());
+        let window = length.saturating_sub(Duration::from_millis(1500));
+        tokio::time::sleep(window / 2).await;
+        let peak = proc_rss_kib(pid);
+        tokio::time::sleep(window - window / 2).await;
+        let (c2, t2) = (proc_cpu_secs(pid), Instant::now());
+        while tasks.join_next().await.is_some() {}
+        (peak, c2 - c1, (t2 - t1).as_secs_f64())
+    });
+    let total_cpu = proc_cpu_secs(pid) - cpu0;
+    drop(bridge);
+
+    let mut inbound = Vec::new();
+    let mut outbound = Vec::new();
+    let mut pickup = Vec::new();
+    let mut errors = Vec::new();
+    let (mut lost_in, mut lost_out) = (0usize, 0usize);
+    for c in calls.iter() {
+        inbound.extend(lock(&c.inbound_us).iter());
+        outbound.extend(lock(&c.outbound_us).iter());
+        lost_in += lock(&c.inbound_sent).len();
+        lost_out += lock(&c.outbound_sent).len();
+        if let Some(d) = *lock(&c.first_audio) {
+            pickup.push(d.as_micros() as u32);
+        }
+        errors.extend(lock(&c.errors).iter().cloned());
+    }
+    // Messages the bridge read and wrote in the steady window: a frame each way per 20 ms per
+    // call, in and out on both sockets (marks and echoes are a few percent more, not counted).
+    let messages = n as f64 * steady_secs * 50.0 * 4.0;
+    let (i, o, p) = (
+        summary_us(inbound),
+        summary_us(outbound),
+        summary_us(pickup),
+    );
+    println!(
+        "| {n} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} / {:.2} | {}{} |",
+        i.p50, i.p99, i.max, o.p50, o.p99, o.max,
+        lost_in + lost_out,
+        steady_cpu * 1000.0 / (n as f64 * steady_secs),
+        steady_cpu * 1e6 / messages,
+        peak_rss.saturating_sub(rss0) as f64 / n as f64,
+        p.p50, p.p99,
+        errors.len(),
+        errors.first().map(|e| format!(" ({e})")).unwrap_or_default(),
+    );
+    eprintln!(
+        "  (N={n}: bridge CPU {total_cpu:.2} s in all; RSS {} → {} KiB)",
+        rss0, peak_rss
+    );
+    Ok(())
+}
