@@ -1,6 +1,6 @@
 //! Telnyx webhook signatures: Ed25519 over `"{telnyx-timestamp}|{raw body}"`, checked on the exact
 //! bytes received, before any JSON parsing, with a ±300 s window (what the current SDKs do).
-//! Source: shared/reference/telnyx.md §5.
+//! Source: Telnyx developer documentation, "Webhook signing" (Ed25519 over `{timestamp}|{body}`).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

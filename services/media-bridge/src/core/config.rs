@@ -12,7 +12,7 @@ pub struct VadConfig {
 
 impl Default for VadConfig {
     fn default() -> Self {
-        // Phone lines carry a comfort-noise floor (telnyx.md §7.12): a slightly higher threshold.
+        // Phone lines carry a comfort-noise floor: a slightly higher threshold.
         VadConfig {
             threshold: 0.55,
             prefix_padding_ms: 300,

@@ -1,8 +1,8 @@
 //! Telnyx media-stream frames (JSON text frames over the media WebSocket).
 //!
 //! Inbound: `connected`, `start`, `media`, `mark`, `dtmf`, `stop`, `error` (see
-//! `reference/telnyx.md` §6.2). Numbers inside are mostly strings; both spellings are accepted.
-//! Outbound (bidirectional `rtp` mode): `media`, `mark`, `clear`, without `stream_id` (§6.3).
+//! Telnyx, "Stream call media over WebSocket"). Numbers inside are mostly strings; both spellings are accepted.
+//! Outbound (bidirectional `rtp` mode): `media`, `mark`, `clear`, without `stream_id`.
 
 use serde_json::{json, Value};
 

@@ -1,5 +1,5 @@
 //! Media socket authentication: the one-time token in the stream URL and the per-call stream
-//! secret Telnyx sends back in `x-telnyx-streaming-auth-token` (telnyx.md §6.1).
+//! secret Telnyx sends back in `x-telnyx-streaming-auth-token` (Telnyx, "Stream call media over WebSocket": `stream_auth_token`).
 
 use ring::hmac;
 
