@@ -138,12 +138,12 @@ proptest! {
 
     #[test]
     fn telnyx_frames_from_any_text(text in ".{0,300}") {
-        let _ = telnyx_frames::parse(&text);
+        prop_assert_eq!(telnyx_frames::parse(&text), telnyx_frames::parse_general(&text));
     }
 
     #[test]
     fn openai_events_from_any_text(text in ".{0,300}") {
-        let _ = openai_events::parse(&text);
+        prop_assert_eq!(openai_events::parse(&text), openai_events::parse_general(&text));
     }
 
     /// What we send is what a peer (and our own parser) reads back.
@@ -164,6 +164,8 @@ proptest! {
     #[test]
     fn telnyx_frames_from_telnyx_shaped_json(v in shaped("event", TELNYX_EVENTS, TELNYX_KEYS, TELNYX_SECTIONS)) {
         let text = v.to_string();
+        // The fast path for media frames reads exactly what the general parser reads.
+        prop_assert_eq!(telnyx_frames::parse(&text), telnyx_frames::parse_general(&text));
         if let Ok(frame) = telnyx_frames::parse(&text) {
             let _ = frame.sequence_number();
             if let telnyx_frames::TelnyxFrame::Start(s) = frame {
@@ -176,7 +178,8 @@ proptest! {
 
     #[test]
     fn openai_events_from_openai_shaped_json(v in shaped("type", OPENAI_TYPES, OPENAI_KEYS, OPENAI_SECTIONS)) {
-        let _ = openai_events::parse(&v.to_string());
+        let text = v.to_string();
+        prop_assert_eq!(openai_events::parse(&text), openai_events::parse_general(&text));
     }
 }
 

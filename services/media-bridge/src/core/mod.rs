@@ -3,6 +3,7 @@
 mod bridge;
 mod config;
 mod io;
+mod json_fast;
 mod json_util;
 pub mod openai_events;
 pub mod playback;

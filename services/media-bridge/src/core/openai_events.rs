@@ -109,8 +109,25 @@ fn req(v: &Value, key: &'static str) -> Result<String, EventError> {
     string_field(v, key).ok_or(EventError::MissingField(key))
 }
 
-/// Parses one server text frame.
+/// Parses one server text frame: audio deltas (most of the traffic) without a `Value` tree when
+/// they can be read exactly that way, everything else by [`parse_general`]. Same result.
 pub fn parse(text: &str) -> Result<ServerEvent, EventError> {
+    if text.contains("\"response.output_audio.delta\"") {
+        if let Ok(d) = serde_json::from_str::<super::json_fast::AudioDelta>(text) {
+            if d.ty == "response.output_audio.delta" {
+                return Ok(ServerEvent::AudioDelta {
+                    response_id: d.response_id.to_owned(),
+                    item_id: d.item_id.to_owned(),
+                    delta: d.delta.to_owned(),
+                });
+            }
+        }
+    }
+    parse_general(text)
+}
+
+/// Parses one server text frame through a `serde_json::Value`.
+pub fn parse_general(text: &str) -> Result<ServerEvent, EventError> {
     let v: Value = serde_json::from_str(text).map_err(|_| EventError::NotJson)?;
     let ty = str_field(&v, "type").ok_or(EventError::NoType)?;
     let ev = match ty {
@@ -176,6 +193,9 @@ pub fn parse(text: &str) -> Result<ServerEvent, EventError> {
 
 /// `input_audio_buffer.append` with base64 audio.
 pub fn append(audio_b64: &str) -> String {
+    if super::json_fast::is_base64_text(audio_b64) {
+        return format!(r#"{{"type":"input_audio_buffer.append","audio":"{audio_b64}"}}"#);
+    }
     json!({"type": "input_audio_buffer.append", "audio": audio_b64}).to_string()
 }
 

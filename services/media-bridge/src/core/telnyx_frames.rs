@@ -141,8 +141,31 @@ impl std::fmt::Display for FrameError {
     }
 }
 
-/// Parses one Telnyx text frame.
+/// Parses one Telnyx text frame: media frames (most of the traffic) without a `Value` tree when
+/// they can be read exactly that way, everything else by [`parse_general`]. Same result.
 pub fn parse(text: &str) -> Result<TelnyxFrame, FrameError> {
+    if text.contains("\"media\"") {
+        if let Ok(m) = serde_json::from_str::<super::json_fast::TelnyxMedia>(text) {
+            if m.event == "media" {
+                let track = match m.media.track.and_then(|t| t.0) {
+                    Some("outbound") => Track::Outbound,
+                    _ => Track::Inbound,
+                };
+                return Ok(TelnyxFrame::Media(MediaFrame {
+                    sequence_number: m.sequence_number.0,
+                    track,
+                    chunk: m.media.chunk.0,
+                    timestamp: m.media.timestamp.0,
+                    payload: m.media.payload.to_owned(),
+                }));
+            }
+        }
+    }
+    parse_general(text)
+}
+
+/// Parses one Telnyx text frame through a `serde_json::Value`.
+pub fn parse_general(text: &str) -> Result<TelnyxFrame, FrameError> {
     let v: Value = serde_json::from_str(text).map_err(|_| FrameError::NotJson)?;
     let event = str_field(&v, "event").ok_or(FrameError::NoEvent)?;
     let seq = u64_field(&v, "sequence_number");
@@ -230,6 +253,9 @@ pub fn parse(text: &str) -> Result<TelnyxFrame, FrameError> {
 
 /// `{"event":"media","media":{"payload":…}}` — `payload_b64` is base64 of raw PCMU bytes.
 pub fn media(payload_b64: &str) -> String {
+    if super::json_fast::is_base64_text(payload_b64) {
+        return format!(r#"{{"event":"media","media":{{"payload":"{payload_b64}"}}}}"#);
+    }
     json!({"event": "media", "media": {"payload": payload_b64}}).to_string()
 }
 
