@@ -63,20 +63,49 @@ pub async fn receive(
     span.record("event", envelope.data.event_type.as_str());
     span.record("event_id", envelope.data.id.as_str());
 
+    // The work runs in its own task: if Telnyx gives up waiting and closes the connection,
+    // actix drops this handler, but the task still finishes — it releases the `busy` mark and
+    // writes `done` — so the redelivery finds the event handled instead of locked.
+    let state = state.into_inner();
+    let work = async move { handle_once(&state, &envelope.data).await };
+    let finished = tokio::spawn(tracing::Instrument::instrument(work, span))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "webhook handler task failed");
+            Err(WebhookError::Context(
+                callway_core::call_context::ContextError::Unavailable("handler task failed".into()),
+            ))
+        });
+    match finished {
+        Ok(status) => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": status }))),
+        Err(e) => {
+            if !matches!(e, WebhookError::InProgress) {
+                tracing::error!(error = %e, "webhook not handled: Telnyx will send it again");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// De-duplicates and handles one event: `done` → nothing to do; `busy` held by another
+/// delivery → 409; otherwise handle, write `done` once stored, release `busy`.
+async fn handle_once(
+    state: &WebhookState,
+    data: &crate::events::EventData,
+) -> Result<&'static str, WebhookError> {
     let c = &state.contexts;
-    let done_key = keys::webhook_done(&envelope.data.id);
+    let done_key = keys::webhook_done(&data.id);
     if c.get_value(&done_key).await?.is_some() {
         tracing::info!("duplicate webhook ignored");
-        return Ok(HttpResponse::Ok().json(serde_json::json!({"status": "duplicate"})));
+        return Ok("duplicate");
     }
-    let busy_key = keys::webhook_busy(&envelope.data.id);
+    let busy_key = keys::webhook_busy(&data.id);
     let delivery = random_id("wh_");
     if c.acquire(&busy_key, &delivery, BUSY_TTL).await? == Claimed::Other {
         tracing::info!("the same event is being handled by another delivery");
         return Err(WebhookError::InProgress);
     }
-    let handled = crate::handle::handle(&state, &envelope.data).await;
-    let finished = match handled {
+    let finished = match crate::handle::handle(state, data).await {
         Ok(status) => c
             .set_value(&done_key, "1".into(), DONE_TTL)
             .await
@@ -87,11 +116,5 @@ pub async fn receive(
     if let Err(e) = c.release(&busy_key, &delivery).await {
         tracing::warn!(error = %e, "event lock not released (it expires by itself)");
     }
-    match finished {
-        Ok(status) => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": status }))),
-        Err(e) => {
-            tracing::error!(error = %e, "webhook not handled: Telnyx will send it again");
-            Err(e)
-        }
-    }
+    finished
 }
