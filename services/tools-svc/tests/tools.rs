@@ -140,6 +140,15 @@ impl App {
             .lead_id
     }
 
+    /// The lead as stored, by the id `save_lead` returned.
+    async fn stored(&self, lead: &str) -> callway_core::lead::Lead {
+        self.leads
+            .get(LeadId::parse(lead).unwrap())
+            .await
+            .unwrap()
+            .expect("the lead is stored")
+    }
+
     async fn count(&self) -> usize {
         self.leads.count().await.unwrap() as usize
     }
@@ -265,12 +274,7 @@ async fn a_prepared_callback_dials_only_when_placed_with_an_opaque_state_and_the
     assert_eq!(ctx.first_name, "Marie");
     assert_eq!(ctx.web_transcript.len(), 2);
     assert_eq!(ctx.web_transcript[1].speaker, Speaker::Visitor);
-    let stored = app
-        .leads
-        .get(LeadId::parse(&lead).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.stored(&lead).await;
     assert_eq!(
         stored.summary.as_deref(),
         Some("Agent : Bonjour, je suis l'agent IA de Callway.\nVisiteur : Cabinet dentaire, 40 appels par jour, je veux filtrer."),
@@ -283,12 +287,7 @@ async fn a_prepared_callback_dials_only_when_placed_with_an_opaque_state_and_the
     );
 
     tools::place_callback(&app.state, prepared).await.unwrap();
-    let stored = app
-        .leads
-        .get(LeadId::parse(&lead).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.stored(&lead).await;
     assert_eq!(stored.callback_status, CallbackStatus::Dialing);
     assert!(stored.callback_requested_at.is_some());
     let req = app.telnyx.requests().remove(0);
@@ -467,12 +466,7 @@ async fn a_failed_dial_releases_every_claim_and_marks_the_lead_failed() {
             .code(),
         "dial_failed"
     );
-    let stored = app
-        .leads
-        .get(LeadId::parse(&lead).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.stored(&lead).await;
     assert_eq!(stored.callback_status, CallbackStatus::Failed);
     let timeline = app.contexts.timeline(&call_ref).await.unwrap();
     assert_eq!(timeline.last().unwrap().kind, TimelineKind::Ended);
@@ -578,12 +572,7 @@ async fn an_ambiguous_dial_is_never_repeated_and_call_initiated_decides() {
             app.contexts.dial_state(&call_ref).await.unwrap(),
             Some(callway_core::call_context::DialState::Unconfirmed)
         );
-        let stored = app
-            .leads
-            .get(LeadId::parse(&lead).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = app.stored(&lead).await;
         if confirmed {
             placed.expect("confirmed by call.initiated");
             assert_eq!(stored.callback_status, CallbackStatus::Dialing);

@@ -85,6 +85,33 @@ impl EmbeddedLeadStore {
         })
     }
 
+    /// Journals `row`, then keeps it (every write of a lead goes through here).
+    fn put(inner: &mut Inner, row: LeadRow) -> Result<(), StoreError> {
+        Self::append(
+            inner,
+            &Entry::Put {
+                row: Box::new(row.clone()),
+            },
+        )?;
+        inner.rows.insert(row.id.to_string(), row);
+        Ok(())
+    }
+
+    /// Journals a call record, then keeps it.
+    fn put_call(
+        inner: &mut Inner,
+        record: crate::call_record::CallRecord,
+    ) -> Result<(), StoreError> {
+        Self::append(
+            inner,
+            &Entry::Call {
+                record: Box::new(record.clone()),
+            },
+        )?;
+        inner.calls.insert(record.call_ref.clone(), record);
+        Ok(())
+    }
+
     fn append(inner: &Inner, entry: &Entry) -> Result<(), StoreError> {
         let mut line =
             serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -143,13 +170,7 @@ impl EmbeddedLeadStore {
 
     pub(super) async fn insert(&self, row: LeadRow) -> Result<LeadRow, StoreError> {
         self.with(|inner| {
-            Self::append(
-                inner,
-                &Entry::Put {
-                    row: Box::new(row.clone()),
-                },
-            )?;
-            inner.rows.insert(row.id.to_string(), row.clone());
+            Self::put(inner, row.clone())?;
             Ok(row)
         })
     }
@@ -172,13 +193,7 @@ impl EmbeddedLeadStore {
                 },
                 None => row,
             };
-            Self::append(
-                inner,
-                &Entry::Put {
-                    row: Box::new(row.clone()),
-                },
-            )?;
-            inner.rows.insert(row.id.to_string(), row.clone());
+            Self::put(inner, row.clone())?;
             Ok(row)
         })
     }
@@ -198,13 +213,7 @@ impl EmbeddedLeadStore {
             row.callback_requested_at = Some(now);
             row.callback_status = CallbackStatus::Dialing;
             row.callback_attempts = 1;
-            Self::append(
-                inner,
-                &Entry::Put {
-                    row: Box::new(row.clone()),
-                },
-            )?;
-            inner.rows.insert(id.to_string(), row);
+            Self::put(inner, row)?;
             Ok(true)
         })
     }
@@ -229,13 +238,7 @@ impl EmbeddedLeadStore {
             row.callback_requested_at = Some(now);
             row.callback_status = CallbackStatus::Dialing;
             row.callback_attempts = attempt;
-            Self::append(
-                inner,
-                &Entry::Put {
-                    row: Box::new(row.clone()),
-                },
-            )?;
-            inner.rows.insert(id.to_string(), row);
+            Self::put(inner, row)?;
             Ok(true)
         })
     }
@@ -247,13 +250,7 @@ impl EmbeddedLeadStore {
             };
             row.callback_requested_at = None;
             row.callback_status = CallbackStatus::Failed;
-            Self::append(
-                inner,
-                &Entry::Put {
-                    row: Box::new(row.clone()),
-                },
-            )?;
-            inner.rows.insert(id.to_string(), row);
+            Self::put(inner, row)?;
             Ok(())
         })
     }
@@ -300,13 +297,7 @@ impl EmbeddedLeadStore {
             if let Some(s) = summary {
                 row.summary = Some(s.to_owned());
             }
-            Self::append(
-                inner,
-                &Entry::Put {
-                    row: Box::new(row.clone()),
-                },
-            )?;
-            inner.rows.insert(id.to_string(), row);
+            Self::put(inner, row)?;
             Ok(true)
         })
     }
@@ -347,13 +338,7 @@ impl EmbeddedLeadStore {
             {
                 return Ok(());
             }
-            Self::append(
-                inner,
-                &Entry::Call {
-                    record: Box::new(record.clone()),
-                },
-            )?;
-            inner.calls.insert(record.call_ref.clone(), record);
+            Self::put_call(inner, record)?;
             Ok(())
         })
     }
@@ -368,13 +353,7 @@ impl EmbeddedLeadStore {
                 return Ok(false);
             };
             update.apply(&mut record);
-            Self::append(
-                inner,
-                &Entry::Call {
-                    record: Box::new(record.clone()),
-                },
-            )?;
-            inner.calls.insert(call_ref.to_owned(), record);
+            Self::put_call(inner, record)?;
             Ok(true)
         })
     }
