@@ -18,9 +18,10 @@ use std::time::Duration;
 
 /// How long a handled event id is remembered (Telnyx retries within minutes).
 const DONE_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Longest a delivery may hold an event: above the handler's own bounds (store and Telnyx
-/// timeouts), so only a crashed handler's mark ever expires on its own.
-const BUSY_TTL: Duration = Duration::from_secs(30);
+/// Longest a delivery may hold an event: about the handler's own bounds (a few store calls of
+/// 2 s, one Telnyx command of 5 s), so a mark left by a crashed or stalled delivery locks the
+/// event out of Telnyx's redeliveries for seconds, not half a minute.
+const BUSY_TTL: Duration = Duration::from_secs(15);
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -101,9 +102,18 @@ async fn handle_once(
     }
     let busy_key = keys::webhook_busy(&data.id);
     let delivery = random_id("wh_");
-    if c.acquire(&busy_key, &delivery, BUSY_TTL).await? == Claimed::Other {
-        tracing::info!("the same event is being handled by another delivery");
-        return Err(WebhookError::InProgress);
+    match c.acquire(&busy_key, &delivery, BUSY_TTL).await {
+        Ok(Claimed::Other) => {
+            tracing::info!("the same event is being handled by another delivery");
+            return Err(WebhookError::InProgress);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            // The claim may still land when a stalled Redis wakes: take it back (compare-and-
+            // delete, sent after it) so redeliveries are not locked out until it expires.
+            let _ = c.release(&busy_key, &delivery).await;
+            return Err(e.into());
+        }
     }
     let finished = match crate::handle::handle(state, data).await {
         Ok(status) => c
