@@ -1,5 +1,10 @@
 //! One call: the loop of lib.rs around the sans-IO [`Bridge`], with the OpenAI socket arriving
 //! whenever its pre-warmed connect finishes (never awaited before Telnyx frames are handled).
+//!
+//! One task owns both sockets: a frame goes from the socket's buffer to the core (borrowed) and
+//! the core's outputs into the other socket's write buffer, with no task or channel between
+//! them. Everything read in one wake-up is handled before the outputs are flushed, so a burst
+//! leaves in one write per socket.
 
 use crate::core::{Bridge, HangupReason, Input, Output, State};
 use crate::shell::amd::watch_amd;
@@ -9,9 +14,10 @@ use crate::shell::hangup::{hang_up_call, passive_until_closed};
 use crate::shell::state::BridgeState;
 use crate::shell::telemetry::{self, CallMetrics};
 use crate::shell::timeline::Timeline;
-use crate::shell::ws_io::{self, Ws, WsEvent, WsHandle};
+use crate::shell::ws_io::{self, Conn, Ws};
 use callway_core::call_context::{CallContext, CallRef};
 use callway_core::metrics::Direction;
+use callway_ws::Event;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
@@ -23,8 +29,6 @@ pub const MAX_TELNYX_MESSAGE: usize = 256 * 1024;
 pub const MAX_OPENAI_MESSAGE: usize = 4 * 1024 * 1024;
 /// A call left to webhook-svc (voicemail): how long to wait for Telnyx to end the stream.
 const PASSIVE_LIMIT: Duration = Duration::from_secs(60);
-/// Extra events taken per wake-up when several are waiting (bounds the time before outputs).
-const BATCH: usize = 16;
 /// How long to wait for Telnyx's `start` when a hang-up needs its `call_control_id`.
 pub const START_WAIT: Duration = Duration::from_secs(10);
 /// After our hang-up was accepted, how long Telnyx has to stop the stream.
@@ -46,13 +50,12 @@ pub async fn run(state: BridgeState, telnyx_ws: Ws, start: CallStart, span: Span
         ctx,
         openai,
     } = start;
-    let (tel_tx, mut tel_rx) = mpsc::channel(256);
-    let telnyx = ws_io::spawn(telnyx_ws, MAX_TELNYX_MESSAGE, tel_tx);
+    let mut telnyx = ws_io::telnyx_conn(telnyx_ws, MAX_TELNYX_MESSAGE);
     let Some(connecting) = openai else {
         tracing::info!("answering machine: the agent stays silent (webhook-svc handles voicemail)");
         span.record("callway.end", "voicemail");
-        passive_until_closed(&mut tel_rx, PASSIVE_LIMIT).await;
-        telnyx.close(1000).await;
+        passive_until_closed(&mut telnyx, PASSIVE_LIMIT).await;
+        ws_io::retire(telnyx, 1000);
         return;
     };
     let (transfer_tx, transfer_rx) = mpsc::channel(1);
@@ -68,20 +71,21 @@ pub async fn run(state: BridgeState, telnyx_ws: Ws, start: CallStart, span: Span
         call_ref,
         span,
         telnyx,
+        telnyx_open: true,
         openai: None,
         metrics: CallMetrics::default(),
         telnyx_failed: false,
         hangup_pending: false,
         hangups: JoinSet::new(),
         timeline,
-        received: Vec::with_capacity(BATCH + 1),
+        received: Vec::with_capacity(32),
         transfer_tx,
         transfer_rx: Some(transfer_rx),
         transfer_started: false,
     };
-    let end = call.run_loop(&mut tel_rx, connecting).await;
+    let end = call.run_loop(connecting).await;
     call.span.record("callway.end", end);
-    call.finish(&mut tel_rx, end).await;
+    call.finish(end).await;
 }
 
 struct Call {
@@ -90,8 +94,10 @@ struct Call {
     ctx: CallContext,
     call_ref: CallRef,
     span: Span,
-    telnyx: WsHandle,
-    openai: Option<WsHandle>,
+    telnyx: Conn,
+    /// Telnyx's socket may still send (its end was not yet reported to the core).
+    telnyx_open: bool,
+    openai: Option<Conn>,
     metrics: CallMetrics,
     /// A write to Telnyx failed (reported to the core once).
     telnyx_failed: bool,
@@ -111,30 +117,23 @@ struct Call {
 
 impl Call {
     /// Returns why the loop ended. The helper tasks end with it.
-    async fn run_loop(
-        &mut self,
-        tel_rx: &mut mpsc::Receiver<WsEvent>,
-        connecting: PendingOpenAi,
-    ) -> &'static str {
+    async fn run_loop(&mut self, connecting: PendingOpenAi) -> &'static str {
         // The AMD verdict is polled in its own task so a slow store never delays audio.
         let amd = tokio::spawn(watch_amd(self.state.clone(), self.call_ref.clone()));
         let helpers = [amd.abort_handle(), connecting.abort_handle()];
-        let end = self.select_loop(tel_rx, connecting, amd).await;
+        let end = self.select_loop(connecting, amd).await;
         helpers.iter().for_each(|h| h.abort());
         end
     }
 
     async fn select_loop(
         &mut self,
-        tel_rx: &mut mpsc::Receiver<WsEvent>,
         connecting: PendingOpenAi,
         amd: JoinHandle<bool>,
     ) -> &'static str {
-        let (oa_tx, mut oa_rx) = mpsc::channel(256);
         let mut connecting = Some(connecting);
         let mut hard_stop = self.state.0.hard_stop.subscribe();
         let mut machine = Some(amd);
-        let mut telnyx_open = true;
         let (_, unused_rx) = mpsc::channel::<bool>(1);
         let mut transfer_rx = self.transfer_rx.take().unwrap_or(unused_rx);
         loop {
@@ -148,27 +147,15 @@ impl Call {
                 .poll_timeout()
                 .map(tokio::time::Instant::from_std);
             tokio::select! {
-                ev = tel_rx.recv(), if telnyx_open => {
-                    self.on_telnyx(ev, &mut telnyx_open);
-                    // Under load several frames wait: take them now, write the outputs in one go.
-                    for _ in 0..BATCH {
-                        let Ok(ev) = tel_rx.try_recv() else { break };
-                        self.on_telnyx(Some(ev), &mut telnyx_open);
-                    }
-                }
-                ev = oa_rx.recv(), if self.openai.is_some() => {
-                    self.on_openai(ev);
-                    for _ in 0..BATCH {
-                        if self.openai.is_none() { break; }
-                        let Ok(ev) = oa_rx.try_recv() else { break };
-                        self.on_openai(Some(ev));
-                    }
-                }
+                // Under load several frames wait: all that one read brought are handled, and
+                // their outputs written in one go.
+                () = self.telnyx.readable(), if self.telnyx_open => self.on_telnyx(),
+                () = readable(&mut self.openai) => self.on_openai(),
                 res = maybe(&mut connecting), if connecting.is_some() => {
                     connecting = None;
                     match res {
                         Ok(Ok(ws)) => {
-                            self.openai = Some(ws_io::spawn(ws, MAX_OPENAI_MESSAGE, oa_tx.clone()));
+                            self.openai = Some(ws_io::openai_conn(ws, MAX_OPENAI_MESSAGE));
                             self.bridge.handle(Input::OpenAiConnected, Instant::now());
                         }
                         Ok(Err(e)) => {
@@ -238,58 +225,71 @@ impl Call {
         }
     }
 
-    fn on_telnyx(&mut self, ev: Option<WsEvent>, telnyx_open: &mut bool) {
-        match ev {
-            Some(WsEvent::Text(t)) => {
-                let now = Instant::now();
-                self.received.push((now, Direction::ToOpenAi));
-                self.bridge.handle(Input::TelnyxText(&t), now)
-            }
-            // Said once: a closed channel would otherwise be ready on every turn.
-            Some(WsEvent::Closed { .. }) | None => {
-                *telnyx_open = false;
-                self.bridge.handle(Input::TelnyxClosed, Instant::now());
+    /// Everything the last read brought from Telnyx, fed to the core.
+    fn on_telnyx(&mut self) {
+        while let Some(ev) = self.telnyx.next_event() {
+            let now = Instant::now();
+            match ev {
+                Event::Text(t) => {
+                    self.received.push((now, Direction::ToOpenAi));
+                    self.bridge.handle(Input::TelnyxText(t), now);
+                }
+                // Said once: the socket reports its end a single time.
+                Event::Closed { .. } => {
+                    self.telnyx_open = false;
+                    self.bridge.handle(Input::TelnyxClosed, now);
+                }
             }
         }
     }
 
-    fn on_openai(&mut self, ev: Option<WsEvent>) {
-        let now = Instant::now();
-        match ev {
-            Some(WsEvent::Text(t)) => {
-                self.received.push((now, Direction::ToTelnyx));
-                self.timeline.observe_openai(&t);
-                self.bridge.handle(Input::OpenAiText(&t), now);
+    /// Everything the last read brought from OpenAI, fed to the core.
+    fn on_openai(&mut self) {
+        let Some(conn) = self.openai.as_mut() else {
+            return;
+        };
+        let mut closed = None;
+        while let Some(ev) = conn.next_event() {
+            let now = Instant::now();
+            match ev {
+                Event::Text(t) => {
+                    self.received.push((now, Direction::ToTelnyx));
+                    self.timeline.observe_openai(t);
+                    self.bridge.handle(Input::OpenAiText(t), now);
+                }
+                Event::Closed { code, reason } => {
+                    closed = Some((code, reason));
+                    break;
+                }
             }
-            Some(WsEvent::Closed { code, reason }) => {
-                self.openai = None;
-                let reason = reason.as_str();
-                self.bridge
-                    .handle(Input::OpenAiClosed { code, reason }, now);
+        }
+        if let Some((code, reason)) = closed {
+            // Our answer to its Close (or our 1011) leaves from the retired socket.
+            if let Some(conn) = self.openai.take() {
+                ws_io::retire(conn, 1000);
             }
-            None => {
-                self.openai = None;
-                let closed = Input::OpenAiClosed {
-                    code: None,
-                    reason: "reader gone",
-                };
-                self.bridge.handle(closed, now);
-            }
+            let closed = Input::OpenAiClosed {
+                code,
+                reason: reason.as_str(),
+            };
+            self.bridge.handle(closed, Instant::now());
         }
     }
 
     /// Executes the core's outputs in order. Frames are buffered per socket and flushed once
-    /// per pass (one write syscall for a burst instead of one per frame).
+    /// per pass (one write syscall for a burst instead of one per frame); pongs and Close
+    /// answers queued while reading leave with them.
     async fn drain_outputs(&mut self) {
         loop {
-            let (telnyx_dirty, openai_dirty) = self.run_outputs().await;
-            if telnyx_dirty && self.telnyx.writer.flush().await.is_err() && !self.telnyx_failed {
+            self.run_outputs();
+            if self.telnyx.has_queued() && self.telnyx.flush().await.is_err() && !self.telnyx_failed
+            {
                 self.telnyx_failed = true;
                 self.bridge.handle(Input::TelnyxClosed, Instant::now());
                 continue;
             }
-            let openai_failed = match (&self.openai, openai_dirty) {
-                (Some(o), true) => o.writer.flush().await.is_err(),
+            let openai_failed = match self.openai.as_mut() {
+                Some(o) if o.has_queued() => o.flush().await.is_err(),
                 _ => false,
             };
             if openai_failed {
@@ -301,7 +301,8 @@ impl Call {
     }
 
     fn openai_write_failed(&mut self) {
-        if self.openai.take().is_some() {
+        if let Some(conn) = self.openai.take() {
+            ws_io::retire(conn, 1011);
             let closed = Input::OpenAiClosed {
                 code: None,
                 reason: "write failed",
@@ -310,37 +311,31 @@ impl Call {
         }
     }
 
-    /// Returns which sockets have buffered frames to flush.
-    async fn run_outputs(&mut self) -> (bool, bool) {
-        let (mut telnyx_dirty, mut openai_dirty) = (false, false);
+    /// Queues the core's frames on their sockets and starts its other outputs.
+    fn run_outputs(&mut self) {
         while let Some(out) = self.bridge.poll_output() {
             match out {
                 Output::ToTelnyx(text) => {
-                    if self.telnyx.writer.queue_text(text).await.is_ok() {
-                        telnyx_dirty = true;
-                    } else if !self.telnyx_failed {
+                    if self.telnyx.queue_text(text.as_bytes()).is_err() && !self.telnyx_failed {
                         self.telnyx_failed = true;
                         self.bridge.handle(Input::TelnyxClosed, Instant::now());
                     }
                 }
                 Output::ToOpenAi(text) => {
-                    let queued = match &self.openai {
-                        Some(o) => o.writer.queue_text(text).await.is_ok(),
+                    let queued = match self.openai.as_mut() {
+                        Some(o) => o.queue_text(text.as_bytes()).is_ok(),
                         None => false,
                     };
-                    if queued {
-                        openai_dirty = true;
-                    } else {
+                    if !queued {
                         self.openai_write_failed();
                     }
                 }
                 Output::HangUp { reason } => self.hang_up(reason),
                 Output::CloseOpenAi => {
-                    // The close frame is flushed with whatever was queued before it.
+                    // The close frame leaves after whatever was queued before it.
                     if let Some(o) = self.openai.take() {
-                        o.close(1000).await;
+                        ws_io::retire(o, 1000);
                     }
-                    openai_dirty = false;
                 }
                 Output::Metric(m) => self.metrics.record(&self.span, m),
                 Output::Log { level, message } => telemetry::log(level, &message),
@@ -348,7 +343,6 @@ impl Call {
                 Output::Transfer { reason } => self.start_transfer(reason),
             }
         }
-        (telnyx_dirty, openai_dirty)
     }
 
     /// `hangup` via Call Control in the background (the stream keeps flowing until Telnyx stops
@@ -373,8 +367,11 @@ impl Call {
 
     /// Reads Telnyx frames (no longer fed to the ended core) until `start` gives the
     /// `call_control_id`, then hangs up.
-    async fn hang_up_after_start(&mut self, tel_rx: &mut mpsc::Receiver<WsEvent>) {
-        match wait_for_start(tel_rx).await.and_then(|s| s.call_control_id) {
+    async fn hang_up_after_start(&mut self) {
+        match wait_for_start(&mut self.telnyx)
+            .await
+            .and_then(|s| s.call_control_id)
+        {
             Some(id) => {
                 let telnyx = self.state.0.telnyx.clone();
                 let limit = self.state.0.tuning.hangup_timeout;
@@ -385,34 +382,32 @@ impl Call {
     }
 
     /// Closes OpenAI, lets pending hang-ups finish, then closes the Telnyx socket.
-    async fn finish(mut self, tel_rx: &mut mpsc::Receiver<WsEvent>, end: &str) {
+    async fn finish(mut self, end: &str) {
         if let Some(o) = self.openai.take() {
-            o.close(1000).await;
+            ws_io::retire(o, 1000);
         }
         match end {
             "voicemail" => {
                 tracing::info!("AMD says machine: agent cut, webhook-svc handles the voicemail");
-                let _ = self
-                    .telnyx
-                    .writer
-                    .send_text(r#"{"event":"clear"}"#.into())
-                    .await;
-                passive_until_closed(tel_rx, PASSIVE_LIMIT).await;
+                if self.telnyx.queue_text(br#"{"event":"clear"}"#).is_ok() {
+                    let _ = self.telnyx.flush().await;
+                }
+                passive_until_closed(&mut self.telnyx, PASSIVE_LIMIT).await;
             }
             "shutdown" => tracing::warn!("drain deadline passed: call cut"),
             _ => {}
         }
         if self.hangup_pending {
-            self.hang_up_after_start(tel_rx).await;
+            self.hang_up_after_start().await;
         }
         let hung_up = !self.hangups.is_empty();
         while self.hangups.join_next().await.is_some() {}
         if hung_up {
             // Telnyx ends the stream itself after a hang-up (`stop`, then close): let it.
-            passive_until_closed(tel_rx, HANGUP_STREAM_END).await;
+            passive_until_closed(&mut self.telnyx, HANGUP_STREAM_END).await;
         }
-        self.telnyx.close(1000).await;
         tracing::info!(stats = ?self.bridge.stats(), "call finished");
+        ws_io::retire(self.telnyx, 1000);
     }
 }
 
@@ -420,6 +415,14 @@ impl Call {
 async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     if rx.wait_for(|stop| *stop).await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+/// Waits for bytes on the OpenAI socket once there is one (the branch is idle before).
+async fn readable(conn: &mut Option<Conn>) {
+    match conn {
+        Some(c) => c.readable().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -6,12 +6,12 @@
 
 use crate::core::telnyx_frames::{self, StreamStart, TelnyxFrame};
 use crate::shell::call::{MAX_TELNYX_MESSAGE, START_WAIT};
+use crate::shell::hangup::read_until;
 use crate::shell::hangup::{hang_up_call, passive_until_closed};
 use crate::shell::state::BridgeState;
-use crate::shell::ws_io::{self, Ws, WsEvent};
+use crate::shell::ws_io::{self, Conn, Ws};
 use callway_core::call_context::{random_id, CallRef};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 pub const APOLOGY: &str =
     "Désolé, nous ne pouvons pas poursuivre cet appel. Nous vous recontacterons. Au revoir.";
@@ -19,9 +19,8 @@ pub const APOLOGY: &str =
 const SPEAK_WAIT: Duration = Duration::from_secs(6);
 
 pub async fn run(state: BridgeState, ws: Ws, call_ref: CallRef) {
-    let (tx, mut rx) = mpsc::channel(64);
-    let telnyx = ws_io::spawn(ws, MAX_TELNYX_MESSAGE, tx);
-    let start = wait_for_start(&mut rx).await;
+    let mut telnyx = ws_io::telnyx_conn(ws, MAX_TELNYX_MESSAGE);
+    let start = wait_for_start(&mut telnyx).await;
     // Act only on the call this token was issued for: its `client_state` must carry our id.
     let ours = start.as_ref().is_some_and(|s| {
         s.client_state
@@ -31,33 +30,27 @@ pub async fn run(state: BridgeState, ws: Ws, call_ref: CallRef) {
     });
     let Some(id) = start.and_then(|s| s.call_control_id).filter(|_| ours) else {
         tracing::warn!("no context and no start frame for this call: closing the stream");
-        telnyx.close(1008).await;
+        ws_io::retire(telnyx, 1008);
         return;
     };
     tracing::warn!("call context missing: apologising and hanging up (no agent)");
     let command_id = random_id("cmd_");
     let speak = state.0.telnyx.speak(&id, APOLOGY, &command_id);
     match tokio::time::timeout(state.0.tuning.hangup_timeout, speak).await {
-        Ok(Ok(())) => passive_until_closed(&mut rx, SPEAK_WAIT).await,
+        Ok(Ok(())) => passive_until_closed(&mut telnyx, SPEAK_WAIT).await,
         Ok(Err(e)) => tracing::warn!(error = %e, "apology not spoken"),
         Err(_) => tracing::warn!("apology timed out"),
     }
     hang_up_call(state.0.telnyx.clone(), id, state.0.tuning.hangup_timeout).await;
-    passive_until_closed(&mut rx, Duration::from_secs(10)).await;
-    telnyx.close(1000).await;
+    passive_until_closed(&mut telnyx, Duration::from_secs(10)).await;
+    ws_io::retire(telnyx, 1000);
 }
 
 /// Reads Telnyx frames until `start` (at most [`START_WAIT`]).
-pub(crate) async fn wait_for_start(rx: &mut mpsc::Receiver<WsEvent>) -> Option<StreamStart> {
-    tokio::time::timeout(START_WAIT, async {
-        while let Some(WsEvent::Text(t)) = rx.recv().await {
-            if let Ok(TelnyxFrame::Start(start)) = telnyx_frames::parse(&t) {
-                return Some(start);
-            }
-        }
-        None
+pub(crate) async fn wait_for_start(telnyx: &mut Conn) -> Option<StreamStart> {
+    read_until(telnyx, START_WAIT, |t| match telnyx_frames::parse(t) {
+        Ok(TelnyxFrame::Start(start)) => Some(start),
+        _ => None,
     })
     .await
-    .ok()
-    .flatten()
 }
