@@ -31,6 +31,9 @@ pub enum WriteError {
 #[derive(Debug)]
 pub enum Event<'a> {
     Text(&'a str),
+    /// Neither Telnyx's media stream nor OpenAI Realtime uses binary messages; a server that
+    /// refuses them (as Telnyx does) sees them here.
+    Binary(&'a [u8]),
     /// The peer's Close (answered already), EOF, an I/O error or a protocol error (our Close,
     /// with the matching status, already sent). Nothing more comes from this socket.
     Closed {
@@ -87,8 +90,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
     }
 
     /// The next event from what has been read, if any: text messages, then at most one
-    /// [`Event::Closed`]. Pings are answered and pongs ignored here; binary messages are ignored
-    /// (neither Telnyx's media stream nor OpenAI Realtime sends them). Whatever this queues
+    /// [`Event::Closed`]. Pings are answered and pongs ignored here. Whatever this queues
     /// (a pong, the Close answer) leaves on the next [`WsConn::flush`].
     pub fn next_event(&mut self) -> Option<Event<'_>> {
         loop {
@@ -103,8 +105,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             let act = match self.dec.next_message() {
                 Ok(None) => return None,
                 Ok(Some(Message::Text(_))) => Act::Text,
+                Ok(Some(Message::Binary(_))) => Act::Binary,
                 Ok(Some(Message::Ping(p))) => Act::Pong(p.to_vec()),
-                Ok(Some(Message::Pong(_) | Message::Binary(_))) => continue,
+                Ok(Some(Message::Pong(_))) => continue,
                 Ok(Some(Message::Close {
                     code,
                     reason,
@@ -113,7 +116,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                 Err(e) => Act::Error(e),
             };
             match act {
-                Act::Text => break,
+                Act::Text | Act::Binary => break,
                 Act::Pong(p) => {
                     if !self.close_sent {
                         self.enc.pong(&mut self.out, &p);
@@ -123,8 +126,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                 Act::Error(e) => self.end(None, e.to_string(), e.close_code()),
             }
         }
-        // Borrowed again, now that nothing else needs `self`: the text just decoded.
-        self.dec.last_text().map(Event::Text)
+        // Borrowed again, now that nothing else needs `self`: the message just decoded.
+        self.dec.last_data().map(|(text, bytes)| match text {
+            true => Event::Text(std::str::from_utf8(bytes).unwrap_or_default()),
+            false => Event::Binary(bytes),
+        })
     }
 
     /// Whether the socket has said its last word and that was reported: nothing more will be
@@ -139,6 +145,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             return Err(WriteError::Closed);
         }
         self.enc.text(&mut self.out, text);
+        Ok(())
+    }
+
+    /// Queues a binary frame (for servers that must show what a peer does with one).
+    pub fn queue_binary(&mut self, data: &[u8]) -> Result<(), WriteError> {
+        if self.close_sent {
+            return Err(WriteError::Closed);
+        }
+        self.enc.binary(&mut self.out, data);
+        Ok(())
+    }
+
+    /// Queues a ping (≤ 125 bytes of payload are sent).
+    pub fn queue_ping(&mut self, data: &[u8]) -> Result<(), WriteError> {
+        if self.close_sent {
+            return Err(WriteError::Closed);
+        }
+        self.enc.ping(&mut self.out, data);
         Ok(())
     }
 
@@ -188,6 +212,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         let _ = self.flush_within(CLOSE_WRITE_TIMEOUT).await;
     }
 
+    /// Like [`WsConn::close`], with a reason (≤ 123 bytes are sent).
+    pub async fn close_with_reason(&mut self, code: u16, reason: &str) {
+        if !self.close_sent {
+            self.close_sent = true;
+            self.enc.close_with_reason(&mut self.out, code, reason);
+        }
+        let _ = self.flush_within(CLOSE_WRITE_TIMEOUT).await;
+    }
+
     /// Our Close, then reading (and ignoring) until the peer's Close or EOF, at most `linger`:
     /// dropping the socket while the peer still writes would reset it and lose our Close.
     pub async fn close_and_linger(mut self, code: u16, linger: Duration) {
@@ -211,6 +244,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
 
 enum Act {
     Text,
+    Binary,
     Pong(Vec<u8>),
     Close(Option<u16>, String, u16),
     Error(ProtocolError),

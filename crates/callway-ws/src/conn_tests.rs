@@ -22,6 +22,7 @@ async fn next(conn: &mut WsConn<TcpStream>) -> Result<String, (Option<u16>, Stri
         loop {
             match conn.next_event() {
                 Some(Event::Text(t)) => return Ok(t.to_owned()),
+                Some(Event::Binary(b)) => return Ok(format!("binary:{}", b.len())),
                 Some(Event::Closed { code, reason }) => return Err((code, reason)),
                 None => conn.readable().await,
             }
@@ -101,6 +102,7 @@ async fn a_vanished_peer_and_a_protocol_error_end_with_the_right_status() {
         .unwrap();
     let mut peer = WebSocket::after_handshake(raw, FwRole::Client);
     peer.set_auto_close(false);
+    assert_eq!(next(&mut conn).await, Ok("binary:3".into()));
     assert!(next(&mut conn).await.is_err());
     conn.flush().await.unwrap();
     let close = peer.read_frame().await.unwrap();

@@ -1,5 +1,7 @@
 //! `WsEndpoint`: where a WebSocket client connects and with which bearer key.
 
+use crate::conn::WsConn;
+use crate::frame::Role;
 use bytes::Bytes;
 use callway_core::secret::Secret;
 use fastwebsockets::{handshake, WebSocket, WebSocketError};
@@ -17,6 +19,8 @@ use tokio_rustls::TlsConnector;
 
 /// An open client socket.
 pub type Ws = WebSocket<TokioIo<Upgraded>>;
+/// An open client socket framed by `callway_ws`.
+pub type ClientConn = WsConn<TokioIo<Upgraded>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -43,7 +47,10 @@ pub struct WsEndpoint {
     /// Path and query, e.g. `/v1/realtime?model=...`.
     path: String,
     tls: Option<TlsConnector>,
-    api_key: Secret,
+    /// Sent as `Authorization: Bearer …` when set.
+    api_key: Option<Secret>,
+    /// Other request headers (values are secrets: kept out of logs).
+    headers: Vec<(&'static str, Secret)>,
     connect_timeout: Duration,
 }
 
@@ -121,9 +128,41 @@ impl WsEndpoint {
             port,
             path: format!("{}{}", base_path.trim_end_matches('/'), path_and_query),
             tls: if tls { Some(tls_connector()?) } else { None },
-            api_key,
+            api_key: Some(api_key),
+            headers: Vec::new(),
             connect_timeout,
         })
+    }
+
+    /// A `ws://` or `wss://` URL taken as is (path and query kept; `ws://h?q` means `/?q`), no
+    /// bearer key, with extra request headers.
+    pub fn from_ws_url(
+        url: &str,
+        headers: Vec<(&'static str, Secret)>,
+        connect_timeout: Duration,
+    ) -> Result<Self, String> {
+        let (scheme, rest) = if let Some(r) = url.strip_prefix("wss://") {
+            ("https://", r)
+        } else if let Some(r) = url.strip_prefix("ws://") {
+            ("http://", r)
+        } else {
+            return Err(format!("not a ws:// or wss:// URL: {url}"));
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+            Some(i) => (&rest[..i], rest[i..].to_owned()),
+            None => (rest, "/".to_owned()),
+        };
+        let mut ep = WsEndpoint::new(
+            &format!("{scheme}{authority}"),
+            "",
+            Secret::new(""),
+            connect_timeout,
+        )?;
+        ep.path = path;
+        ep.api_key = None;
+        ep.headers = headers;
+        Ok(ep)
     }
 
     /// The same server with another path and query (e.g. one `?call_id=` per web call).
@@ -145,6 +184,12 @@ impl WsEndpoint {
         format!("{scheme}://{}:{}{}", self.host, self.port, self.path)
     }
 
+    /// Opens a socket framed by `callway_ws` (we are the client: our frames are masked).
+    pub async fn connect_conn(&self, max_message: usize) -> Result<ClientConn, ConnectError> {
+        let ws = self.connect().await?;
+        Ok(WsConn::new(ws.into_inner(), Role::Client, max_message))
+    }
+
     /// Opens a socket within the connect timeout (TCP + TLS + upgrade share it).
     pub async fn connect(&self) -> Result<Ws, ConnectError> {
         match tokio::time::timeout(self.connect_timeout, self.connect_inner()).await {
@@ -164,15 +209,21 @@ impl WsEndpoint {
         } else {
             format!("{}:{}", self.host, self.port)
         };
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method("GET")
             .uri(&self.path)
             .header(HOST, host_header)
             .header(UPGRADE, "websocket")
             .header(CONNECTION, "upgrade")
             .header("Sec-WebSocket-Key", handshake::generate_key())
-            .header("Sec-WebSocket-Version", "13")
-            .header(AUTHORIZATION, format!("Bearer {}", self.api_key.expose()))
+            .header("Sec-WebSocket-Version", "13");
+        if let Some(key) = &self.api_key {
+            req = req.header(AUTHORIZATION, format!("Bearer {}", key.expose()));
+        }
+        for (name, value) in &self.headers {
+            req = req.header(*name, value.expose());
+        }
+        let req = req
             .body(Empty::<Bytes>::new())
             .map_err(|e| ConnectError::Transport(format!("request: {e}")))?;
         let shaken = match &self.tls {
@@ -218,6 +269,16 @@ mod tests {
         assert!(ep("ftp://x").is_err());
         assert!(ep("http://:80/v1").is_err());
         assert!(ep("http://h:notaport/v1").is_err());
+        let ws =
+            |u: &str| WsEndpoint::from_ws_url(u, vec![], Duration::from_secs(1)).map(|e| e.url());
+        assert_eq!(
+            ws("ws://127.0.0.1:9/a/b?t=1").unwrap(),
+            "ws://127.0.0.1:9/a/b?t=1"
+        );
+        assert_eq!(ws("ws://h?t=1").unwrap(), "ws://h:80/?t=1");
+        assert_eq!(ws("ws://[::1]:7/x").unwrap(), "ws://[::1]:7/x");
+        assert_eq!(ws("wss://h/x").unwrap(), "wss://h:443/x");
+        assert!(ws("http://h/x").is_err());
         assert_eq!(encode_query_value("rtc_a b/c"), "rtc_a%20b%2Fc");
     }
 

@@ -209,11 +209,13 @@ impl Decoder {
         }
     }
 
-    /// The message [`Decoder::next_message`] returned last, if it was text (for callers that
-    /// had to let go of the borrow in between).
-    pub fn last_text(&self) -> Option<&str> {
+    /// The data message [`Decoder::next_message`] returned last (for callers that had to let
+    /// go of the borrow in between): whether it is text (already checked UTF-8), and its bytes.
+    pub fn last_data(&self) -> Option<(bool, &[u8])> {
         match &self.last {
-            Some((OP_TEXT, range)) => std::str::from_utf8(self.bytes(range.clone())).ok(),
+            Some((op @ (OP_TEXT | OP_BINARY), range)) => {
+                Some((*op == OP_TEXT, self.bytes(range.clone())))
+            }
             _ => None,
         }
     }
@@ -386,9 +388,26 @@ impl Encoder {
         self.frame(out, OP_PING, &payload[..payload.len().min(125)]);
     }
 
+    pub fn binary(&mut self, out: &mut Vec<u8>, payload: &[u8]) {
+        self.frame(out, OP_BINARY, payload);
+    }
+
     /// A Close frame with `code` and an empty reason.
     pub fn close(&mut self, out: &mut Vec<u8>, code: u16) {
-        self.frame(out, OP_CLOSE, &code.to_be_bytes());
+        self.close_with_reason(out, code, "");
+    }
+
+    /// A Close frame with `code` and `reason` (cut, at a character boundary, to fit the 125
+    /// bytes a control frame may carry).
+    pub fn close_with_reason(&mut self, out: &mut Vec<u8>, code: u16, reason: &str) {
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut payload = [0u8; 125];
+        payload[..2].copy_from_slice(&code.to_be_bytes());
+        payload[2..2 + end].copy_from_slice(&reason.as_bytes()[..end]);
+        self.frame(out, OP_CLOSE, &payload[..2 + end]);
     }
 
     fn frame(&mut self, out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {

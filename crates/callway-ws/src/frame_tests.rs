@@ -157,6 +157,12 @@ fn close_frames_carry_their_code_and_reason() {
     Encoder::new(Role::Client).close(&mut out, 1000);
     let got = decode_all(&mut Decoder::new(Role::Server, 1024), &[&out]).unwrap();
     assert_eq!(got, vec![Owned::Close(Some(1000), String::new(), 2)]);
+    // A reason too long for a control frame is cut at a character boundary.
+    let long = "é".repeat(100);
+    let mut out = Vec::new();
+    Encoder::new(Role::Server).close_with_reason(&mut out, 1001, &long);
+    let got = decode_all(&mut Decoder::new(Role::Client, 1024), &[&out]).unwrap();
+    assert_eq!(got, vec![Owned::Close(Some(1001), "é".repeat(61), 124)]);
 }
 
 #[test]

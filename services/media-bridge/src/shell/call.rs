@@ -14,7 +14,7 @@ use crate::shell::hangup::{hang_up_call, passive_until_closed};
 use crate::shell::state::BridgeState;
 use crate::shell::telemetry::{self, CallMetrics};
 use crate::shell::timeline::Timeline;
-use crate::shell::ws_io::{self, Conn, Ws};
+use crate::shell::ws_io::{self, Conn};
 use callway_core::call_context::{CallContext, CallRef};
 use callway_core::metrics::Direction;
 use callway_ws::Event;
@@ -25,8 +25,6 @@ use tracing::Span;
 
 /// Telnyx frames are small JSON (≤ a few KB); anything bigger is not Telnyx.
 pub const MAX_TELNYX_MESSAGE: usize = 256 * 1024;
-/// OpenAI's largest events (session.updated, response.done) stay well below this.
-pub const MAX_OPENAI_MESSAGE: usize = 4 * 1024 * 1024;
 /// A call left to webhook-svc (voicemail): how long to wait for Telnyx to end the stream.
 const PASSIVE_LIMIT: Duration = Duration::from_secs(60);
 /// How long to wait for Telnyx's `start` when a hang-up needs its `call_control_id`.
@@ -35,7 +33,7 @@ pub const START_WAIT: Duration = Duration::from_secs(10);
 const HANGUP_STREAM_END: Duration = Duration::from_secs(5);
 
 /// A pending OpenAI connect, started before the Telnyx upgrade completed.
-pub type PendingOpenAi = JoinHandle<Result<Ws, BridgeError>>;
+pub type PendingOpenAi = JoinHandle<Result<Conn, BridgeError>>;
 
 pub struct CallStart {
     pub call_ref: CallRef,
@@ -44,13 +42,12 @@ pub struct CallStart {
     pub openai: Option<PendingOpenAi>,
 }
 
-pub async fn run(state: BridgeState, telnyx_ws: Ws, start: CallStart, span: Span) {
+pub async fn run(state: BridgeState, mut telnyx: Conn, start: CallStart, span: Span) {
     let CallStart {
         call_ref,
         ctx,
         openai,
     } = start;
-    let mut telnyx = ws_io::telnyx_conn(telnyx_ws, MAX_TELNYX_MESSAGE);
     let Some(connecting) = openai else {
         tracing::info!("answering machine: the agent stays silent (webhook-svc handles voicemail)");
         span.record("callway.end", "voicemail");
@@ -154,8 +151,8 @@ impl Call {
                 res = maybe(&mut connecting), if connecting.is_some() => {
                     connecting = None;
                     match res {
-                        Ok(Ok(ws)) => {
-                            self.openai = Some(ws_io::openai_conn(ws, MAX_OPENAI_MESSAGE));
+                        Ok(Ok(conn)) => {
+                            self.openai = Some(conn);
                             self.bridge.handle(Input::OpenAiConnected, Instant::now());
                         }
                         Ok(Err(e)) => {
@@ -234,6 +231,8 @@ impl Call {
                     self.received.push((now, Direction::ToOpenAi));
                     self.bridge.handle(Input::TelnyxText(t), now);
                 }
+                // Neither protocol uses binary frames: ignored.
+                Event::Binary(_) => {}
                 // Said once: the socket reports its end a single time.
                 Event::Closed { .. } => {
                     self.telnyx_open = false;
@@ -257,6 +256,7 @@ impl Call {
                     self.timeline.observe_openai(t);
                     self.bridge.handle(Input::OpenAiText(t), now);
                 }
+                Event::Binary(_) => {}
                 Event::Closed { code, reason } => {
                     closed = Some((code, reason));
                     break;

@@ -12,10 +12,6 @@ pub enum BridgeError {
     /// The OpenAI socket could not be opened (refused upgrade, TLS, DNS, ...).
     #[error("OpenAI connect: {0}")]
     OpenAiConnect(String),
-    #[error("WebSocket: {0}")]
-    WebSocket(#[from] fastwebsockets::WebSocketError),
     #[error("timed out: {0}")]
     Timeout(&'static str),
-    #[error("I/O: {0}")]
-    Io(#[from] std::io::Error),
 }

@@ -5,11 +5,11 @@
 //! authorises acting on the `call_control_id` the stream reports.
 
 use crate::core::telnyx_frames::{self, StreamStart, TelnyxFrame};
-use crate::shell::call::{MAX_TELNYX_MESSAGE, START_WAIT};
+use crate::shell::call::START_WAIT;
 use crate::shell::hangup::read_until;
 use crate::shell::hangup::{hang_up_call, passive_until_closed};
 use crate::shell::state::BridgeState;
-use crate::shell::ws_io::{self, Conn, Ws};
+use crate::shell::ws_io::{self, Conn};
 use callway_core::call_context::{random_id, CallRef};
 use std::time::Duration;
 
@@ -18,8 +18,7 @@ pub const APOLOGY: &str =
 /// Time for the apology to play before the hang-up cuts it.
 const SPEAK_WAIT: Duration = Duration::from_secs(6);
 
-pub async fn run(state: BridgeState, ws: Ws, call_ref: CallRef) {
-    let mut telnyx = ws_io::telnyx_conn(ws, MAX_TELNYX_MESSAGE);
+pub async fn run(state: BridgeState, mut telnyx: Conn, call_ref: CallRef) {
     let start = wait_for_start(&mut telnyx).await;
     // Act only on the call this token was issued for: its `client_state` must carry our id.
     let ours = start.as_ref().is_some_and(|s| {

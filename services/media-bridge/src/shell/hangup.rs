@@ -34,6 +34,7 @@ pub async fn read_until<T>(
                             return Some(found);
                         }
                     }
+                    Event::Binary(_) => {}
                     Event::Closed { .. } => {
                         // Our answer to its Close leaves now.
                         let _ = conn.flush().await;

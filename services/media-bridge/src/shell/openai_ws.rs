@@ -3,10 +3,13 @@
 //! ones such as the simulator, one deadline over TCP + TLS + upgrade), with the bridge's errors.
 
 use crate::shell::error::BridgeError;
-use crate::shell::ws_io::Ws;
+use crate::shell::ws_io::Conn;
 use callway_core::secret::Secret;
 use callway_ws::{encode_query_value, ConnectError, WsEndpoint};
 use std::time::Duration;
+
+/// OpenAI's largest events (session.updated, response.done) stay well below this.
+pub const MAX_OPENAI_MESSAGE: usize = 4 * 1024 * 1024;
 
 /// Where and how to open OpenAI sessions. Cheap to clone.
 #[derive(Clone)]
@@ -35,8 +38,9 @@ impl OpenAiEndpoint {
     }
 
     /// Opens a session socket within the connect timeout.
-    pub async fn connect(&self) -> Result<Ws, BridgeError> {
-        self.0.connect().await.map_err(|e| match e {
+    pub async fn connect(&self) -> Result<Conn, BridgeError> {
+        let conn = self.0.connect_conn(MAX_OPENAI_MESSAGE).await;
+        conn.map_err(|e| match e {
             ConnectError::Timeout => BridgeError::Timeout("OpenAI connect"),
             ConnectError::Refused(s) => {
                 BridgeError::OpenAiConnect(format!("upgrade refused: HTTP {s}"))

@@ -21,13 +21,10 @@ use crate::shell::telemetry;
 use bytes::Bytes;
 use callway_core::call_context::{CallContext, CallRef};
 use callway_core::metrics::AdmissionRefusal;
-use fastwebsockets::upgrade;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -83,30 +80,16 @@ async fn serve_until(
     conns: &mut JoinSet<()>,
     until: impl Future<Output = ()>,
 ) {
-    tokio::pin!(until);
-    loop {
-        tokio::select! {
-            _ = &mut until => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Over the limit: closed before reading a byte (a refused socket costs
-                    // nothing; a counted one at most the header timeout).
-                    let Some(guard) = state.0.half_open.try_enter(peer.ip()) else {
-                        tracing::debug!("too many half-open sockets: connection closed");
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    conns.spawn(serve_connection(stream, state.clone(), guard));
-                }
-                // Out of file descriptors and the like: back off instead of spinning.
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
+    callway_ws::accept_until(listener, conns, until, |stream, peer| {
+        // Over the limit: closed before reading a byte (a refused socket costs nothing; a
+        // counted one at most the header timeout).
+        let Some(guard) = state.0.half_open.try_enter(peer.ip()) else {
+            tracing::debug!("too many half-open sockets: connection closed");
+            return None;
+        };
+        Some(serve_connection(stream, state.clone(), guard))
+    })
+    .await;
 }
 
 /// One connection: a single request (every answer but a 101 says `Connection: close`: Telnyx
@@ -122,14 +105,7 @@ async fn serve_connection(stream: TcpStream, state: BridgeState, guard: HalfOpen
         }
         handle(req, state.clone())
     });
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(stream), svc)
-        .with_upgrades();
-    if let Err(e) = conn.await {
-        tracing::debug!(error = %e, "HTTP connection");
-    }
+    callway_ws::serve_http1(stream, svc, Some(header_timeout)).await;
 }
 
 async fn handle(req: Request<Incoming>, state: BridgeState) -> Result<Resp, Infallible> {
@@ -215,7 +191,7 @@ fn store_unavailable() -> Resp {
 }
 
 async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
-    if !upgrade::is_upgrade_request(&req) {
+    if !callway_ws::server::is_upgrade_request(&req) {
         return plain(StatusCode::BAD_REQUEST, "WebSocket upgrade expected\n");
     }
     let m = callway_core::metrics::get();
@@ -272,7 +248,7 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
             span.record("call_ref", call_ref.as_str());
         }
     }
-    let (resp, upgraded) = match upgrade::upgrade(&mut req) {
+    let (resp, upgraded) = match callway_ws::accept(&mut req) {
         Ok(x) => x,
         Err(e) => {
             tracing::warn!(parent: &span, error = %e, "bad upgrade");
@@ -282,7 +258,8 @@ async fn media(mut req: Request<Incoming>, state: BridgeState) -> Resp {
     // The 101 is tiny; a peer that does not let it through holds a call slot, so not for long.
     let upgrade_limit = state.0.tuning.header_timeout;
     let upgraded = async move {
-        match tokio::time::timeout(upgrade_limit, upgraded).await {
+        let ready = upgraded.ready(call::MAX_TELNYX_MESSAGE);
+        match tokio::time::timeout(upgrade_limit, ready).await {
             Ok(Ok(ws)) => Some(ws),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "upgrade did not complete");
