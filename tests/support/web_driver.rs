@@ -71,7 +71,7 @@ pub async fn visitor_says(openai_base_url: &str, key: &str, call: &str, text: &s
     let ep = callway_ws::WsEndpoint::new(
         openai_base_url,
         &format!("/realtime?call_id={call}"),
-        callway_core::secret::Secret::new(key),
+        callway_ws::Credential::new(key),
         Duration::from_secs(2),
     )
     .unwrap();

@@ -3,7 +3,6 @@
 use crate::conn::WsConn;
 use crate::frame::Role;
 use bytes::Bytes;
-use callway_core::secret::Secret;
 use fastwebsockets::{handshake, WebSocket, WebSocketError};
 use http_body_util::Empty;
 use hyper::header::{AUTHORIZATION, CONNECTION, HOST, UPGRADE};
@@ -39,6 +38,27 @@ impl From<std::io::Error> for ConnectError {
     }
 }
 
+/// A credential sent in a request header: kept out of `Debug` (this crate stays free of the
+/// product's own crates, so the simulators can use it too).
+#[derive(Clone)]
+pub struct Credential(String);
+
+impl Credential {
+    pub fn new(value: impl Into<String>) -> Self {
+        Credential(value.into())
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(***)")
+    }
+}
+
 /// Where and how to open sockets. Cheap to clone.
 #[derive(Clone)]
 pub struct WsEndpoint {
@@ -48,9 +68,9 @@ pub struct WsEndpoint {
     path: String,
     tls: Option<TlsConnector>,
     /// Sent as `Authorization: Bearer …` when set.
-    api_key: Option<Secret>,
+    api_key: Option<Credential>,
     /// Other request headers (values are secrets: kept out of logs).
-    headers: Vec<(&'static str, Secret)>,
+    headers: Vec<(&'static str, Credential)>,
     connect_timeout: Duration,
 }
 
@@ -100,7 +120,7 @@ impl WsEndpoint {
     pub fn new(
         base_url: &str,
         path_and_query: &str,
-        api_key: Secret,
+        api_key: Credential,
         connect_timeout: Duration,
     ) -> Result<Self, String> {
         let (tls, rest, default_port) = if let Some(r) = base_url.strip_prefix("https://") {
@@ -138,7 +158,7 @@ impl WsEndpoint {
     /// bearer key, with extra request headers.
     pub fn from_ws_url(
         url: &str,
-        headers: Vec<(&'static str, Secret)>,
+        headers: Vec<(&'static str, Credential)>,
         connect_timeout: Duration,
     ) -> Result<Self, String> {
         let (scheme, rest) = if let Some(r) = url.strip_prefix("wss://") {
@@ -156,7 +176,7 @@ impl WsEndpoint {
         let mut ep = WsEndpoint::new(
             &format!("{scheme}{authority}"),
             "",
-            Secret::new(""),
+            Credential::new(""),
             connect_timeout,
         )?;
         ep.path = path;
@@ -251,7 +271,7 @@ mod tests {
         WsEndpoint::new(
             base,
             "/realtime?model=gpt-realtime-2.1",
-            Secret::new("k"),
+            Credential::new("k"),
             Duration::from_secs(1),
         )
     }

@@ -13,6 +13,6 @@ pub mod frame;
 pub mod server;
 
 pub use conn::{close_reply, Event, WriteError, WsConn, WRITE_TIMEOUT};
-pub use endpoint::{encode_query_value, ClientConn, ConnectError, Ws, WsEndpoint};
+pub use endpoint::{encode_query_value, ClientConn, ConnectError, Credential, Ws, WsEndpoint};
 pub use frame::Role;
 pub use server::{accept, accept_until, serve_http1, PendingConn, ServerConn, UpgradeError};

@@ -26,7 +26,7 @@ impl OpenAiEndpoint {
         WsEndpoint::new(
             base_url,
             &format!("/realtime?model={}", encode_query_value(model)),
-            api_key,
+            callway_ws::Credential::new(api_key.expose()),
             connect_timeout,
         )
         .map(OpenAiEndpoint)

@@ -43,7 +43,12 @@ impl Sideband {
         connect_timeout: Duration,
         max_session_secs: u64,
     ) -> Result<Self, String> {
-        let endpoint = WsEndpoint::new(openai_base_url, "/realtime", api_key, connect_timeout)?;
+        let endpoint = WsEndpoint::new(
+            openai_base_url,
+            "/realtime",
+            callway_ws::Credential::new(api_key.expose()),
+            connect_timeout,
+        )?;
         Ok(Sideband {
             state,
             realtime_path: endpoint.path().to_owned(),
