@@ -87,9 +87,23 @@ where
 }
 
 fn tls_connector() -> Result<TlsConnector, String> {
-    let roots = rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    // The OpenSSL convention, which reqwest's verifier (rustls-native-certs) honours too: one
+    // setting makes every client of ours trust a private CA (a TLS-inspecting proxy, a load
+    // generator's certificate).
+    if let Some(path) = std::env::var_os("SSL_CERT_FILE") {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let certs = CertificateDer::pem_file_iter(&path)
+            .map_err(|e| format!("SSL_CERT_FILE {}: {e}", path.to_string_lossy()))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("SSL_CERT_FILE: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("SSL_CERT_FILE: certificate refused: {e}"))?;
+        }
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -21,23 +21,42 @@ use tokio::sync::mpsc;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 pub const KEY: &str = "sk-bench";
 
-pub async fn start(calls: Arc<Vec<CallTimes>>) -> anyhow::Result<std::net::SocketAddr> {
+/// Serves on a free loopback port; with `tls`, every connection is TLS first (as
+/// `api.openai.com` is).
+pub async fn start(
+    calls: Arc<Vec<CallTimes>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> anyhow::Result<std::net::SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);
-            let calls = calls.clone();
+            let (calls, tls) = (calls.clone(), tls.clone());
             tokio::spawn(async move {
-                let svc = service_fn(move |req| accept(req, calls.clone()));
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .with_upgrades()
-                    .await;
+                match tls {
+                    Some(tls) => {
+                        if let Ok(s) = tls.accept(stream).await {
+                            serve(TokioIo::new(s), calls).await;
+                        }
+                    }
+                    None => serve(TokioIo::new(stream), calls).await,
+                }
             });
         }
     });
     Ok(addr)
+}
+
+async fn serve<I>(io: I, calls: Arc<Vec<CallTimes>>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| accept(req, calls.clone()));
+    let _ = http1::Builder::new()
+        .serve_connection(io, svc)
+        .with_upgrades()
+        .await;
 }
 
 async fn accept(

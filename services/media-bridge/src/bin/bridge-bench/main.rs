@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<()> {
     let contexts = ContextStore::memory();
 
     // The fake OpenAI peer, then the bridge pointing at it.
-    let openai_addr = driver_rt.block_on(fake_openai::start(calls.clone()))?;
+    let openai_addr = driver_rt.block_on(fake_openai::start(calls.clone(), None))?;
     let openai = OpenAiEndpoint::new(
         &format!("http://{openai_addr}/v1"),
         "gpt-realtime",

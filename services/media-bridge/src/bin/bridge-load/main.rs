@@ -7,15 +7,15 @@
 //! ```text
 //! cargo build --release -p media-bridge --bins
 //! target/release/bridge-load --calls 100,250,500,1000,2000 [--secs 10] [--ramp-ms 2000] \
-//!     [--bridge-cpus 1] [--bridge-bin target/release/media-bridge]
+//!     [--bridge-cpus 1] [--tls] [--bridge-bin target/release/media-bridge]
 //! # the generator itself on the other core:  taskset -c 0 target/release/bridge-load …
 //! ```
 //!
 //! For each N it starts a fresh `redis-server` and bridge, runs N calls of 20 ms μ-law frames
 //! both ways for `--secs`, and prints per-frame added latency both ways (p50/p99/max), frames
 //! lost, the bridge's CPU per call-second and per message, its RSS per call, and pick-up → first
-//! agent audio. No TLS on the OpenAI leg (the bridge's client supports it; the generator's
-//! server does not yet).
+//! agent audio. `--tls` puts the OpenAI leg on TLS, as in production: the generator makes a
+//! throw-away certificate authority with `openssl` and hands it to the bridge as `SSL_CERT_FILE`.
 
 #[path = "../bridge-bench/fake_openai.rs"]
 mod fake_openai;
@@ -37,6 +37,7 @@ struct Args {
     ramp_ms: u64,
     bridge_cpus: Option<String>,
     bridge_bin: std::path::PathBuf,
+    tls: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -47,6 +48,7 @@ fn args() -> anyhow::Result<Args> {
         ramp_ms: 2_000,
         bridge_cpus: None,
         bridge_bin: exe.with_file_name("media-bridge"),
+        tls: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -65,12 +67,62 @@ fn args() -> anyhow::Result<Args> {
             "--ramp-ms" => a.ramp_ms = v()?.parse()?,
             "--bridge-cpus" => a.bridge_cpus = Some(v()?),
             "--bridge-bin" => a.bridge_bin = v()?.into(),
+            "--tls" => a.tls = true,
             _ => anyhow::bail!(
-                "usage: bridge-load [--calls N,N…] [--secs S] [--ramp-ms MS] [--bridge-cpus LIST] [--bridge-bin PATH]"
+                "usage: bridge-load [--calls N,N…] [--secs S] [--ramp-ms MS] [--bridge-cpus LIST] [--tls] [--bridge-bin PATH]"
             ),
         }
     }
     Ok(a)
+}
+
+/// A throw-away self-signed certificate for 127.0.0.1 (made by `openssl`) and the acceptor
+/// serving it; the bridge trusts it through `SSL_CERT_FILE`.
+struct Tls {
+    acceptor: tokio_rustls::TlsAcceptor,
+    cert: std::path::PathBuf,
+}
+
+fn make_tls() -> anyhow::Result<Tls> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let dir = std::env::temp_dir().join(format!("bridge-load-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "openssl could not make a certificate");
+    let chain = CertificateDer::pem_file_iter(&cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(&key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Tls {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(cfg)),
+        cert,
+    })
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -168,7 +220,10 @@ fn run_one(a: &Args, n: usize) -> anyhow::Result<()> {
     );
     wait_port(redis_port, Duration::from_secs(10))?;
     let redis_url = format!("redis://127.0.0.1:{redis_port}/");
-    let openai_addr = rt.block_on(fake_openai::start(calls.clone()))?;
+    let tls = a.tls.then(make_tls).transpose()?;
+    let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+    let openai_addr = rt.block_on(fake_openai::start(calls.clone(), acceptor))?;
+    let scheme = if a.tls { "https" } else { "http" };
     let bridge_port = free_port()?;
     let limit = (n + 10).to_string();
     let mut cmd = match &a.bridge_cpus {
@@ -190,13 +245,16 @@ fn run_one(a: &Args, n: usize) -> anyhow::Result<()> {
         .env("MEDIA_BRIDGE_HALF_OPEN_MAX", &limit)
         .env("REDIS_URL", &redis_url)
         .env("OPENAI_API_KEY", fake_openai::KEY)
-        .env("OPENAI_BASE_URL", format!("http://{openai_addr}/v1"))
+        .env("OPENAI_BASE_URL", format!("{scheme}://{openai_addr}/v1"))
         .env("TELNYX_API_KEY", "KEYload")
         .env("TELNYX_BASE_URL", "http://127.0.0.1:9")
         .env("TELNYX_CONNECTION_ID", "load")
         .env("TELNYX_FROM_NUMBER", "+33100000001")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null());
+    if let Some(t) = &tls {
+        cmd.env("SSL_CERT_FILE", &t.cert);
+    }
     let bridge = Proc(cmd.spawn()?);
     // With taskset, the bridge is taskset's child, exec'd in place: same pid.
     let pid = bridge.0.id();
