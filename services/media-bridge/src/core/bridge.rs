@@ -178,24 +178,31 @@ impl Bridge {
         if self.state == State::Ended {
             return None;
         }
-        let mut deadlines = vec![self.reorder.deadline()];
+        // Computed on every turn of the shell's loop: no allocation.
+        let (mut media_start, mut openai_ready, mut max_call) = (None, None, None);
         match self.started_at {
-            None => deadlines.push(Some(self.created_at + self.cfg.media_start_timeout)),
+            None => media_start = Some(self.created_at + self.cfg.media_start_timeout),
             Some(start) => {
                 if !self.session_ready {
-                    deadlines.push(Some(start + self.cfg.openai_ready_timeout));
+                    openai_ready = Some(start + self.cfg.openai_ready_timeout);
                 }
                 if self.state == State::Live {
-                    deadlines.push(Some(start + self.cfg.max_call));
+                    max_call = Some(start + self.cfg.max_call);
                 }
             }
         }
-        deadlines.push(
+        [
+            self.reorder.deadline(),
+            media_start,
+            openai_ready,
+            max_call,
             self.awaiting_response_since
                 .map(|t| t + self.cfg.openai_response_timeout),
-        );
-        deadlines.push(self.ending.as_ref().map(|e| e.deadline));
-        deadlines.into_iter().flatten().min()
+            self.ending.as_ref().map(|e| e.deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn state(&self) -> State {
@@ -344,6 +351,12 @@ impl Bridge {
             (Track::Outbound, _) => None,
         };
         match media.sequence_number {
+            // The usual case, in order with nothing held: straight through.
+            Some(seq) if self.reorder.take_in_order(seq) => {
+                if let Some(bytes) = bytes {
+                    self.forward_inbound(&bytes);
+                }
+            }
             Some(seq) => match self.reorder.offer(seq, bytes, now) {
                 Offer::Accepted => {}
                 Offer::Duplicate => self.stats.inbound_duplicates += 1,
@@ -376,13 +389,13 @@ impl Bridge {
         }
         let batch = (self.cfg.inbound_batch_ms.max(1) as usize) * PCMU_BYTES_PER_MS as usize;
         if self.inbound_acc.is_empty() && bytes.len() >= batch {
-            self.send_openai(oai::append(&B64.encode(bytes)));
+            self.send_openai(oai::append_audio(bytes));
             return;
         }
         self.inbound_acc.extend_from_slice(bytes);
         if self.inbound_acc.len() >= batch {
             let chunk = std::mem::take(&mut self.inbound_acc);
-            self.send_openai(oai::append(&B64.encode(&chunk)));
+            self.send_openai(oai::append_audio(&chunk));
         }
     }
 

@@ -188,6 +188,13 @@ mod tests {
                 parsed(&f),
                 serde_json::json!({"event":"media","media":{"payload":b64}})
             );
+            // Encoded straight into the frame: the same text as encoding first.
+            let raw = vec![0x7fu8; n];
+            assert_eq!(telnyx_frames::media_audio(&raw), f);
+            assert_eq!(
+                openai_events::append_audio(&raw),
+                openai_events::append(&b64)
+            );
             let a = openai_events::append(&b64);
             assert_eq!(
                 parsed(&a),

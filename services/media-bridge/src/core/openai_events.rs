@@ -191,6 +191,16 @@ pub fn parse_general(text: &str) -> Result<ServerEvent, EventError> {
     Ok(ev)
 }
 
+/// `input_audio_buffer.append` with raw audio, base64-encoded straight into the frame.
+pub fn append_audio(audio: &[u8]) -> String {
+    const HEAD: &str = r#"{"type":"input_audio_buffer.append","audio":""#;
+    let mut s = String::with_capacity(HEAD.len() + audio.len().div_ceil(3) * 4 + 2);
+    s.push_str(HEAD);
+    base64::Engine::encode_string(&base64::engine::general_purpose::STANDARD, audio, &mut s);
+    s.push_str("\"}");
+    s
+}
+
 /// `input_audio_buffer.append` with base64 audio.
 pub fn append(audio_b64: &str) -> String {
     if super::json_fast::is_base64_text(audio_b64) {

@@ -10,8 +10,6 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use callway_audio::mulaw::SILENCE;
 
 use super::telnyx_frames;
@@ -139,11 +137,15 @@ impl Playback {
         }
         self.pending.extend_from_slice(audio);
         let mut frames = 0;
-        while self.pending.len() >= self.frame_bytes {
-            let frame: Vec<u8> = self.pending.drain(..self.frame_bytes).collect();
-            self.send_frame(&frame, now, sink);
+        // Frames are encoded from the buffer in place; what is left moves to the front once.
+        let mut at = 0;
+        while self.pending.len() - at >= self.frame_bytes {
+            let frame = telnyx_frames::media_audio(&self.pending[at..at + self.frame_bytes]);
+            self.send_frame(frame, now, sink);
+            at += self.frame_bytes;
             frames += 1;
         }
+        self.pending.drain(..at);
         frames
     }
 
@@ -154,20 +156,21 @@ impl Playback {
         if !self.pending.is_empty() {
             let mut frame = std::mem::take(&mut self.pending);
             frame.resize(self.frame_bytes, SILENCE);
-            self.send_frame(&frame, now, sink);
+            self.send_frame(telnyx_frames::media_audio(&frame), now, sink);
             frames = 1;
         }
         self.push_mark(sink);
         frames
     }
 
-    fn send_frame(&mut self, frame: &[u8], now: Instant, sink: &mut Vec<String>) {
+    /// `frame` is the Telnyx `media` frame of `frame_bytes` of audio.
+    fn send_frame(&mut self, frame: String, now: Instant, sink: &mut Vec<String>) {
         if self.estimate(now) >= self.queue_end_ms {
             // The queue has (probably) run dry: this frame starts playing now.
             self.anchor_ms = self.queue_end_ms;
             self.anchor_at = now;
         }
-        sink.push(telnyx_frames::media(&B64.encode(frame)));
+        sink.push(frame);
         self.frames_sent += 1;
         self.queue_end_ms += self.frame_ms;
         if let Some(item) = self.items.back_mut() {
@@ -279,6 +282,8 @@ impl Playback {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine as _;
     use std::time::Duration;
 
     fn ms(n: u64) -> Duration {

@@ -50,6 +50,18 @@ impl<T> Reorder<T> {
         }
     }
 
+    /// Whether `seq` is the next number with nothing held, in which case it is taken (the
+    /// caller forwards its frame at once): what [`Reorder::offer`] then [`Reorder::release`]
+    /// would do, without holding the frame.
+    pub fn take_in_order(&mut self, seq: u64) -> bool {
+        let next = *self.next.get_or_insert(seq);
+        if seq != next || !self.pending.is_empty() {
+            return false;
+        }
+        self.next = Some(seq + 1);
+        true
+    }
+
     /// Offers a frame (`None` for a non-media event that only occupies its number).
     pub fn offer(&mut self, seq: u64, item: Option<T>, now: Instant) -> Offer {
         let next = *self.next.get_or_insert(seq);
@@ -98,6 +110,28 @@ impl<T> Reorder<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The in-order shortcut takes exactly what offer-then-release would release at once.
+    #[test]
+    fn taking_in_order_matches_offer_and_release() {
+        let now = Instant::now();
+        let mut fast = Reorder::new(4, std::time::Duration::from_millis(60));
+        let mut slow = Reorder::new(4, std::time::Duration::from_millis(60));
+        for seq in [5u64, 6, 8, 7, 9, 9, 4, 10] {
+            let mut out = Vec::new();
+            let took = fast.take_in_order(seq);
+            if took {
+                out.push(seq);
+            } else {
+                let _ = fast.offer(seq, Some(seq), now);
+            }
+            fast.release(now, &mut out);
+            let mut want = Vec::new();
+            let _ = slow.offer(seq, Some(seq), now);
+            slow.release(now, &mut want);
+            assert_eq!(out, want, "seq {seq}");
+        }
+    }
 
     fn run(r: &mut Reorder<u64>, seqs: &[u64], now: Instant) -> Vec<u64> {
         let mut out = Vec::new();

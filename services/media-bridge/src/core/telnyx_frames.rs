@@ -259,6 +259,16 @@ pub fn media(payload_b64: &str) -> String {
     json!({"event": "media", "media": {"payload": payload_b64}}).to_string()
 }
 
+/// A `media` frame with raw PCMU, base64-encoded straight into the frame.
+pub fn media_audio(audio: &[u8]) -> String {
+    const HEAD: &str = r#"{"event":"media","media":{"payload":""#;
+    let mut s = String::with_capacity(HEAD.len() + audio.len().div_ceil(3) * 4 + 3);
+    s.push_str(HEAD);
+    base64::Engine::encode_string(&base64::engine::general_purpose::STANDARD, audio, &mut s);
+    s.push_str("\"}}");
+    s
+}
+
 /// `{"event":"mark","mark":{"name":…}}`.
 pub fn mark(name: &str) -> String {
     json!({"event": "mark", "mark": {"name": name}}).to_string()

@@ -133,16 +133,24 @@ impl Call {
         let mut machine = Some(amd);
         let (_, unused_rx) = mpsc::channel::<bool>(1);
         let mut transfer_rx = self.transfer_rx.take().unwrap_or(unused_rx);
+        // One timer for the call, moved when the core's deadline moves (a new timer per turn
+        // cost a timer-wheel insert and removal per frame).
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             self.drain_outputs().await;
             self.record_latencies();
             if self.bridge.state() == State::Ended {
                 return "ended";
             }
-            let deadline = self
-                .bridge
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
+            let deadline = self.bridge.poll_timeout();
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    timer.as_mut().reset(tokio::time::Instant::from_std(d));
+                }
+                armed = deadline;
+            }
             tokio::select! {
                 // Under load several frames wait: all that one read brought are handled, and
                 // their outputs written in one go.
@@ -163,7 +171,10 @@ impl Call {
                         Err(_) => self.bridge.handle(Input::OpenAiClosed { code: None, reason: "connect task lost" }, Instant::now()),
                     }
                 }
-                _ = sleep_until(deadline) => self.bridge.handle(Input::Tick, Instant::now()),
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    self.bridge.handle(Input::Tick, Instant::now());
+                }
                 Some(failed) = transfer_rx.recv() => {
                     if failed {
                         self.bridge.handle(Input::Notice(super::transfer::FAILED_NOTICE), Instant::now());
@@ -430,13 +441,6 @@ async fn readable(conn: &mut Option<Conn>) {
 async fn maybe<F: std::future::Future + Unpin>(f: &mut Option<F>) -> F::Output {
     match f {
         Some(f) => f.await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }

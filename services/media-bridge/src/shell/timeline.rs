@@ -50,6 +50,10 @@ impl Timeline {
 /// `(kind, text)` for the two transcript events, bounded. A cheap substring test first: most
 /// frames are audio deltas and need no second parse.
 pub fn transcript_line(frame: &str) -> Option<(TimelineKind, String)> {
+    // Audio deltas, most of the traffic, say so first (as OpenAI writes them): no search.
+    if frame.starts_with(r#"{"type":"response.output_audio.delta""#) {
+        return None;
+    }
     let kind = if frame.contains(AGENT_DONE) {
         TimelineKind::Agent
     } else if frame.contains(CALLEE_DONE) {
