@@ -70,9 +70,13 @@ pub fn init(
             None
         }
     });
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    // No busy/idle timing per span: it reads the clock on every poll of an instrumented future
+    // (each audio frame of a call), and nobody looks at those attributes.
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracked_inactivity(false)
+            .with_tracer(p.tracer(service))
+    });
     let installed = tracing_subscriber::registry()
         .with(filter)
         .with(fmt)

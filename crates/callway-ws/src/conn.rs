@@ -191,7 +191,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         };
         // Written or not, those bytes are settled: a failed socket is not written again.
         self.out.clear();
-        if self.out.capacity() > 64 * 1024 {
+        // A large frame (the session set-up) grew the buffer: its memory goes back, so a call
+        // holds only what its steady traffic needs.
+        if self.out.capacity() > 8 * 1024 {
             self.out = Vec::with_capacity(1024);
         }
         r

@@ -97,7 +97,7 @@ pub struct Decoder {
 }
 
 /// Room made before each socket read; a 20 ms media frame is ~300 bytes.
-const READ_RESERVE: usize = 4096;
+const READ_RESERVE: usize = 2048;
 
 impl Decoder {
     pub fn new(role: Role, max_message: usize) -> Self {
@@ -136,7 +136,7 @@ impl Decoder {
             self.assembled = Vec::new();
         }
         // A long message grew the buffer: give the memory back once it is drained.
-        if self.buf.is_empty() && self.buf.capacity() > 16 * READ_RESERVE {
+        if self.buf.is_empty() && self.buf.capacity() > 2 * READ_RESERVE {
             self.buf = BytesMut::with_capacity(READ_RESERVE);
         }
     }

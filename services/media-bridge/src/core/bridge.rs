@@ -142,6 +142,10 @@ impl Bridge {
                     let frame = oai::history_message(&id, &self.cfg.history[i]);
                     self.send_openai(frame);
                 }
+                // Sent once, never needed again (no second session): a call's largest strings
+                // are not kept for its whole length.
+                self.cfg.instructions = String::new();
+                self.cfg.history = Vec::new();
             }
             Input::OpenAiClosed { code, reason } => {
                 self.openai_open = false;

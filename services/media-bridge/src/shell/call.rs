@@ -129,10 +129,15 @@ impl Call {
         amd: JoinHandle<bool>,
     ) -> &'static str {
         let mut connecting = Some(connecting);
-        let mut hard_stop = self.state.0.hard_stop.subscribe();
+        // The rarely-firing branches are futures made once, not per turn of the loop.
+        let stop = stopped(self.state.0.hard_stop.subscribe());
+        tokio::pin!(stop);
         let mut machine = Some(amd);
         let (_, unused_rx) = mpsc::channel::<bool>(1);
         let mut transfer_rx = self.transfer_rx.take().unwrap_or(unused_rx);
+        let transfer = async move { transfer_rx.recv().await };
+        tokio::pin!(transfer);
+        let mut transfer_done = false;
         // One timer for the call, moved when the core's deadline moves (a new timer per turn
         // cost a timer-wheel insert and removal per frame).
         let timer = tokio::time::sleep(Duration::ZERO);
@@ -175,8 +180,9 @@ impl Call {
                     armed = None;
                     self.bridge.handle(Input::Tick, Instant::now());
                 }
-                Some(failed) = transfer_rx.recv() => {
-                    if failed {
+                verdict = &mut transfer, if !transfer_done => {
+                    transfer_done = true;
+                    if verdict == Some(true) {
                         self.bridge.handle(Input::Notice(super::transfer::FAILED_NOTICE), Instant::now());
                     }
                 }
@@ -186,7 +192,7 @@ impl Call {
                         return "voicemail";
                     }
                 }
-                () = stopped(&mut hard_stop) => return "shutdown",
+                () = &mut stop => return "shutdown",
             }
         }
     }
@@ -423,7 +429,7 @@ impl Call {
 }
 
 /// Resolves once the drain deadline has passed (never if the sender is gone).
-async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     if rx.wait_for(|stop| *stop).await.is_err() {
         std::future::pending::<()>().await;
     }

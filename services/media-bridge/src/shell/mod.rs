@@ -7,6 +7,7 @@ mod error;
 mod fail_closed;
 mod half_open;
 mod hangup;
+mod io_threads;
 mod openai_ws;
 mod server;
 mod state;

@@ -16,6 +16,7 @@
 use crate::shell::auth;
 use crate::shell::call::{self, CallStart};
 use crate::shell::half_open::HalfOpenGuard;
+use crate::shell::io_threads::IoThreads;
 use crate::shell::state::BridgeState;
 use crate::shell::telemetry;
 use bytes::Bytes;
@@ -46,8 +47,15 @@ fn plain(status: StatusCode, body: &'static str) -> Resp {
 /// while a TCP liveness check still passes) and new media streams are answered 503; running
 /// calls go on for `Tuning::drain_deadline`, then the rest are cut (5 s more at most).
 pub async fn run(listener: TcpListener, state: BridgeState, shutdown: impl Future<Output = ()>) {
+    let io = match IoThreads::start() {
+        Ok(io) => Arc::new(io),
+        Err(e) => {
+            tracing::error!(error = %e, "no I/O threads: not serving");
+            return;
+        }
+    };
     let mut conns = JoinSet::new();
-    serve_until(&listener, &state, &mut conns, shutdown).await;
+    serve_until(&listener, &state, &io, &mut conns, shutdown).await;
     let s = &state.0;
     s.shutting_down.store(true, Ordering::Relaxed);
     let active = state.active_calls();
@@ -68,7 +76,7 @@ pub async fn run(listener: TcpListener, state: BridgeState, shutdown: impl Futur
                     .await;
         }
     };
-    serve_until(&listener, &state, &mut conns, drained).await;
+    serve_until(&listener, &state, &io, &mut conns, drained).await;
     drop(listener);
     conns.abort_all();
 }
@@ -77,6 +85,7 @@ pub async fn run(listener: TcpListener, state: BridgeState, shutdown: impl Futur
 async fn serve_until(
     listener: &TcpListener,
     state: &BridgeState,
+    io: &Arc<IoThreads>,
     conns: &mut JoinSet<()>,
     until: impl Future<Output = ()>,
 ) {
@@ -87,9 +96,37 @@ async fn serve_until(
             tracing::debug!("too many half-open sockets: connection closed");
             return None;
         };
-        Some(serve_connection(stream, state.clone(), guard))
+        // Served on an I/O thread, registered with its driver there.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepted socket not movable: closed");
+                return None;
+            }
+        };
+        let state = state.clone();
+        let task = io.spawn(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => serve_connection(stream, state, guard).await,
+                Err(e) => tracing::warn!(error = %e, "accepted socket not registered: closed"),
+            }
+        });
+        // Aborting the connection (end of the drain) aborts its task on the I/O thread.
+        Some(async move {
+            let abort = task.abort_handle();
+            let _on_abort = AbortOnDrop(abort);
+            let _ = task.await;
+        })
     })
     .await;
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One connection: a single request (every answer but a 101 says `Connection: close`: Telnyx

@@ -7,7 +7,7 @@
 //! ```text
 //! cargo build --release -p media-bridge --bins
 //! target/release/bridge-load --calls 100,250,500,1000,2000 [--secs 10] [--ramp-ms 2000] \
-//!     [--bridge-cpus 1] [--tls] [--bridge-bin target/release/media-bridge]
+//!     [--bridge-cpus 1] [--tls] [--bridge-env KEY=VALUE] [--bridge-bin target/release/media-bridge]
 //! # the generator itself on the other core:  taskset -c 0 target/release/bridge-load …
 //! ```
 //!
@@ -38,6 +38,8 @@ struct Args {
     bridge_cpus: Option<String>,
     bridge_bin: std::path::PathBuf,
     tls: bool,
+    /// Extra `KEY=VALUE` settings for the bridge process (allocator knobs, tuning).
+    bridge_env: Vec<(String, String)>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -49,6 +51,7 @@ fn args() -> anyhow::Result<Args> {
         bridge_cpus: None,
         bridge_bin: exe.with_file_name("media-bridge"),
         tls: false,
+        bridge_env: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -68,8 +71,15 @@ fn args() -> anyhow::Result<Args> {
             "--bridge-cpus" => a.bridge_cpus = Some(v()?),
             "--bridge-bin" => a.bridge_bin = v()?.into(),
             "--tls" => a.tls = true,
+            "--bridge-env" => {
+                let kv = v()?;
+                let (k, val) = kv
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--bridge-env wants KEY=VALUE"))?;
+                a.bridge_env.push((k.to_owned(), val.to_owned()));
+            }
             _ => anyhow::bail!(
-                "usage: bridge-load [--calls N,N…] [--secs S] [--ramp-ms MS] [--bridge-cpus LIST] [--tls] [--bridge-bin PATH]"
+                "usage: bridge-load [--calls N,N…] [--secs S] [--ramp-ms MS] [--bridge-cpus LIST] [--tls] [--bridge-env K=V] [--bridge-bin PATH]"
             ),
         }
     }
@@ -254,6 +264,9 @@ fn run_one(a: &Args, n: usize) -> anyhow::Result<()> {
         .stdout(Stdio::null());
     if let Some(t) = &tls {
         cmd.env("SSL_CERT_FILE", &t.cert);
+    }
+    for (k, v) in &a.bridge_env {
+        cmd.env(k, v);
     }
     let bridge = Proc(cmd.spawn()?);
     // With taskset, the bridge is taskset's child, exec'd in place: same pid.
