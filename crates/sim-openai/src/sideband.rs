@@ -9,9 +9,9 @@ use crate::http::{bearer, error_response, Resp};
 use crate::live_call::{LiveCall, SidebandOut};
 use crate::recording::{SidebandEndKind, SidebandHandle, SidebandRecord};
 use crate::state::{lock, Shared};
-use crate::ws::{close_code, split_and_read, Incoming_, Reader, Upgraded};
+use crate::ws::{client_close_code, MAX_MESSAGE};
 use bytes::Bytes;
-use fastwebsockets::{upgrade, Frame, OpCode, Payload, WebSocketError};
+use callway_ws::{Event, ServerConn, UpgradeError, WriteError};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -64,7 +64,7 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>, call_id:
     let Some(call) = call else {
         return refuse(StatusCode::NOT_FOUND, not_found());
     };
-    if !upgrade::is_upgrade_request(&req) {
+    if !callway_ws::server::is_upgrade_request(&req) {
         let body = rest_error(
             "This endpoint expects a WebSocket upgrade request.",
             "invalid_request_error",
@@ -73,9 +73,9 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>, call_id:
         );
         return refuse(StatusCode::BAD_REQUEST, body);
     }
-    let (resp, fut) = match upgrade::upgrade(&mut req) {
+    let (resp, pending) = match callway_ws::accept(&mut req) {
         Ok(x) => x,
-        Err(e) => {
+        Err(UpgradeError::Invalid(e) | UpgradeError::Incomplete(e)) => {
             let body = rest_error(
                 &format!("Bad WebSocket upgrade: {e}"),
                 "invalid_request_error",
@@ -103,9 +103,9 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>, call_id:
     };
     let shared = shared.clone();
     tokio::spawn(async move {
-        match fut.await {
-            Ok(ws) => {
-                if let Err(e) = run(ws, call.clone(), out, record.clone(), shared).await {
+        match pending.ready(MAX_MESSAGE).await {
+            Ok(conn) => {
+                if let Err(e) = run(conn, call.clone(), out, record.clone(), shared).await {
                     tracing::debug!("sideband ended: {e}");
                     record.ended(SidebandEndKind::ClientClosed(1006));
                 }
@@ -125,70 +125,60 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>, call_id:
     resp
 }
 
+/// One task owns the socket: the call's events out, the server's client events in.
 async fn run(
-    ws: fastwebsockets::WebSocket<Upgraded>,
+    mut conn: ServerConn,
     call: Arc<LiveCall>,
     mut out: mpsc::Receiver<SidebandOut>,
     record: SidebandHandle,
     shared: Arc<Shared>,
-) -> Result<(), WebSocketError> {
-    let (reader, mut tx) = split_and_read(ws);
-    let Reader {
-        incoming: mut in_rx,
-        obligated: mut obligated_rx,
-        task: reader,
-    } = reader;
+) -> Result<(), WriteError> {
     let mut sent = 0usize;
     let mut shutdown = shared.shutdown.clone();
-    let result = loop {
+    loop {
+        conn.flush().await?;
         tokio::select! {
             o = out.recv() => match o {
                 Some(SidebandOut::Event { ty, text }) => {
-                    tx.write_frame(Frame::text(Payload::Owned(text.as_bytes().to_vec()))).await?;
+                    conn.queue_text(text.as_bytes())?;
                     record.update(|r| r.server_event_types.push(ty.to_string()));
                     sent += 1;
                     if shared.sideband_fail_after_events.is_some_and(|n| sent >= n) {
                         record.ended(SidebandEndKind::Dropped);
-                        break Ok(()); // no close frame
+                        // This event goes; then the socket is dropped, no close frame.
+                        return conn.flush().await;
                     }
                 }
                 Some(SidebandOut::Close { code, reason }) => {
-                    tx.write_frame(Frame::close(code, reason.as_bytes())).await?;
-                    break Ok(());
+                    conn.close_with_reason(code, &reason).await;
+                    return Ok(());
                 }
                 // Forgotten by the call (drop knob, stalled reader): end without a close frame.
-                None => break Ok(()),
+                None => return Ok(()),
             },
-            msg = in_rx.recv() => match msg {
-                Some(Incoming_::Text(t)) => call.client_event(&record, t),
-                Some(Incoming_::Close(code)) => {
-                    record.ended(SidebandEndKind::ClientClosed(code));
-                    call.detach(&record);
-                    // The reader queued the close echo before reporting the close.
-                    while let Ok((op, payload)) = obligated_rx.try_recv() {
-                        let _ = tx.write_frame(Frame::new(true, op, None, Payload::Owned(payload))).await;
+            () = conn.readable() => {
+                while let Some(ev) = conn.next_event() {
+                    match ev {
+                        Event::Text(t) => call.client_event(&record, t.to_owned()),
+                        Event::Binary(b) => {
+                            call.client_event(&record, String::from_utf8_lossy(b).into_owned())
+                        }
+                        Event::Closed { code, reason } => {
+                            let code = client_close_code(code, &reason);
+                            record.ended(SidebandEndKind::ClientClosed(code));
+                            call.detach(&record);
+                            // Our answer to the client's Close (queued by `next_event`).
+                            let _ = conn.flush().await;
+                            return Ok(());
+                        }
                     }
-                    break Ok(());
-                }
-                None => break Ok(()),
-            },
-            ob = obligated_rx.recv() => {
-                if let Some((op, payload)) = ob {
-                    if op == OpCode::Close {
-                        record.ended(SidebandEndKind::ClientClosed(close_code(&payload)));
-                        call.detach(&record);
-                    }
-                    tx.write_frame(Frame::new(true, op, None, Payload::Owned(payload))).await?;
-                    if op == OpCode::Close { break Ok(()); }
                 }
             }
             _ = shutdown.changed() => {
                 record.ended(SidebandEndKind::ServerClosed(1001));
-                let _ = tx.write_frame(Frame::close(1001, b"server shutting down")).await;
-                break Ok(());
+                conn.close_with_reason(1001, "server shutting down").await;
+                return Ok(());
             }
         }
-    };
-    reader.abort();
-    result
+    }
 }

@@ -4,14 +4,12 @@ use crate::config::{Failure, SidebandRefusal, SimConfig};
 use crate::recording::Recording;
 use crate::scenario::Scenario;
 use crate::state::{lock, Shared};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// A running simulator.
 pub struct OpenAiSim {
@@ -37,23 +35,19 @@ impl OpenAiSim {
         let srv_shared = shared.clone();
         let mut stop = rx;
         let server = tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    a = listener.accept() => a,
-                    _ = stop.changed() => break,
-                };
-                let Ok((stream, _)) = accepted else { continue };
+            let mut conns = JoinSet::new();
+            let stopped = async move {
+                let _ = stop.changed().await;
+            };
+            callway_ws::accept_until(&listener, &mut conns, stopped, |stream, _| {
                 let shared = srv_shared.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| crate::http::handle(req, shared.clone()));
-                    let conn = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .with_upgrades();
-                    if let Err(e) = conn.await {
-                        tracing::debug!("http connection: {e}");
-                    }
-                });
-            }
+                let svc = service_fn(move |req| crate::http::handle(req, shared.clone()));
+                Some(callway_ws::serve_http1(stream, svc, None))
+            })
+            .await;
+            // Only accepting stops: requests under way are answered (sessions already upgraded
+            // run in their own tasks and close on the same signal).
+            conns.detach_all();
         });
         Ok(OpenAiSim {
             addr,

@@ -1,14 +1,15 @@
-//! `GET /v1/realtime` WebSocket sessions (hyper 1 + fastwebsockets).
+//! `GET /v1/realtime` WebSocket sessions: hyper 1 for the upgrade, then one task owns the
+//! socket (`callway_ws::WsConn`) with the session's engine, timers and shutdown in one `select!`.
 
 use crate::client_secrets::{check_ephemeral, expired_body, EphemeralCheck};
 use crate::engine::{Engine, Output};
 use crate::errors::{self, error_event, FieldError};
 use crate::http::{bearer, error_response, has_beta_header, Resp};
-use crate::recording::{SessionRecord, TransportKind};
+use crate::recording::{SessionHandle, SessionRecord, TransportKind};
 use crate::session_config::{is_known_model, SessionConfig, SessionType};
 use crate::state::Shared;
 use bytes::Bytes;
-use fastwebsockets::{upgrade, FragmentCollectorRead, Frame, OpCode, Payload, WebSocketError};
+use callway_ws::{close_reply, Event, ServerConn, UpgradeError, WriteError};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -16,9 +17,11 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 const PATH: &str = "/v1/realtime";
+
+/// Largest client message read: fastwebsockets' default, which the simulator had before.
+pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 
 /// How the socket's session starts.
 enum Start {
@@ -79,7 +82,7 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
         },
         other => return unauthorized(shared, errors::invalid_api_key(other)),
     };
-    if !upgrade::is_upgrade_request(&req) {
+    if !callway_ws::server::is_upgrade_request(&req) {
         let body = errors::rest_error(
             "This endpoint expects a WebSocket upgrade request.",
             "invalid_request_error",
@@ -134,9 +137,9 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
             (_, None) => Start::Refuse(crate::validate::missing("model"), 1008),
         }
     };
-    let (resp, fut) = match upgrade::upgrade(&mut req) {
+    let (resp, pending) = match callway_ws::accept(&mut req) {
         Ok(x) => x,
-        Err(e) => {
+        Err(UpgradeError::Invalid(e) | UpgradeError::Incomplete(e)) => {
             let body = errors::rest_error(
                 &format!("Bad WebSocket upgrade: {e}"),
                 "invalid_request_error",
@@ -148,8 +151,8 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
     };
     let shared = shared.clone();
     tokio::spawn(async move {
-        if let Ok(ws) = fut.await {
-            if let Err(e) = run(ws, start, shared).await {
+        if let Ok(conn) = pending.ready(MAX_MESSAGE).await {
+            if let Err(e) = run(conn, start, shared).await {
                 tracing::debug!("websocket session ended: {e}");
             }
         }
@@ -165,109 +168,32 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
     resp
 }
 
-pub(crate) enum Incoming_ {
-    Text(String),
-    /// The client closed with this code (1006 when the connection just ended).
-    Close(u16),
-}
-
-pub(crate) type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
-pub(crate) type WsWrite = fastwebsockets::WebSocketWrite<tokio::io::WriteHalf<Upgraded>>;
-
-/// The read half of a socket, in a task: text frames and the client's close arrive on the
-/// first channel; frames the protocol obliges us to send (pong, close echo) on the second.
-pub(crate) struct Reader {
-    pub incoming: mpsc::Receiver<Incoming_>,
-    pub obligated: mpsc::Receiver<(OpCode, Vec<u8>)>,
-    pub task: tokio::task::JoinHandle<()>,
-}
-
-/// Splits a socket and starts reading it.
-pub(crate) fn split_and_read(ws: fastwebsockets::WebSocket<Upgraded>) -> (Reader, WsWrite) {
-    let (rx, tx) = ws.split(tokio::io::split);
-    let (in_tx, in_rx) = mpsc::channel::<Incoming_>(256);
-    let (obligated_tx, obligated_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(16);
-    let task = tokio::spawn(async move {
-        let mut rx = FragmentCollectorRead::new(rx);
-        loop {
-            let ob = obligated_tx.clone();
-            let mut send = move |f: Frame<'_>| {
-                let ob = ob.clone();
-                let owned = (f.opcode, f.payload.to_vec());
-                async move {
-                    ob.send(owned)
-                        .await
-                        .map_err(|e| WebSocketError::IoError(std::io::Error::other(e.to_string())))
-                }
-            };
-            match rx.read_frame(&mut send).await {
-                Ok(frame) => match frame.opcode {
-                    OpCode::Text | OpCode::Binary => {
-                        let text = String::from_utf8_lossy(&frame.payload).into_owned();
-                        if in_tx.send(Incoming_::Text(text)).await.is_err() {
-                            return;
-                        }
-                    }
-                    OpCode::Close => {
-                        let p = &frame.payload[..];
-                        // 1005: a close frame without a status code (RFC 6455 §7.1.5).
-                        let code = if p.len() >= 2 {
-                            u16::from_be_bytes([p[0], p[1]])
-                        } else {
-                            1005
-                        };
-                        let _ = in_tx.send(Incoming_::Close(code)).await;
-                        return;
-                    }
-                    _ => {}
-                },
-                Err(_) => {
-                    // 1006: the connection ended without a close frame.
-                    let _ = in_tx.send(Incoming_::Close(1006)).await;
-                    return;
-                }
-            }
-        }
-    });
-    (
-        Reader {
-            incoming: in_rx,
-            obligated: obligated_rx,
-            task,
-        },
-        tx,
-    )
-}
-
-/// The close code inside a close frame's payload (1005 when it has none).
-pub(crate) fn close_code(payload: &[u8]) -> u16 {
-    if payload.len() >= 2 {
-        u16::from_be_bytes([payload[0], payload[1]])
-    } else {
-        1005
+/// The code a client's close is recorded with: its own; 1005 for a Close without one; 1006 when
+/// the connection ended without a valid Close (EOF, I/O or protocol error, or a code no endpoint
+/// may send, which failed the connection before too). `Event::Closed` tells a bare Close from a
+/// broken connection only by its reason: `callway_ws` always explains the latter.
+pub(crate) fn client_close_code(code: Option<u16>, reason: &str) -> u16 {
+    match code {
+        Some(c) if close_reply(2, Some(c)) == c => c,
+        Some(_) => 1006,
+        None if reason.is_empty() => 1005,
+        None => 1006,
     }
 }
 
-async fn run(
-    ws: fastwebsockets::WebSocket<Upgraded>,
-    start: Start,
-    shared: Arc<Shared>,
-) -> Result<(), WebSocketError> {
-    let (reader, mut tx) = split_and_read(ws);
-    let Reader {
-        incoming: mut in_rx,
-        obligated: mut obligated_rx,
-        task: reader,
-    } = reader;
+/// What the engine's output asks of the socket beyond sending events.
+enum End {
+    /// The `ws_fail_after_events` knob: drop the socket without a close frame.
+    Drop,
+    Close(u16, String),
+}
 
+async fn run(mut conn: ServerConn, start: Start, shared: Arc<Shared>) -> Result<(), WriteError> {
     let session = match start {
         Start::Refuse(err, code) => {
             let ev = error_event(&err, None);
-            tx.write_frame(Frame::text(Payload::Owned(ev.to_string().into_bytes())))
-                .await?;
-            tx.write_frame(Frame::close(code, err.message.as_bytes()))
-                .await?;
-            reader.abort();
+            conn.queue_text(ev.to_string().as_bytes())?;
+            conn.close_with_reason(code, &err.message).await;
             return Ok(());
         }
         Start::Session(s) => *s,
@@ -291,81 +217,125 @@ async fn run(
     let drop_at = shared
         .ws_fail_after
         .map(|d| tokio::time::Instant::now() + d);
+    let drop_sleep = async {
+        match drop_at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(drop_sleep);
+    let fail_after = shared.ws_fail_after_events;
     let mut sent_events = 0usize;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut shutdown = shared.shutdown.clone();
-    let result = loop {
-        for out in engine.take_output() {
-            match out {
-                Output::Event(ev) => {
-                    tx.write_frame(Frame::text(Payload::Owned(ev.to_string().into_bytes())))
-                        .await?;
-                    sent_events += 1;
-                    if shared
-                        .ws_fail_after_events
-                        .is_some_and(|n| sent_events >= n)
-                    {
-                        reader.abort();
-                        return Ok(()); // dropped without a close frame
-                    }
-                }
-                Output::Close { code, reason } => {
-                    tx.write_frame(Frame::close(code, reason.as_bytes()))
-                        .await?;
-                    // RFC 6455 §7.1.1: the server closes TCP once the client's Close arrived.
-                    // Dropping the socket at once, with the client's frames still unread,
-                    // would send a reset that can destroy our Close before the client reads it.
-                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                        while let Some(m) = in_rx.recv().await {
-                            if let Incoming_::Close(code) = m {
-                                client_record.update(|r| r.client_closed_with = Some(code));
-                                break;
-                            }
-                        }
-                    })
-                    .await;
-                    reader.abort();
-                    return Ok(());
-                }
-                Output::Audio(_) | Output::ClearAudio => {}
-            }
+    loop {
+        if let Some(end) = pump(&mut engine, &mut conn, &mut sent_events, fail_after)? {
+            return finish(conn, end, &client_record).await;
         }
-        let drop_sleep = async {
-            match drop_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        conn.flush().await?;
         tokio::select! {
-            msg = in_rx.recv() => match msg {
-                Some(Incoming_::Text(t)) => engine.handle_client_text(&t, started.elapsed()),
-                Some(Incoming_::Close(code)) => {
-                    client_record.update(|r| r.client_closed_with = Some(code));
-                    break Ok(());
-                }
-                None => break Ok(()),
-            },
-            ob = obligated_rx.recv() => {
-                if let Some((op, payload)) = ob {
-                    if op == OpCode::Close {
-                        // The echo of the client's close races the Close event: record it here too.
-                        let code = close_code(&payload);
-                        client_record.update(|r| r.client_closed_with = Some(code));
-                    }
-                    let frame = Frame::new(true, op, None, Payload::Owned(payload));
-                    tx.write_frame(frame).await?;
-                    if op == OpCode::Close { break Ok(()); }
-                }
+            () = conn.readable() => {}
+            _ = tick.tick() => {
+                engine.tick(started.elapsed());
+                continue;
             }
-            _ = tick.tick() => engine.tick(started.elapsed()),
-            _ = drop_sleep => break Ok(()),
+            // Dropped without a close frame.
+            _ = &mut drop_sleep => return Ok(()),
             _ = shutdown.changed() => {
-                let _ = tx.write_frame(Frame::close(1001, b"server shutting down")).await;
-                break Ok(());
+                conn.close_with_reason(1001, "server shutting down").await;
+                return Ok(());
             }
         }
-    };
-    reader.abort();
-    result
+        while let Some(ev) = conn.next_event() {
+            let text = match ev {
+                Event::Text(t) => std::borrow::Cow::Borrowed(t),
+                // Handed to the engine as text, which refuses it as it would bad JSON.
+                Event::Binary(b) => String::from_utf8_lossy(b),
+                Event::Closed { code, reason } => {
+                    let code = client_close_code(code, &reason);
+                    client_record.update(|r| r.client_closed_with = Some(code));
+                    // Our answer to the client's Close (queued by `next_event`) goes out.
+                    return conn.flush().await;
+                }
+            };
+            engine.handle_client_text(&text, started.elapsed());
+            // Drained per message: nothing the client sends after a close or a dropping
+            // point reaches the engine, as when messages were handled one per turn.
+            if let Some(end) = pump(&mut engine, &mut conn, &mut sent_events, fail_after)? {
+                return finish(conn, end, &client_record).await;
+            }
+        }
+    }
+}
+
+/// Queues the engine's events; stops at a close or at the event the drop knob counts to.
+fn pump(
+    engine: &mut Engine,
+    conn: &mut ServerConn,
+    sent: &mut usize,
+    fail_after: Option<usize>,
+) -> Result<Option<End>, WriteError> {
+    for out in engine.take_output() {
+        match out {
+            Output::Event(ev) => {
+                conn.queue_text(ev.to_string().as_bytes())?;
+                *sent += 1;
+                if fail_after.is_some_and(|n| *sent >= n) {
+                    return Ok(Some(End::Drop));
+                }
+            }
+            Output::Close { code, reason } => return Ok(Some(End::Close(code, reason))),
+            Output::Audio(_) | Output::ClearAudio => {}
+        }
+    }
+    Ok(None)
+}
+
+async fn finish(mut conn: ServerConn, end: End, record: &SessionHandle) -> Result<(), WriteError> {
+    match end {
+        // The events queued so far leave; then the socket is dropped, no close frame.
+        End::Drop => conn.flush().await,
+        End::Close(code, reason) => {
+            conn.flush().await?;
+            conn.close_with_reason(code, &reason).await;
+            // RFC 6455 §7.1.1: the server closes TCP once the client's Close arrived.
+            // Dropping the socket at once, with the client's frames still unread, would send
+            // a reset that can destroy our Close before the client reads it.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                loop {
+                    conn.readable().await;
+                    while let Some(ev) = conn.next_event() {
+                        if let Event::Closed { code, reason } = ev {
+                            let code = client_close_code(code, &reason);
+                            record.update(|r| r.client_closed_with = Some(code));
+                            return;
+                        }
+                    }
+                }
+            })
+            .await;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_close_code;
+
+    #[test]
+    fn records_client_close_codes_as_before() {
+        assert_eq!(client_close_code(Some(1000), "bye"), 1000);
+        assert_eq!(client_close_code(Some(4000), ""), 4000);
+        // A Close without a code; then a connection that just ended (callway_ws says why).
+        assert_eq!(client_close_code(None, ""), 1005);
+        assert_eq!(
+            client_close_code(None, "connection closed without a Close frame"),
+            1006
+        );
+        // Codes no endpoint may send failed the connection.
+        assert_eq!(client_close_code(Some(1006), ""), 1006);
+        assert_eq!(client_close_code(Some(999), ""), 1006);
+    }
 }

@@ -11,11 +11,11 @@ use crate::stream_frames::{self as frames, AppFrame, StreamError};
 use crate::webhooks::Hooks;
 use crate::ws_connect::{self, ConnectError};
 use callway_audio::{mulaw, FRAME_BYTES};
-use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocketError};
+use callway_ws::{ClientConn, Event, WriteError};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// How a stream ended.
@@ -71,14 +71,6 @@ pub(crate) fn spawn(setup: StreamSetup) -> StreamHandle {
         stop: Some(stop_tx),
         done,
     }
-}
-
-enum Incoming {
-    Text(String),
-    Binary,
-    /// A frame the protocol obliges us to send (pong, close reply).
-    Obligated(OpCode, Vec<u8>),
-    Closed,
 }
 
 /// Bytes per 20 ms of the codec the app sends back.
@@ -255,8 +247,8 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
             }
         })
     };
-    let ws = match ws_connect::connect(&params.url, params.auth_token.as_deref()).await {
-        Ok(ws) => ws,
+    let mut conn = match ws_connect::connect(&params.url, params.auth_token.as_deref()).await {
+        Ok(conn) => conn,
         Err(e) => {
             set_outcome(match e {
                 ConnectError::Refused(status) => StreamOutcome::Refused { status },
@@ -272,11 +264,6 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
         }
     };
     set_outcome(StreamOutcome::Accepted);
-
-    let (rx, mut tx) = ws.split(tokio::io::split);
-    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Incoming>();
-    let reader = tokio::spawn(read_loop(FragmentCollectorRead::new(rx), in_tx));
-    shared.track_task(reader.abort_handle());
 
     let fb = frame_bytes(&params.bidi_codec, params.bidi_rate);
     let mut s = Session {
@@ -296,7 +283,7 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
 
     let mut out = vec![frames::connected(params.auth_token.as_deref())];
     let end = 'session: {
-        if write_all(&mut tx, &mut out).await.is_err() {
+        if send_all(&mut conn, &mut out).await.is_err() {
             break 'session StreamEnd::ClosedByApp;
         }
         hooks.emit("streaming.started", json!({"stream_url": params.url}));
@@ -315,7 +302,7 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
                 encoding: "PCMU",
             },
         ));
-        if write_all(&mut tx, &mut out).await.is_err() {
+        if send_all(&mut conn, &mut out).await.is_err() {
             break 'session StreamEnd::ClosedByApp;
         }
         // The callee has been speaking since the answer: start where the call is now.
@@ -332,22 +319,34 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
                 _ = &mut stop_rx => {
                     let seq = s.next_seq();
                     out.push(frames::stop(seq, &stream_id, &user_id, &info.call_control_id));
-                    let _ = write_all(&mut tx, &mut out).await;
+                    let _ = queue_all(&mut conn, &mut out);
                     s.record(|r| r.stop_sent = true);
-                    let _ = tx.write_frame(Frame::close(1000, b"")).await;
+                    // Leaves with `stop`, in one write.
+                    conn.close(1000).await;
                     break 'session StreamEnd::Stopped;
                 }
-                msg = in_rx.recv() => match msg {
-                    Some(Incoming::Text(t)) => out.extend(s.on_text(&t)),
-                    Some(Incoming::Binary) => {
-                        let e = StreamError::malformed("Binary frames are not supported; send JSON text frames");
-                        out.push(s.error(e));
+                () = conn.readable() => {
+                    while let Some(ev) = conn.next_event() {
+                        match ev {
+                            Event::Text(t) => out.extend(s.on_text(t)),
+                            Event::Binary(_) => {
+                                let e = StreamError::malformed("Binary frames are not supported; send JSON text frames");
+                                out.push(s.error(e));
+                            }
+                            Event::Closed { .. } => {
+                                // What earlier messages asked for, then our answer to the
+                                // app's Close (queued by `next_event`).
+                                let _ = conn.flush().await;
+                                break 'session StreamEnd::ClosedByApp;
+                            }
+                        }
+                        // Queued per message: the Close answer must follow the replies
+                        // to the messages before it.
+                        if queue_all(&mut conn, &mut out).is_err() {
+                            break 'session StreamEnd::ClosedByApp;
+                        }
                     }
-                    Some(Incoming::Obligated(op, data)) => {
-                        let _ = tx.write_frame(Frame::new(true, op, None, Payload::Owned(data))).await;
-                    }
-                    Some(Incoming::Closed) | None => break 'session StreamEnd::ClosedByApp,
-                },
+                }
                 _ = ticker.tick() => {
                     let tick = s.playout.tick();
                     if send_inbound {
@@ -424,12 +423,11 @@ async fn run(setup: StreamSetup, mut stop_rx: oneshot::Receiver<()>) -> StreamEn
                     }
                 }
             }
-            if write_all(&mut tx, &mut out).await.is_err() {
+            if send_all(&mut conn, &mut out).await.is_err() {
                 break 'session StreamEnd::ClosedByApp;
             }
         }
     };
-    reader.abort();
     let now = shared.recorder.now_ms();
     s.record(|r| {
         r.ended_at_ms = Some(now);
@@ -464,51 +462,16 @@ fn next_callee_frame(audio: &[u8], pos: &mut usize) -> Vec<u8> {
     frame
 }
 
-async fn write_all<S>(
-    tx: &mut fastwebsockets::WebSocketWrite<S>,
-    out: &mut Vec<String>,
-) -> Result<(), WebSocketError>
-where
-    S: tokio::io::AsyncWrite + Unpin,
-{
+/// Queues `out`'s frames, in order.
+fn queue_all(conn: &mut ClientConn, out: &mut Vec<String>) -> Result<(), WriteError> {
     for text in out.drain(..) {
-        tx.write_frame(Frame::text(Payload::Owned(text.into_bytes())))
-            .await?;
+        conn.queue_text(text.as_bytes())?;
     }
     Ok(())
 }
 
-async fn read_loop<S>(mut rx: FragmentCollectorRead<S>, in_tx: mpsc::UnboundedSender<Incoming>)
-where
-    S: tokio::io::AsyncRead + Unpin,
-{
-    loop {
-        let obligated = in_tx.clone();
-        let mut send_fn = move |f: Frame<'_>| {
-            let r = obligated
-                .send(Incoming::Obligated(f.opcode, f.payload.to_vec()))
-                .map_err(|_| "stream session gone".to_string());
-            async move { r }
-        };
-        let frame = match rx.read_frame::<_, String>(&mut send_fn).await {
-            Ok(f) => f,
-            Err(_) => {
-                let _ = in_tx.send(Incoming::Closed);
-                return;
-            }
-        };
-        let msg = match frame.opcode {
-            OpCode::Text => match String::from_utf8(frame.payload.to_vec()) {
-                Ok(t) => Incoming::Text(t),
-                Err(_) => Incoming::Binary,
-            },
-            OpCode::Binary => Incoming::Binary,
-            OpCode::Close => Incoming::Closed,
-            _ => continue,
-        };
-        let closed = matches!(msg, Incoming::Closed);
-        if in_tx.send(msg).is_err() || closed {
-            return;
-        }
-    }
+/// Queues `out`'s frames and sends everything queued.
+async fn send_all(conn: &mut ClientConn, out: &mut Vec<String>) -> Result<(), WriteError> {
+    queue_all(conn, out)?;
+    conn.flush().await
 }

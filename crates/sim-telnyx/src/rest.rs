@@ -20,33 +20,26 @@ use crate::transfer_request::{parse_transfer, TransferParams};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
 const MAX_BODY: usize = 1 << 20;
 
+/// Serves until the simulator aborts this task; dropping `conns` then ends every connection.
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
+    let mut conns = JoinSet::new();
+    callway_ws::accept_until(&listener, &mut conns, std::future::pending(), |tcp, _| {
         let shared = shared.clone();
-        let tracker = shared.clone();
-        let conn = tokio::spawn(async move {
-            let svc = service_fn(move |req| handle(shared.clone(), req));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), svc)
-                .await;
-        });
-        tracker.track_task(conn.abort_handle());
-    }
+        let svc = service_fn(move |req| handle(shared.clone(), req));
+        Some(callway_ws::serve_http1(tcp, svc, None))
+    })
+    .await;
 }
 
 async fn handle(
