@@ -199,8 +199,8 @@ fn main() -> anyhow::Result<()> {
         std::process::id(),
         if cfg!(debug_assertions) { "debug" } else { "release" }
     );
-    println!("| calls | Telnyx→OpenAI p50/p99/max ms | OpenAI→Telnyx p50/p99/max ms | lost | bridge CPU ms per call-s | µs per message | RSS KiB per call | pick-up→audio p50/p99 ms | failed |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| calls | Telnyx→OpenAI p50/p99/max ms | OpenAI→Telnyx p50/p99/max ms | lost | bridge CPU ms per call-s | µs per message | RSS KiB per call | pick-up→audio p50/p99 ms | CPU bridge / generator | failed |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for &n in &a.calls {
         run_one(&a, n)?;
     }
@@ -304,7 +304,7 @@ fn run_one(a: &Args, n: usize) -> anyhow::Result<()> {
     let length = Duration::from_secs(a.secs);
     let ramp = Duration::from_millis(a.ramp_ms);
     // CPU over the steady window only (every call up), so per call-second is honest.
-    let (peak_rss, steady_cpu, steady_secs) = rt.block_on(async {
+    let (peak_rss, steady_cpu, generator_cpu, steady_secs) = rt.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
         for (i, (token, secret)) in setup.into_iter().enumerate() {
             let delay = Duration::from_millis(a.ramp_ms * i as u64 / n.max(1) as u64);
@@ -320,14 +320,15 @@ fn run_one(a: &Args, n: usize) -> anyhow::Result<()> {
             });
         }
         tokio::time::sleep(ramp + Duration::from_millis(500)).await;
-        let (c1, t1) = (proc_cpu_secs(pid), Instant::now());
+        let me = std::process::id();
+        let (c1, g1, t1) = (proc_cpu_secs(pid), proc_cpu_secs(me), Instant::now());
         let window = length.saturating_sub(Duration::from_millis(1500));
         tokio::time::sleep(window / 2).await;
         let peak = proc_rss_kib(pid);
         tokio::time::sleep(window - window / 2).await;
-        let (c2, t2) = (proc_cpu_secs(pid), Instant::now());
+        let (c2, g2, t2) = (proc_cpu_secs(pid), proc_cpu_secs(me), Instant::now());
         while tasks.join_next().await.is_some() {}
-        (peak, c2 - c1, (t2 - t1).as_secs_f64())
+        (peak, c2 - c1, g2 - g1, (t2 - t1).as_secs_f64())
     });
     let total_cpu = proc_cpu_secs(pid) - cpu0;
     drop(bridge);
@@ -356,13 +357,16 @@ fn run_one(a: &Args, n: usize) -> anyhow::Result<()> {
         summary_us(pickup),
     );
     println!(
-        "| {n} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} / {:.2} | {}{} |",
+        "| {n} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} / {:.2} | {:.0} % / {:.0} % | {}{} |",
         i.p50, i.p99, i.max, o.p50, o.p99, o.max,
         lost_in + lost_out,
         steady_cpu * 1000.0 / (n as f64 * steady_secs),
         steady_cpu * 1e6 / messages,
         peak_rss.saturating_sub(rss0) as f64 / n as f64,
         p.p50, p.p99,
+        // Of one core: a generator near its cores' limit is what the latencies then measure.
+        steady_cpu * 100.0 / steady_secs,
+        generator_cpu * 100.0 / steady_secs,
         errors.len(),
         errors.first().map(|e| format!(" ({e})")).unwrap_or_default(),
     );
