@@ -7,7 +7,8 @@
 //! ```text
 //! cargo build --release -p media-bridge --bins
 //! target/release/bridge-load --calls 100,250,500,1000,2000 [--secs 10] [--ramp-ms 2000] \
-//!     [--bridge-cpus 1] [--tls] [--bridge-env KEY=VALUE] [--bridge-bin target/release/media-bridge]
+//!     [--bridge-cpus 1] [--tls] [--capacity] [--bridge-env KEY=VALUE] \
+//!     [--bridge-bin target/release/media-bridge]
 //! # the generator itself on the other core:  taskset -c 0 target/release/bridge-load …
 //! ```
 //!
@@ -38,6 +39,8 @@ struct Args {
     bridge_cpus: Option<String>,
     bridge_bin: std::path::PathBuf,
     tls: bool,
+    /// After the listed N, bisect for the most calls held at p99 ≤ 5 ms.
+    capacity: bool,
     /// Extra `KEY=VALUE` settings for the bridge process (allocator knobs, tuning).
     bridge_env: Vec<(String, String)>,
 }
@@ -51,6 +54,7 @@ fn args() -> anyhow::Result<Args> {
         bridge_cpus: None,
         bridge_bin: exe.with_file_name("media-bridge"),
         tls: false,
+        capacity: false,
         bridge_env: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -71,6 +75,7 @@ fn args() -> anyhow::Result<Args> {
             "--bridge-cpus" => a.bridge_cpus = Some(v()?),
             "--bridge-bin" => a.bridge_bin = v()?.into(),
             "--tls" => a.tls = true,
+            "--capacity" => a.capacity = true,
             "--bridge-env" => {
                 let kv = v()?;
                 let (k, val) = kv
@@ -79,7 +84,7 @@ fn args() -> anyhow::Result<Args> {
                 a.bridge_env.push((k.to_owned(), val.to_owned()));
             }
             _ => anyhow::bail!(
-                "usage: bridge-load [--calls N,N…] [--secs S] [--ramp-ms MS] [--bridge-cpus LIST] [--tls] [--bridge-env K=V] [--bridge-bin PATH]"
+                "usage: bridge-load [--calls N,N…] [--secs S] [--ramp-ms MS] [--bridge-cpus LIST] [--tls] [--capacity] [--bridge-env K=V] [--bridge-bin PATH]"
             ),
         }
     }
@@ -201,13 +206,55 @@ fn main() -> anyhow::Result<()> {
     );
     println!("| calls | Telnyx→OpenAI p50/p99/max ms | OpenAI→Telnyx p50/p99/max ms | lost | bridge CPU ms per call-s | µs per message | RSS KiB per call | pick-up→audio p50/p99 ms | CPU bridge / generator | failed |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut verdicts = Vec::new();
     for &n in &a.calls {
-        run_one(&a, n)?;
+        verdicts.push((n, run_one(&a, n)?));
+    }
+    if a.capacity {
+        search_capacity(&a, verdicts)?;
     }
     Ok(())
 }
 
-fn run_one(a: &Args, n: usize) -> anyhow::Result<()> {
+/// Whether a run met the bar: p99 added latency ≤ 5 ms both ways and every call completed.
+type Held = bool;
+
+/// Bisects between the largest N that held and the smallest that did not, to within 5 %, and
+/// says how many calls the bridge carries at p99 ≤ 5 ms (per core when it is pinned to one).
+fn search_capacity(a: &Args, mut verdicts: Vec<(usize, Held)>) -> anyhow::Result<()> {
+    let bounds = |v: &[(usize, Held)]| {
+        let held = v.iter().filter(|(_, h)| *h).map(|(n, _)| *n).max();
+        let failed = v
+            .iter()
+            .filter(|(n, h)| !*h && held.is_none_or(|m| *n > m))
+            .map(|(n, _)| *n)
+            .min();
+        (held, failed)
+    };
+    while let (Some(lo), Some(hi)) = bounds(&verdicts) {
+        if hi - lo <= lo / 20 + 1 {
+            break;
+        }
+        let mid = (lo + hi) / 2;
+        verdicts.push((mid, run_one(a, mid)?));
+    }
+    let per = match a.bridge_cpus.as_deref() {
+        Some(c) if !c.contains([',', '-']) => "on one core",
+        _ => "on the cores it was given",
+    };
+    match bounds(&verdicts) {
+        (Some(lo), Some(hi)) => println!(
+            "capacity: the bridge carries {lo} calls {per} at p99 ≤ 5 ms ({hi} did not hold)"
+        ),
+        (Some(lo), None) => println!(
+            "capacity: at least {lo} calls {per} at p99 ≤ 5 ms (add a larger --calls value)"
+        ),
+        _ => println!("capacity: no run held p99 ≤ 5 ms (add a smaller --calls value)"),
+    }
+    Ok(())
+}
+
+fn run_one(a: &Args, n: usize) -> anyhow::Result<Held> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -374,5 +421,5 @@ fn run_one(a: &Args, n: usize) -> anyhow::Result<()> {
         "  (N={n}: bridge CPU {total_cpu:.2} s in all; RSS {} → {} KiB)",
         rss0, peak_rss
     );
-    Ok(())
+    Ok(errors.is_empty() && i.p99 <= 5.0 && o.p99 <= 5.0)
 }
