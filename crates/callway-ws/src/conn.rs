@@ -36,9 +36,12 @@ pub enum Event<'a> {
     Binary(&'a [u8]),
     /// The peer's Close (answered already), EOF, an I/O error or a protocol error (our Close,
     /// with the matching status, already sent). Nothing more comes from this socket.
+    /// `by_peer`: a well-formed Close frame arrived (`code` and `reason` are the peer's);
+    /// otherwise the connection broke and `reason` says how.
     Closed {
         code: Option<u16>,
         reason: String,
+        by_peer: bool,
     },
 }
 
@@ -51,7 +54,7 @@ pub struct WsConn<S> {
     /// The socket has said its last word (peer Close, EOF, error): reads stop.
     finished: bool,
     /// A Close from the peer, or why reading ended, waiting to be reported.
-    ended: Option<(Option<u16>, String)>,
+    ended: Option<(Option<u16>, String, bool)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
@@ -76,17 +79,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             return std::future::pending().await;
         }
         match self.io.read_buf(self.dec.read_buffer()).await {
-            Ok(0) => self.end(None, "connection closed without a Close frame".into(), 1011),
+            Ok(0) => self.broke("connection closed without a Close frame".into(), 1011),
             Ok(_) => {}
-            Err(e) => self.end(None, format!("read: {e}"), 1011),
+            Err(e) => self.broke(format!("read: {e}"), 1011),
         }
     }
 
     /// Records why the conversation ended; our Close (with `status`) is queued unless sent.
-    fn end(&mut self, code: Option<u16>, reason: String, status: u16) {
+    fn end(&mut self, ended: (Option<u16>, String, bool), status: u16) {
         self.finished = true;
         self.queue_close(status);
-        self.ended = Some((code, reason));
+        self.ended = Some(ended);
+    }
+
+    /// The connection broke (EOF, I/O or protocol error) rather than closed.
+    fn broke(&mut self, why: String, status: u16) {
+        self.end((None, why, false), status);
     }
 
     /// The next event from what has been read, if any: text messages, then at most one
@@ -95,13 +103,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
     pub fn next_event(&mut self) -> Option<Event<'_>> {
         loop {
             if self.ended.is_some() {
-                let (code, reason) = self.ended.take()?;
-                return Some(Event::Closed { code, reason });
+                let (code, reason, by_peer) = self.ended.take()?;
+                return Some(Event::Closed {
+                    code,
+                    reason,
+                    by_peer,
+                });
             }
             if self.finished {
                 return None;
             }
             // Decide with the message borrowed, act after (the encoder needs `self`).
+            let mut one_byte = false;
             let act = match self.dec.next_message() {
                 Ok(None) => return None,
                 Ok(Some(Message::Text(_))) => Act::Text,
@@ -112,7 +125,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                     code,
                     reason,
                     payload_len,
-                })) => Act::Close(code, reason.to_owned(), close_reply(payload_len, code)),
+                })) => {
+                    one_byte = payload_len == 1;
+                    Act::Close(code, reason.to_owned(), close_reply(payload_len, code))
+                }
                 Err(e) => Act::Error(e),
             };
             match act {
@@ -122,8 +138,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                         self.enc.pong(&mut self.out, &p);
                     }
                 }
-                Act::Close(code, reason, reply) => self.end(code, reason, reply),
-                Act::Error(e) => self.end(None, e.to_string(), e.close_code()),
+                // A one-byte Close payload is itself a protocol error (§5.5.1).
+                Act::Close(..) if one_byte => {
+                    self.broke("Close frame with a one-byte payload".into(), 1002)
+                }
+                Act::Close(code, reason, reply) => self.end((code, reason, true), reply),
+                Act::Error(e) => self.broke(e.to_string(), e.close_code()),
             }
         }
         // Borrowed again, now that nothing else needs `self`: the message just decoded.

@@ -23,7 +23,7 @@ async fn next(conn: &mut WsConn<TcpStream>) -> Result<String, (Option<u16>, Stri
             match conn.next_event() {
                 Some(Event::Text(t)) => return Ok(t.to_owned()),
                 Some(Event::Binary(b)) => return Ok(format!("binary:{}", b.len())),
-                Some(Event::Closed { code, reason }) => return Err((code, reason)),
+                Some(Event::Closed { code, reason, .. }) => return Err((code, reason)),
                 None => conn.readable().await,
             }
         }
@@ -170,4 +170,42 @@ fn the_reply_echoes_a_sendable_code_only() {
     assert_eq!(close_reply(2, Some(1006)), 1002);
     assert_eq!(close_reply(2, Some(999)), 1002);
     assert_eq!(close_reply(2, Some(2500)), 1002);
+}
+
+#[tokio::test]
+async fn a_close_from_the_peer_is_told_from_a_broken_connection() {
+    async fn ending(bytes: &[u8]) -> (bool, Option<u16>, u16) {
+        let (mut conn, peer) = pair(1024).await;
+        let mut raw = peer.into_inner();
+        raw.write_all(bytes).await.unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Some(Event::Closed { code, by_peer, .. }) = conn.next_event() {
+                    return (by_peer, code);
+                }
+                conn.readable().await;
+            }
+        })
+        .await
+        .unwrap();
+        conn.flush().await.unwrap();
+        let mut peer = WebSocket::after_handshake(raw, FwRole::Client);
+        peer.set_auto_close(false);
+        let ours = peer.read_frame().await.unwrap();
+        (
+            ev.0,
+            ev.1,
+            u16::from_be_bytes([ours.payload[0], ours.payload[1]]),
+        )
+    }
+    // Masked (key 0) Close frames: code 4000; no payload; a one-byte payload (invalid).
+    assert_eq!(
+        ending(&[0x88, 0x82, 0, 0, 0, 0, 0x0F, 0xA0]).await,
+        (true, Some(4000), 4000)
+    );
+    assert_eq!(ending(&[0x88, 0x80, 0, 0, 0, 0]).await, (true, None, 1000));
+    assert_eq!(
+        ending(&[0x88, 0x81, 0, 0, 0, 0, 7]).await,
+        (false, None, 1002)
+    );
 }

@@ -163,8 +163,8 @@ async fn run(
                         Event::Binary(b) => {
                             call.client_event(&record, String::from_utf8_lossy(b).into_owned())
                         }
-                        Event::Closed { code, reason } => {
-                            let code = client_close_code(code, &reason);
+                        Event::Closed { code, by_peer, .. } => {
+                            let code = client_close_code(code, by_peer);
                             record.ended(SidebandEndKind::ClientClosed(code));
                             call.detach(&record);
                             // Our answer to the client's Close (queued by `next_event`).

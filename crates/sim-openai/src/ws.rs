@@ -169,15 +169,13 @@ pub(crate) fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Resp 
 }
 
 /// The code a client's close is recorded with: its own; 1005 for a Close without one; 1006 when
-/// the connection ended without a valid Close (EOF, I/O or protocol error, or a code no endpoint
-/// may send, which failed the connection before too). `Event::Closed` tells a bare Close from a
-/// broken connection only by its reason: `callway_ws` always explains the latter.
-pub(crate) fn client_close_code(code: Option<u16>, reason: &str) -> u16 {
-    match code {
-        Some(c) if close_reply(2, Some(c)) == c => c,
-        Some(_) => 1006,
-        None if reason.is_empty() => 1005,
-        None => 1006,
+/// the connection ended without a valid Close (EOF, I/O or protocol error, a one-byte Close
+/// payload, or a code no endpoint may send, which failed the connection before too).
+pub(crate) fn client_close_code(code: Option<u16>, by_peer: bool) -> u16 {
+    match (by_peer, code) {
+        (true, Some(c)) if close_reply(2, Some(c)) == c => c,
+        (true, None) => 1005,
+        _ => 1006,
     }
 }
 
@@ -252,8 +250,8 @@ async fn run(mut conn: ServerConn, start: Start, shared: Arc<Shared>) -> Result<
                 Event::Text(t) => std::borrow::Cow::Borrowed(t),
                 // Handed to the engine as text, which refuses it as it would bad JSON.
                 Event::Binary(b) => String::from_utf8_lossy(b),
-                Event::Closed { code, reason } => {
-                    let code = client_close_code(code, &reason);
+                Event::Closed { code, by_peer, .. } => {
+                    let code = client_close_code(code, by_peer);
                     client_record.update(|r| r.client_closed_with = Some(code));
                     // Our answer to the client's Close (queued by `next_event`) goes out.
                     return conn.flush().await;
@@ -306,8 +304,8 @@ async fn finish(mut conn: ServerConn, end: End, record: &SessionHandle) -> Resul
                 loop {
                     conn.readable().await;
                     while let Some(ev) = conn.next_event() {
-                        if let Event::Closed { code, reason } = ev {
-                            let code = client_close_code(code, &reason);
+                        if let Event::Closed { code, by_peer, .. } = ev {
+                            let code = client_close_code(code, by_peer);
                             record.update(|r| r.client_closed_with = Some(code));
                             return;
                         }
@@ -326,16 +324,13 @@ mod tests {
 
     #[test]
     fn records_client_close_codes_as_before() {
-        assert_eq!(client_close_code(Some(1000), "bye"), 1000);
-        assert_eq!(client_close_code(Some(4000), ""), 4000);
-        // A Close without a code; then a connection that just ended (callway_ws says why).
-        assert_eq!(client_close_code(None, ""), 1005);
-        assert_eq!(
-            client_close_code(None, "connection closed without a Close frame"),
-            1006
-        );
+        assert_eq!(client_close_code(Some(1000), true), 1000);
+        assert_eq!(client_close_code(Some(4000), true), 4000);
+        // A Close without a code; then a connection that just ended.
+        assert_eq!(client_close_code(None, true), 1005);
+        assert_eq!(client_close_code(None, false), 1006);
         // Codes no endpoint may send failed the connection.
-        assert_eq!(client_close_code(Some(1006), ""), 1006);
-        assert_eq!(client_close_code(Some(999), ""), 1006);
+        assert_eq!(client_close_code(Some(1006), true), 1006);
+        assert_eq!(client_close_code(Some(999), true), 1006);
     }
 }

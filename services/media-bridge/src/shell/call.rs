@@ -274,7 +274,7 @@ impl Call {
                     self.bridge.handle(Input::OpenAiText(t), now);
                 }
                 Event::Binary(_) => {}
-                Event::Closed { code, reason } => {
+                Event::Closed { code, reason, .. } => {
                     closed = Some((code, reason));
                     break;
                 }
