@@ -86,22 +86,20 @@ where
     }
 }
 
-fn tls_connector() -> Result<TlsConnector, String> {
+/// webpki's roots, plus the certificates in `extra` (a PEM file) when given.
+fn tls_connector(extra: Option<&std::path::Path>) -> Result<TlsConnector, String> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    // The OpenSSL convention, which reqwest's verifier (rustls-native-certs) honours too: one
-    // setting makes every client of ours trust a private CA (a TLS-inspecting proxy, a load
-    // generator's certificate).
-    if let Some(path) = std::env::var_os("SSL_CERT_FILE") {
+    if let Some(path) = extra {
         use rustls::pki_types::{pem::PemObject, CertificateDer};
-        let certs = CertificateDer::pem_file_iter(&path)
-            .map_err(|e| format!("SSL_CERT_FILE {}: {e}", path.to_string_lossy()))?;
+        let certs =
+            CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))?;
         for cert in certs {
-            let cert = cert.map_err(|e| format!("SSL_CERT_FILE: {e}"))?;
+            let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
             roots
                 .add(cert)
-                .map_err(|e| format!("SSL_CERT_FILE: certificate refused: {e}"))?;
+                .map_err(|e| format!("{}: certificate refused: {e}", path.display()))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -161,7 +159,15 @@ impl WsEndpoint {
             host: host.to_owned(),
             port,
             path: format!("{}{}", base_path.trim_end_matches('/'), path_and_query),
-            tls: if tls { Some(tls_connector()?) } else { None },
+            // The OpenSSL convention, which reqwest's verifier (rustls-native-certs) honours
+            // too: one setting makes every client of ours trust a private CA (a TLS-inspecting
+            // proxy, a load generator's certificate).
+            tls: if tls {
+                let extra = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+                Some(tls_connector(extra.as_deref()).map_err(|e| format!("SSL_CERT_FILE {e}"))?)
+            } else {
+                None
+            },
             api_key: Some(api_key),
             headers: Vec::new(),
             connect_timeout,
@@ -197,6 +203,14 @@ impl WsEndpoint {
         ep.api_key = None;
         ep.headers = headers;
         Ok(ep)
+    }
+
+    /// The same endpoint, also trusting the certificates of the PEM file at `path`.
+    pub fn trusting(mut self, path: &std::path::Path) -> Result<Self, String> {
+        if self.tls.is_some() {
+            self.tls = Some(tls_connector(Some(path))?);
+        }
+        Ok(self)
     }
 
     /// The same server with another path and query (e.g. one `?call_id=` per web call).
