@@ -19,7 +19,7 @@ use callway_core::call_context::{CallContext, CallRef};
 use callway_core::metrics::Direction;
 use callway_ws::Event;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Span;
 
@@ -55,7 +55,7 @@ pub async fn run(state: BridgeState, mut telnyx: Conn, start: CallStart, span: S
         ws_io::retire(telnyx, 1000);
         return;
     };
-    let (transfer_tx, transfer_rx) = mpsc::channel(1);
+    let (transfer_tx, transfer_rx) = oneshot::channel();
     let timeline = Timeline::spawn(
         state.0.contexts.clone(),
         call_ref.clone(),
@@ -76,9 +76,8 @@ pub async fn run(state: BridgeState, mut telnyx: Conn, start: CallStart, span: S
         hangups: JoinSet::new(),
         timeline,
         received: Vec::with_capacity(32),
-        transfer_tx,
+        transfer_tx: Some(transfer_tx),
         transfer_rx: Some(transfer_rx),
-        transfer_started: false,
     };
     let end = call.run_loop(connecting).await;
     call.span.record("callway.end", end);
@@ -102,11 +101,10 @@ struct Call {
     hangup_pending: bool,
     hangups: JoinSet<()>,
     timeline: Timeline,
-    /// A warm transfer's verdict (`true`: failed, tell the agent); the receiver is moved into the
-    /// select loop.
-    transfer_tx: mpsc::Sender<bool>,
-    transfer_rx: Option<mpsc::Receiver<bool>>,
-    transfer_started: bool,
+    /// A warm transfer's verdict (`true`: failed, tell the agent), once per call: the sender
+    /// goes to the transfer's task when it starts, the receiver into the select loop.
+    transfer_tx: Option<oneshot::Sender<bool>>,
+    transfer_rx: Option<oneshot::Receiver<bool>>,
     /// When each frame of the current batch was taken, and which way its output goes: recorded
     /// as `callway.bridge.frame.added_latency` once the batch's outputs are written.
     received: Vec<(Instant, Direction)>,
@@ -133,9 +131,14 @@ impl Call {
         let stop = stopped(self.state.0.hard_stop.subscribe());
         tokio::pin!(stop);
         let mut machine = Some(amd);
-        let (_, unused_rx) = mpsc::channel::<bool>(1);
-        let mut transfer_rx = self.transfer_rx.take().unwrap_or(unused_rx);
-        let transfer = async move { transfer_rx.recv().await };
+        let transfer_rx = self.transfer_rx.take();
+        // A oneshot: polling it on every turn is one atomic load (an mpsc cost a queue pop).
+        let transfer = async move {
+            match transfer_rx {
+                Some(rx) => rx.await.ok(),
+                None => std::future::pending().await,
+            }
+        };
         tokio::pin!(transfer);
         let mut transfer_done = false;
         // One timer for the call, moved when the core's deadline moves (a new timer per turn
@@ -199,18 +202,13 @@ impl Call {
 
     /// Once per call: the transfer runs beside the call; its verdict comes back to the loop.
     fn start_transfer(&mut self, reason: String) {
-        if self.transfer_started {
+        let Some(tx) = self.transfer_tx.take() else {
             return;
-        }
-        self.transfer_started = true;
-        let (state, ctx, tx) = (
-            self.state.clone(),
-            self.ctx.clone(),
-            self.transfer_tx.clone(),
-        );
+        };
+        let (state, ctx) = (self.state.clone(), self.ctx.clone());
         tokio::spawn(async move {
             let failed = super::transfer::run(state, ctx, reason).await;
-            let _ = tx.send(failed).await;
+            let _ = tx.send(failed);
         });
     }
 
