@@ -315,6 +315,21 @@ fn answering(verdict: sim_telnyx::AmdVerdict, beep_after: Option<Duration>) -> C
     }
 }
 
+/// The simulator's recording once the last call's `call.hangup` is in it: a status stored when
+/// we decide to hang up comes before Telnyx's event of the hang-up itself.
+async fn after_hangup(w: &World) -> sim_telnyx::Recording {
+    w.sim
+        .wait_for(
+            |r| {
+                r.last_call_control_id()
+                    .is_some_and(|c| r.event(&c, "call.hangup").is_some())
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the call's hang-up event")
+}
+
 fn commands(w: &World) -> Vec<(String, u16)> {
     w.sim
         .recorded()
@@ -390,7 +405,7 @@ async fn a_refused_voicemail_message_hangs_up_at_once() {
         w.sim.fail_next_commands("speak", fault, 10);
         let (lead, _) = w.request_callback().await;
         assert_eq!(w.final_status(lead).await, CallbackStatus::Voicemail);
-        let rec = w.sim.recorded();
+        let rec = after_hangup(&w).await;
         let speak_refused = rec
             .commands
             .iter()
@@ -420,7 +435,7 @@ async fn a_machine_without_a_beep_gets_the_message_when_the_beep_wait_ends() {
         .unwrap();
     let (lead, _) = w.request_callback().await;
     assert_eq!(w.final_status(lead).await, CallbackStatus::Voicemail);
-    let rec = w.sim.recorded();
+    let rec = after_hangup(&w).await;
     let ccid = rec.last_call_control_id().unwrap();
     let g = rec
         .event(&ccid, "call.machine.premium.greeting.ended")
@@ -475,7 +490,7 @@ async fn a_fax_line_is_hung_up_at_once_and_the_callback_failed() {
         vec![("hangup".to_string(), 200)],
         "no message to a fax"
     );
-    let rec = w.sim.recorded();
+    let rec = after_hangup(&w).await;
     let ccid = rec.last_call_control_id().unwrap();
     assert_eq!(
         rec.event(&ccid, "call.hangup").unwrap()["data"]["payload"]["hangup_source"],
