@@ -160,8 +160,9 @@ impl WsEndpoint {
             port,
             path: format!("{}{}", base_path.trim_end_matches('/'), path_and_query),
             // The OpenSSL convention, which reqwest's verifier (rustls-native-certs) honours
-            // too: one setting makes every client of ours trust a private CA (a TLS-inspecting
-            // proxy, a load generator's certificate).
+            // too (there it replaces the system store; here it is added to webpki's roots): one
+            // setting makes every client of ours trust a private CA (a TLS-inspecting proxy, a
+            // load generator's certificate).
             tls: if tls {
                 let extra = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
                 Some(tls_connector(extra.as_deref()).map_err(|e| format!("SSL_CERT_FILE {e}"))?)
