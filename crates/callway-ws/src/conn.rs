@@ -7,7 +7,7 @@
 //! closes first — our [`WsConn::close`], or the answer to the peer's Close — sends it; the other
 //! finds it done.
 
-use crate::frame::{Decoder, Encoder, Message, ProtocolError, Role};
+use crate::frame::{Decoder, Encoder, Message, Role};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -101,55 +101,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
     /// [`Event::Closed`]. Pings are answered and pongs ignored here. Whatever this queues
     /// (a pong, the Close answer) leaves on the next [`WsConn::flush`].
     pub fn next_event(&mut self) -> Option<Event<'_>> {
-        loop {
-            if self.ended.is_some() {
-                let (code, reason, by_peer) = self.ended.take()?;
-                return Some(Event::Closed {
-                    code,
-                    reason,
-                    by_peer,
-                });
-            }
-            if self.finished {
-                return None;
-            }
-            // Decide with the message borrowed, act after (the encoder needs `self`).
-            let mut one_byte = false;
-            let act = match self.dec.next_message() {
-                Ok(None) => return None,
-                Ok(Some(Message::Text(_))) => Act::Text,
-                Ok(Some(Message::Binary(_))) => Act::Binary,
-                Ok(Some(Message::Ping(p))) => Act::Pong(p.to_vec()),
-                Ok(Some(Message::Pong(_))) => continue,
-                Ok(Some(Message::Close {
-                    code,
-                    reason,
-                    payload_len,
-                })) => {
-                    one_byte = payload_len == 1;
-                    Act::Close(code, reason.to_owned(), close_reply(payload_len, code))
-                }
-                Err(e) => Act::Error(e),
-            };
-            match act {
-                Act::Text | Act::Binary => break,
-                Act::Pong(p) => {
-                    if !self.close_sent {
-                        self.enc.pong(&mut self.out, &p);
-                    }
-                }
-                // A one-byte Close payload is itself a protocol error (§5.5.1).
-                Act::Close(..) if one_byte => {
-                    self.broke("Close frame with a one-byte payload".into(), 1002)
-                }
-                Act::Close(code, reason, reply) => self.end((code, reason, true), reply),
-                Act::Error(e) => self.broke(e.to_string(), e.close_code()),
-            }
+        if let Some((code, reason, by_peer)) = self.ended.take() {
+            return Some(Event::Closed {
+                code,
+                reason,
+                by_peer,
+            });
         }
-        // Borrowed again, now that nothing else needs `self`: the message just decoded.
-        self.dec.last_data().map(|(text, bytes)| match text {
-            true => Event::Text(std::str::from_utf8(bytes).unwrap_or_default()),
-            false => Event::Binary(bytes),
+        if self.finished {
+            return None;
+        }
+        // One pass, the message borrowed from the decoder while only the other fields change
+        // (the pong goes into `out` as the ping is read).
+        let (enc, out, close_sent) = (&mut self.enc, &mut self.out, self.close_sent);
+        let read = self.dec.next_message(|ping| {
+            if !close_sent {
+                enc.pong(out, ping);
+            }
+        });
+        let (code, reason, by_peer, status) = match read {
+            Ok(None) => return None,
+            Ok(Some(Message::Text(t))) => return Some(Event::Text(t)),
+            Ok(Some(Message::Binary(b))) => return Some(Event::Binary(b)),
+            // A one-byte Close payload is itself a protocol error (§5.5.1).
+            Ok(Some(Message::Close { payload_len: 1, .. })) => (
+                None,
+                "Close frame with a one-byte payload".into(),
+                false,
+                1002,
+            ),
+            Ok(Some(Message::Close {
+                code,
+                reason,
+                payload_len,
+            })) => (
+                code,
+                reason.to_owned(),
+                true,
+                close_reply(payload_len, code),
+            ),
+            Err(e) => (None, e.to_string(), false, e.close_code()),
+        };
+        self.finished = true;
+        if !self.close_sent {
+            self.close_sent = true;
+            self.enc.close(&mut self.out, status);
+        }
+        Some(Event::Closed {
+            code,
+            reason,
+            by_peer,
         })
     }
 
@@ -262,14 +263,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         })
         .await;
     }
-}
-
-enum Act {
-    Text,
-    Binary,
-    Pong(Vec<u8>),
-    Close(Option<u16>, String, u16),
-    Error(ProtocolError),
 }
 
 /// Our answer to the peer's Close (payload `len` bytes, status `code`): the code echoed

@@ -17,13 +17,18 @@ async fn pair(max: usize) -> (WsConn<TcpStream>, WebSocket<TcpStream>) {
 }
 
 /// Reads until an event comes (or panics after 5 s).
-async fn next(conn: &mut WsConn<TcpStream>) -> Result<String, (Option<u16>, String)> {
+/// The end is `(code, reason, by_peer)`.
+async fn next(conn: &mut WsConn<TcpStream>) -> Result<String, (Option<u16>, String, bool)> {
     tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match conn.next_event() {
                 Some(Event::Text(t)) => return Ok(t.to_owned()),
                 Some(Event::Binary(b)) => return Ok(format!("binary:{}", b.len())),
-                Some(Event::Closed { code, reason, .. }) => return Err((code, reason)),
+                Some(Event::Closed {
+                    code,
+                    reason,
+                    by_peer,
+                }) => return Err((code, reason, by_peer)),
                 None => conn.readable().await,
             }
         }
@@ -63,7 +68,7 @@ async fn the_peers_close_is_echoed_once_and_nothing_follows() {
         .unwrap();
     assert_eq!(
         next(&mut conn).await,
-        Err((Some(1001), "going away".into()))
+        Err((Some(1001), "going away".into(), true))
     );
     conn.flush().await.unwrap();
     // Our own close afterwards finds the echo sent: no second Close, and no text after it.
@@ -80,8 +85,8 @@ async fn the_peers_close_is_echoed_once_and_nothing_follows() {
 async fn a_vanished_peer_and_a_protocol_error_end_with_the_right_status() {
     let (mut conn, peer) = pair(1024).await;
     drop(peer);
-    let (code, _) = next(&mut conn).await.unwrap_err();
-    assert_eq!(code, None);
+    let (code, _, by_peer) = next(&mut conn).await.unwrap_err();
+    assert_eq!((code, by_peer), (None, false));
     // No second event: the socket has said its last word.
     assert!(conn.next_event().is_none());
 
@@ -178,23 +183,14 @@ async fn a_close_from_the_peer_is_told_from_a_broken_connection() {
         let (mut conn, peer) = pair(1024).await;
         let mut raw = peer.into_inner();
         raw.write_all(bytes).await.unwrap();
-        let ev = tokio::time::timeout(Duration::from_secs(5), async {
-            loop {
-                if let Some(Event::Closed { code, by_peer, .. }) = conn.next_event() {
-                    return (by_peer, code);
-                }
-                conn.readable().await;
-            }
-        })
-        .await
-        .unwrap();
+        let (code, _, by_peer) = next(&mut conn).await.unwrap_err();
         conn.flush().await.unwrap();
         let mut peer = WebSocket::after_handshake(raw, FwRole::Client);
         peer.set_auto_close(false);
         let ours = peer.read_frame().await.unwrap();
         (
-            ev.0,
-            ev.1,
+            by_peer,
+            code,
             u16::from_be_bytes([ours.payload[0], ours.payload[1]]),
         )
     }

@@ -328,6 +328,13 @@ mod tests {
         assert_eq!(ws("ws://[::1]:7/x").unwrap(), "ws://[::1]:7/x");
         assert_eq!(ws("wss://h/x").unwrap(), "wss://h:443/x");
         assert!(ws("http://h/x").is_err());
+        // A private authority that cannot be read is refused, naming the file.
+        let e = ep("https://h/v1")
+            .unwrap()
+            .trusting(std::path::Path::new("/nonexistent/ca.pem"))
+            .err()
+            .unwrap();
+        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
         assert_eq!(encode_query_value("rtc_a b/c"), "rtc_a%20b%2Fc");
     }
 

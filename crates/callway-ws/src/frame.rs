@@ -17,13 +17,12 @@ pub enum Role {
     Client,
 }
 
-/// A message read whole, borrowed from the decoder until its next call.
+/// A message read whole, borrowed from the decoder until its next call. Pings go to the
+/// caller's `on_ping` as they are read and pongs are dropped: neither ends a read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Message<'a> {
     Text(&'a str),
     Binary(&'a [u8]),
-    Ping(&'a [u8]),
-    Pong(&'a [u8]),
     /// `code` is `None` for an empty payload; `payload_len` 1 is a protocol error the caller
     /// answers with 1002 (§5.5.1).
     Close {
@@ -92,8 +91,6 @@ pub struct Decoder {
     fragments: Option<(u8, Vec<u8>)>,
     /// The last assembled message (borrowed by the caller until the next call).
     assembled: Vec<u8>,
-    /// The opcode and place of the message handed out last (`None` range: `assembled`).
-    last: Option<(u8, Option<std::ops::Range<usize>>)>,
 }
 
 /// Room made before each socket read; a 20 ms media frame is ~300 bytes.
@@ -108,7 +105,6 @@ impl Decoder {
             consumed: 0,
             fragments: None,
             assembled: Vec::new(),
-            last: None,
         }
     }
 
@@ -127,7 +123,6 @@ impl Decoder {
     }
 
     fn release(&mut self) {
-        self.last = None;
         if self.consumed > 0 {
             self.buf.advance(self.consumed);
             self.consumed = 0;
@@ -141,9 +136,13 @@ impl Decoder {
         }
     }
 
-    /// The next whole message in the buffer, if one is there. After an error the connection
-    /// must be closed with [`ProtocolError::close_code`]; the decoder is not usable further.
-    pub fn next_message(&mut self) -> Result<Option<Message<'_>>, ProtocolError> {
+    /// The next whole message in the buffer, if one is there; each ping read on the way is
+    /// handed to `on_ping` (its payload, for the pong). After an error the connection must be
+    /// closed with [`ProtocolError::close_code`]; the decoder is not usable further.
+    pub fn next_message(
+        &mut self,
+        mut on_ping: impl FnMut(&[u8]),
+    ) -> Result<Option<Message<'_>>, ProtocolError> {
         self.release();
         // Decided first, borrowed after: where the message's bytes are.
         let (opcode, range) = loop {
@@ -158,7 +157,12 @@ impl Decoder {
                 apply_mask(&mut self.buf[h.header_len..total], mask);
             }
             match h.opcode {
-                OP_PING | OP_PONG | OP_CLOSE => {
+                OP_PING => {
+                    on_ping(&self.buf[h.header_len..total]);
+                    self.buf.advance(total);
+                }
+                OP_PONG => self.buf.advance(total),
+                OP_CLOSE => {
                     self.consumed = total;
                     break (h.opcode, Some(h.header_len..total));
                 }
@@ -193,30 +197,16 @@ impl Decoder {
                 }
             }
         };
-        self.last = Some((opcode, range.clone()));
-        let bytes = self.bytes(range);
-        match opcode {
-            OP_TEXT | OP_BINARY => data(opcode, bytes).map(Some),
-            _ => control(opcode, bytes).map(Some),
-        }
-    }
-
-    /// The message's bytes: a range of the socket buffer, or the assembled fragments.
-    fn bytes(&self, range: Option<std::ops::Range<usize>>) -> &[u8] {
-        match range {
+        let bytes = match range {
             Some(r) => &self.buf[r],
             None => &self.assembled[..],
-        }
-    }
-
-    /// The data message [`Decoder::next_message`] returned last (for callers that had to let
-    /// go of the borrow in between): whether it is text (already checked UTF-8), and its bytes.
-    pub fn last_data(&self) -> Option<(bool, &[u8])> {
-        match &self.last {
-            Some((op @ (OP_TEXT | OP_BINARY), range)) => {
-                Some((*op == OP_TEXT, self.bytes(range.clone())))
-            }
-            _ => None,
+        };
+        match opcode {
+            OP_TEXT => std::str::from_utf8(bytes)
+                .map(|t| Some(Message::Text(t)))
+                .map_err(|_| ProtocolError::InvalidUtf8),
+            OP_BINARY => Ok(Some(Message::Binary(bytes))),
+            _ => Ok(Some(close(bytes))),
         }
     }
 
@@ -276,33 +266,18 @@ impl Decoder {
     }
 }
 
-fn data(opcode: u8, payload: &[u8]) -> Result<Message<'_>, ProtocolError> {
-    if opcode == OP_TEXT {
-        std::str::from_utf8(payload)
-            .map(Message::Text)
-            .map_err(|_| ProtocolError::InvalidUtf8)
-    } else {
-        Ok(Message::Binary(payload))
+/// A Close frame's payload: status code (if any) and reason.
+fn close(payload: &[u8]) -> Message<'_> {
+    let code = (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+    let reason = payload
+        .get(2..)
+        .and_then(|r| std::str::from_utf8(r).ok())
+        .unwrap_or("");
+    Message::Close {
+        code,
+        reason,
+        payload_len: payload.len(),
     }
-}
-
-fn control(opcode: u8, payload: &[u8]) -> Result<Message<'_>, ProtocolError> {
-    Ok(match opcode {
-        OP_PING => Message::Ping(payload),
-        OP_PONG => Message::Pong(payload),
-        _ => {
-            let code = (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
-            let reason = payload
-                .get(2..)
-                .and_then(|r| std::str::from_utf8(r).ok())
-                .unwrap_or("");
-            Message::Close {
-                code,
-                reason,
-                payload_len: payload.len(),
-            }
-        }
-    })
 }
 
 /// XORs `data` with the 4-byte key, eight bytes at a time.

@@ -19,8 +19,15 @@ fn decode_all(dec: &mut Decoder, chunks: &[&[u8]]) -> Result<Vec<Owned>, Protoco
     let mut got = Vec::new();
     for c in chunks {
         dec.read_buffer().extend_from_slice(c);
-        while let Some(m) = dec.next_message()? {
-            got.push(Owned::from(m));
+        loop {
+            let mut pings = Vec::new();
+            let m = dec.next_message(|p| pings.push(Owned::Ping(p.to_vec())))?;
+            // Pings read on the way come before the message they preceded.
+            got.append(&mut pings);
+            match m {
+                Some(m) => got.push(Owned::from(m)),
+                None => break,
+            }
         }
     }
     Ok(got)
@@ -31,7 +38,6 @@ enum Owned {
     Text(String),
     Binary(Vec<u8>),
     Ping(Vec<u8>),
-    Pong(Vec<u8>),
     Close(Option<u16>, String, usize),
 }
 
@@ -40,8 +46,6 @@ impl From<Message<'_>> for Owned {
         match m {
             Message::Text(t) => Owned::Text(t.to_owned()),
             Message::Binary(b) => Owned::Binary(b.to_vec()),
-            Message::Ping(p) => Owned::Ping(p.to_vec()),
-            Message::Pong(p) => Owned::Pong(p.to_vec()),
             Message::Close {
                 code,
                 reason,
@@ -114,12 +118,14 @@ fn a_frame_split_at_every_byte_still_arrives_once() {
 }
 
 #[test]
-fn a_fragmented_message_is_assembled_around_a_ping() {
+fn a_fragmented_message_is_assembled_around_a_ping_and_a_pong() {
     // "héllo" split inside the two-byte é: each fragment alone is not UTF-8, the whole is.
     let whole = "héllo wörld".as_bytes();
     let mut bytes = raw(OP_TEXT, &whole[..2], Some(KEY));
     bytes.extend(raw(OP_CONT, &whole[2..7], Some(KEY)));
     bytes.extend(raw(0x80 | OP_PING, b"hb", Some(KEY)));
+    // A pong (unsolicited, allowed by §5.5.3) is read and dropped.
+    bytes.extend(raw(0x80 | OP_PONG, b"pg", Some(KEY)));
     bytes.extend(raw(0x80 | OP_CONT, &whole[7..], Some(KEY)));
     let got = decode_all(&mut Decoder::new(Role::Server, 1024), &[&bytes]).unwrap();
     assert_eq!(
@@ -337,7 +343,7 @@ async fn fastwebsockets_understands_us_both_ways() {
     while got.len() < texts.len() + 1 {
         let n = rd.read_buf(dec.read_buffer()).await.unwrap();
         assert!(n > 0);
-        while let Some(m) = dec.next_message().unwrap() {
+        while let Some(m) = dec.next_message(|_| {}).unwrap() {
             got.push(Owned::from(m));
         }
     }
