@@ -2,17 +2,18 @@
 //!
 //! `cargo run --release -p media-bridge --bin bridge-bench -- --calls 1000 [--secs 10] [--ramp-ms 2000]`
 //!
-//! The bridge runs on its own Tokio runtime (threads `bridge-rt*`) so its CPU time can be read
+//! The bridge runs on its own Tokio runtime (threads `bridge-rt*`, its calls on `bridge-io-*`) so its CPU time can be read
 //! per thread; the fake Telnyx streams and the fake OpenAI peer run on another (`driver-rt*`).
 //! Each 20 ms frame carries `(call, seq)` in its first bytes, so latency is measured from the
 //! moment a driver writes a frame into a bridge socket to the moment the matching frame comes
 //! out of the other socket (loopback TCP both ways included).
 
+mod contexts;
 mod fake_openai;
 mod fake_telnyx;
 mod stats;
 
-use callway_core::call_context::{random_id, CallContext, CallRef, ContextStore};
+use callway_core::call_context::ContextStore;
 use callway_core::secret::Secret;
 use callway_core::telnyx::{TelnyxClient, TelnyxConfig};
 use media_bridge::{BridgeState, OpenAiEndpoint, Tuning};
@@ -101,34 +102,10 @@ fn main() -> anyhow::Result<()> {
         let _ = stopped.await;
     }));
 
-    // Contexts and one-time tokens, as tools-svc writes them.
-    let setup: Vec<(String, String)> = driver_rt.block_on(async {
-        let mut v = Vec::with_capacity(a.calls);
-        for i in 0..a.calls {
-            let ctx = CallContext {
-                call_ref: CallRef::generate(),
-                attempt: 1,
-                kind: Default::default(),
-                lead_id: callway_core::lead::LeadId::new(),
-                // The fake OpenAI tells the calls apart by this name in the instructions.
-                first_name: format!("bench-call-{i}"),
-                web_transcript: vec![],
-                web_session_id: random_id("ws_"),
-                phone_masked: "+33 6•• •• •• 00".into(),
-                stream_secret: random_id("ss_"),
-                call_control_id: None,
-                traceparent: None,
-                created_at: chrono::Utc::now(),
-            };
-            contexts.put(&ctx).await?;
-            let token = contexts.issue_stream_token(&ctx.call_ref).await?;
-            v.push((token, ctx.stream_secret));
-        }
-        anyhow::Ok(v)
-    })?;
+    let setup = driver_rt.block_on(contexts::issue_calls(&contexts, a.calls))?;
 
-    let rss0 = rss_kib();
-    let (cpu_bridge0, cpu_proc0) = (thread_cpu_secs("bridge-rt"), process_cpu_secs());
+    let rss0 = rss_kib("self");
+    let (cpu_bridge0, cpu_proc0) = (thread_cpu_secs("bridge-"), proc_cpu_secs("self"));
     let wall = Instant::now();
     let length = Duration::from_secs(a.secs);
     let peak_rss = driver_rt.block_on(async {
@@ -149,39 +126,27 @@ fn main() -> anyhow::Result<()> {
         // Peak memory: sample while every call is up.
         let mid = Duration::from_millis(a.ramp_ms) + length / 2;
         tokio::time::sleep(mid).await;
-        let peak = rss_kib();
+        let peak = rss_kib("self");
         while tasks.join_next().await.is_some() {}
         peak
     });
     // Let the bridge finish closing (OpenAI close handshakes).
     std::thread::sleep(Duration::from_millis(500));
     let elapsed = wall.elapsed();
-    let cpu_bridge = thread_cpu_secs("bridge-rt") - cpu_bridge0;
-    let cpu_proc = process_cpu_secs() - cpu_proc0;
+    let cpu_bridge = thread_cpu_secs("bridge-") - cpu_bridge0;
+    let cpu_proc = proc_cpu_secs("self") - cpu_proc0;
     let _ = stop.send(());
     let _ = bridge_rt.block_on(server);
 
     let n = a.calls as f64;
-    let mut inbound = Vec::new();
-    let mut outbound = Vec::new();
-    let mut pickup = Vec::new();
-    let mut errors = Vec::new();
-    let (mut lost_in, mut lost_out) = (0usize, 0usize);
-    for c in calls.iter() {
-        inbound.extend(lock(&c.inbound_us).iter());
-        outbound.extend(lock(&c.outbound_us).iter());
-        lost_in += lock(&c.inbound_sent).len();
-        lost_out += lock(&c.outbound_sent).len();
-        if let Some(d) = *lock(&c.first_audio) {
-            pickup.push(d.as_micros() as u32);
-        }
-        errors.extend(lock(&c.errors).iter().cloned());
-    }
-    let (i, o, p) = (
-        summary_us(inbound),
-        summary_us(outbound),
-        summary_us(pickup),
-    );
+    let Totals {
+        inbound: i,
+        outbound: o,
+        pickup: p,
+        lost_inbound: lost_in,
+        lost_outbound: lost_out,
+        errors,
+    } = Totals::collect(&calls);
     println!(
         "bridge-bench: {} calls x {} s (ramp {} ms), loopback, {} cores, {} build",
         a.calls,
@@ -223,7 +188,7 @@ fn main() -> anyhow::Result<()> {
         p.p50, p.p99, p.max
     );
     println!(
-        "CPU: bridge threads {:.2} s = {:.1} ms per call ({:.2} ms per call-second); whole process (getrusage, incl. drivers) {:.2} s = {:.1} ms per call",
+        "CPU: bridge threads {:.2} s = {:.1} ms per call ({:.2} ms per call-second); whole process (incl. drivers) {:.2} s = {:.1} ms per call",
         cpu_bridge,
         cpu_bridge * 1000.0 / n,
         cpu_bridge * 1000.0 / n / a.secs as f64,

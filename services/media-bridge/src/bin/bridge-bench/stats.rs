@@ -78,52 +78,42 @@ pub fn summary_us(mut v: Vec<u32>) -> Summary {
     }
 }
 
+/// utime + stime, in seconds, from a `/proc/…/stat` line (fields 14 and 15 of proc(5); the
+/// comm may contain spaces, so fields are counted after its closing `)`), with its comm.
+fn stat_cpu_secs(stat: &str) -> Option<(&str, f64)> {
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let f: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some((&stat[open + 1..close], (get(11) + get(12)) as f64 / tick))
+}
+
 /// CPU seconds (user + system) of this process's threads whose name starts with `prefix`.
 pub fn thread_cpu_secs(prefix: &str) -> f64 {
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return f64::NAN;
     };
-    let mut ticks = 0u64;
-    for t in dir.flatten() {
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
-            continue;
-        };
-        // "tid (comm) state ..." — comm may contain spaces: split at the last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        // After the comm: state is field 3, utime 14, stime 15 (1-based in proc(5)).
-        let utime = fields
-            .get(11)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0);
-        let stime = fields
-            .get(12)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0);
-        ticks += utime + stime;
-    }
-    ticks as f64 / tick
+    dir.flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter_map(|stat| {
+            stat_cpu_secs(&stat)
+                .filter(|(comm, _)| comm.starts_with(prefix))
+                .map(|(_, secs)| secs)
+        })
+        .sum()
 }
 
-/// Whole-process CPU seconds (getrusage).
-pub fn process_cpu_secs() -> f64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return f64::NAN;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+/// CPU seconds (user + system) of process `pid` (`"self"` for this one).
+pub fn proc_cpu_secs(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat_cpu_secs(&stat).map(|(_, secs)| secs))
+        .unwrap_or(f64::NAN)
 }
 
-/// Resident set size in KiB (`VmRSS` of /proc/self/status).
-pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// Resident set size in KiB (`VmRSS` of /proc/<pid>/status; `"self"` for this process).
+pub fn rss_kib(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -132,6 +122,43 @@ pub fn rss_kib() -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// What every call's drivers saw, put together.
+pub struct Totals {
+    pub inbound: Summary,
+    pub outbound: Summary,
+    pub pickup: Summary,
+    /// Frames sent and never matched on the far side (in flight at the stop, or lost), each
+    /// way.
+    pub lost_inbound: usize,
+    pub lost_outbound: usize,
+    pub errors: Vec<String>,
+}
+
+impl Totals {
+    pub fn collect(calls: &[CallTimes]) -> Totals {
+        let (mut inbound, mut outbound, mut pickup) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut lost_inbound, mut lost_outbound, mut errors) = (0, 0, Vec::new());
+        for c in calls {
+            inbound.extend(lock(&c.inbound_us).iter());
+            outbound.extend(lock(&c.outbound_us).iter());
+            lost_inbound += lock(&c.inbound_sent).len();
+            lost_outbound += lock(&c.outbound_sent).len();
+            if let Some(d) = *lock(&c.first_audio) {
+                pickup.push(d.as_micros() as u32);
+            }
+            errors.extend(lock(&c.errors).iter().cloned());
+        }
+        Totals {
+            inbound: summary_us(inbound),
+            outbound: summary_us(outbound),
+            pickup: summary_us(pickup),
+            lost_inbound,
+            lost_outbound,
+            errors,
+        }
+    }
 }
 
 /// Raises the soft open-files limit to the hard limit; returns (before, after).

@@ -18,6 +18,8 @@
 //! agent audio. `--tls` puts the OpenAI leg on TLS, as in production: the generator makes a
 //! throw-away certificate authority with `openssl` and hands it to the bridge as `SSL_CERT_FILE`.
 
+#[path = "../bridge-bench/contexts.rs"]
+mod contexts;
 #[path = "../bridge-bench/fake_openai.rs"]
 mod fake_openai;
 #[path = "../bridge-bench/fake_telnyx.rs"]
@@ -26,7 +28,7 @@ mod fake_telnyx;
 #[allow(dead_code)]
 mod stats;
 
-use callway_core::call_context::{random_id, CallContext, CallRef, ContextStore};
+use callway_core::call_context::ContextStore;
 use stats::*;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -167,32 +169,6 @@ fn wait_port(port: u16, within: Duration) -> anyhow::Result<()> {
     anyhow::bail!("nothing listens on port {port}")
 }
 
-/// utime + stime of a process, in seconds (`/proc/<pid>/stat` fields 14 and 15).
-fn proc_cpu_secs(pid: u32) -> f64 {
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return f64::NAN;
-    };
-    let Some(close) = stat.rfind(')') else {
-        return f64::NAN;
-    };
-    let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    (get(11) + get(12)) as f64 / tick
-}
-
-fn proc_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn main() -> anyhow::Result<()> {
     let a = args()?;
     let (fd_before, fd_after) = raise_fd_limit();
@@ -317,37 +293,17 @@ fn run_one(a: &Args, n: usize) -> anyhow::Result<Held> {
     }
     let bridge = Proc(cmd.spawn()?);
     // With taskset, the bridge is taskset's child, exec'd in place: same pid.
-    let pid = bridge.0.id();
+    let pid = bridge.0.id().to_string();
     wait_port(bridge_port, Duration::from_secs(20))?;
     let bridge_addr: std::net::SocketAddr = ([127, 0, 0, 1], bridge_port).into();
 
-    let setup: Vec<(String, String)> = rt.block_on(async {
+    let setup = rt.block_on(async {
         let contexts = ContextStore::Redis(callway_core::redis_conn::connect(&redis_url).await?);
-        let mut v = Vec::with_capacity(n);
-        for i in 0..n {
-            let ctx = CallContext {
-                call_ref: CallRef::generate(),
-                attempt: 1,
-                kind: Default::default(),
-                lead_id: callway_core::lead::LeadId::new(),
-                first_name: format!("bench-call-{i}"),
-                web_transcript: vec![],
-                web_session_id: random_id("ws_"),
-                phone_masked: "+33 6•• •• •• 00".into(),
-                stream_secret: random_id("ss_"),
-                call_control_id: None,
-                traceparent: None,
-                created_at: chrono::Utc::now(),
-            };
-            contexts.put(&ctx).await?;
-            let token = contexts.issue_stream_token(&ctx.call_ref).await?;
-            v.push((token, ctx.stream_secret));
-        }
-        anyhow::Ok(v)
+        contexts::issue_calls(&contexts, n).await
     })?;
 
-    let rss0 = proc_rss_kib(pid);
-    let cpu0 = proc_cpu_secs(pid);
+    let rss0 = rss_kib(&pid);
+    let cpu0 = proc_cpu_secs(&pid);
     let length = Duration::from_secs(a.secs);
     let ramp = Duration::from_millis(a.ramp_ms);
     // CPU over the steady window only (every call up), so per call-second is honest.
@@ -367,46 +323,27 @@ fn run_one(a: &Args, n: usize) -> anyhow::Result<Held> {
             });
         }
         tokio::time::sleep(ramp + Duration::from_millis(500)).await;
-        let me = std::process::id();
-        let (c1, g1, t1) = (proc_cpu_secs(pid), proc_cpu_secs(me), Instant::now());
+        let (c1, g1, t1) = (proc_cpu_secs(&pid), proc_cpu_secs("self"), Instant::now());
         let window = length.saturating_sub(Duration::from_millis(1500));
         tokio::time::sleep(window / 2).await;
-        let peak = proc_rss_kib(pid);
+        let peak = rss_kib(&pid);
         tokio::time::sleep(window - window / 2).await;
-        let (c2, g2, t2) = (proc_cpu_secs(pid), proc_cpu_secs(me), Instant::now());
+        let (c2, g2, t2) = (proc_cpu_secs(&pid), proc_cpu_secs("self"), Instant::now());
         while tasks.join_next().await.is_some() {}
         (peak, c2 - c1, g2 - g1, (t2 - t1).as_secs_f64())
     });
-    let total_cpu = proc_cpu_secs(pid) - cpu0;
+    let total_cpu = proc_cpu_secs(&pid) - cpu0;
     drop(bridge);
 
-    let mut inbound = Vec::new();
-    let mut outbound = Vec::new();
-    let mut pickup = Vec::new();
-    let mut errors = Vec::new();
-    let (mut lost_in, mut lost_out) = (0usize, 0usize);
-    for c in calls.iter() {
-        inbound.extend(lock(&c.inbound_us).iter());
-        outbound.extend(lock(&c.outbound_us).iter());
-        lost_in += lock(&c.inbound_sent).len();
-        lost_out += lock(&c.outbound_sent).len();
-        if let Some(d) = *lock(&c.first_audio) {
-            pickup.push(d.as_micros() as u32);
-        }
-        errors.extend(lock(&c.errors).iter().cloned());
-    }
+    let t = Totals::collect(&calls);
     // Messages the bridge read and wrote in the steady window: a frame each way per 20 ms per
     // call, in and out on both sockets (marks and echoes are a few percent more, not counted).
     let messages = n as f64 * steady_secs * 50.0 * 4.0;
-    let (i, o, p) = (
-        summary_us(inbound),
-        summary_us(outbound),
-        summary_us(pickup),
-    );
+    let (i, o, p, errors) = (&t.inbound, &t.outbound, &t.pickup, &t.errors);
     println!(
         "| {n} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} / {:.2} | {:.0} % / {:.0} % | {}{} |",
         i.p50, i.p99, i.max, o.p50, o.p99, o.max,
-        lost_in + lost_out,
+        t.lost_inbound + t.lost_outbound,
         steady_cpu * 1000.0 / (n as f64 * steady_secs),
         steady_cpu * 1e6 / messages,
         peak_rss.saturating_sub(rss0) as f64 / n as f64,
